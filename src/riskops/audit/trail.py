@@ -1,0 +1,188 @@
+"""Writing to and reading the audit chain in the store.
+
+:func:`record` is called inside the same transaction as the state change it records, so either
+both are stored or neither is. The head row is locked while appending, so concurrent writers
+queue instead of forking the chain.
+
+Example::
+
+    with store.transaction() as session:
+        ...  # the state change
+        record(session, actor="rita", role="risk_officer", action="version.approved",
+               object_type="model_version", object_id="credit-scoring@2",
+               payload={"note": "ok"}, at=clock())
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
+from riskops.store import Store
+from riskops.store.tables import AuditEventRecord, AuditHeadRecord
+
+_VERIFY_BATCH = 5000
+
+
+def format_time(moment: datetime) -> str:
+    """The chain's time format: ISO 8601 in UTC with microseconds and a ``Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: Mapping[str, Any],
+    at: datetime,
+) -> ChainEvent:
+    """Append one event to the chain inside the caller's transaction and return it."""
+    head = session.execute(
+        select(AuditHeadRecord).where(AuditHeadRecord.id == 1).with_for_update()
+    ).scalar_one()
+    event = seal(
+        seq=head.seq + 1,
+        occurred_at=format_time(at),
+        actor=actor,
+        role=role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=canonical_json(dict(payload)),
+        prev_hash=head.hash,
+    )
+    session.add(
+        AuditEventRecord(
+            seq=event.seq,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            role=event.role,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            payload=event.payload,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+        )
+    )
+    head.seq = event.seq
+    head.hash = event.hash
+    session.flush()
+    return event
+
+
+def _stored_events(session: Session) -> Iterator[ChainEvent]:
+    result = session.execute(
+        select(AuditEventRecord).order_by(AuditEventRecord.seq).execution_options(yield_per=_VERIFY_BATCH)
+    )
+    for row in result.scalars():
+        yield ChainEvent(
+            seq=row.seq,
+            occurred_at=row.occurred_at,
+            actor=row.actor,
+            role=row.role,
+            action=row.action,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            payload=row.payload,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+
+
+def verify(store: Store) -> VerifyReport:
+    """Recompute the whole chain in the store and compare its end with the recorded head."""
+    with store.transaction() as session:
+        head = session.get(AuditHeadRecord, 1)
+        head_seq = head.seq if head is not None else None
+        head_hash = head.hash if head is not None else None
+        return verify_events(_stored_events(session), head_seq=head_seq, head_hash=head_hash)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An event as shown to people: payload parsed, time as a datetime."""
+
+    seq: int
+    occurred_at: str
+    actor: str
+    role: str
+    action: str
+    object_type: str
+    object_id: str
+    payload: dict[str, Any]
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "payload": self.payload,
+            "hash": self.hash,
+        }
+
+
+def list_events(
+    store: Store,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[AuditEntry]:
+    """Events in chain order, filtered; ``object_id`` matches a prefix (``credit-scoring``
+    matches every version of that model)."""
+    query = select(AuditEventRecord).order_by(AuditEventRecord.seq)
+    if actor:
+        query = query.where(AuditEventRecord.actor == actor)
+    if action:
+        query = query.where(AuditEventRecord.action.startswith(action, autoescape=True))
+    if object_id:
+        query = query.where(
+            (AuditEventRecord.object_id == object_id)
+            | AuditEventRecord.object_id.startswith(f"{object_id}@", autoescape=True)
+        )
+    if since:
+        query = query.where(AuditEventRecord.occurred_at >= format_time(since))
+    if until:
+        query = query.where(AuditEventRecord.occurred_at <= format_time(until))
+    if limit:
+        # The newest `limit` events, still shown oldest first.
+        query = query.order_by(None).order_by(AuditEventRecord.seq.desc()).limit(limit)
+    with store.transaction() as session:
+        rows = list(session.execute(query).scalars())
+    rows.sort(key=lambda r: r.seq)
+    return [
+        AuditEntry(
+            seq=r.seq,
+            occurred_at=r.occurred_at,
+            actor=r.actor,
+            role=r.role,
+            action=r.action,
+            object_type=r.object_type,
+            object_id=r.object_id,
+            payload=json.loads(r.payload),
+            hash=r.hash,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""The ``riskops`` command line: a thin shell over the service functions."""

@@ -1,0 +1,193 @@
+"""Commands that move a model version through its lifecycle: train, validate, approve, deploy,
+rollback. Each parses input, calls one service function, and prints the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from riskops.cli.errors import EXIT_FAILURE
+from riskops.cli.output import console, print_json, progress, short
+from riskops.cli.state import State
+from riskops.errors import InputError
+from riskops.governance.approvals import approve as approve_version
+from riskops.governance.deployments import deploy as deploy_version
+from riskops.governance.deployments import rollback as rollback_version
+from riskops.registry.versions import parse_ref
+from riskops.training.pipeline import train as train_model
+from riskops.validation.run import validate as validate_version
+
+Actor = Annotated[
+    str | None,
+    typer.Option("--as", envvar="RISKOPS_ACTOR", help="Who does this (a name in riskops.toml)."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Env = Annotated[str, typer.Option("--env", help="Target environment.")]
+
+
+def _params(values: list[str] | None) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"--param {item!r} is not KEY=VALUE.",
+                hint="For example: --param num_leaves=16 --param learning_rate=0.05",
+            )
+        try:
+            parsed[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            parsed[key.strip()] = raw
+    return parsed
+
+
+def train(
+    ctx: typer.Context,
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Path of the model's model.yaml.")],
+    actor: Actor = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Override a trainer param for this run: KEY=VALUE (repeatable)."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Train a model from its spec and register the result as a candidate version.
+
+    Example: riskops train models/credit_scoring/model.yaml --as alice --param num_leaves=16
+    """
+    state: State = ctx.obj
+    result = train_model(
+        state.context(), spec_path, actor=actor, params=_params(param), progress=progress
+    )
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"Registered [bold]{result.ref}[/bold] as a candidate.")
+    console.print(
+        f"  validation AUC {result.metrics['validation_auc']:.3f}, KS {result.metrics['validation_ks']:.3f}"
+        f"; digest {short(result.digest)}; data {short(result.data_fingerprint)}"
+        f"; code {result.code_commit[:12] if result.code_commit else 'not in git'}"
+        + (" (uncommitted changes)" if result.code_dirty and result.code_commit else "")
+    )
+    console.print(f"Next: riskops validate {result.ref} --as <validator>")
+
+
+def validate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="MODEL@VERSION")],
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """Run the validation gates on a candidate; it becomes validated or rejected.
+
+    Exits 1 when a blocking gate fails (the version is then rejected).
+
+    Example: riskops validate credit-scoring@1 --as victor
+    """
+    state: State = ctx.obj
+    outcome = validate_version(state.context(), parse_ref(ref), actor=actor, progress=progress)
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        table = Table(title=f"Gates for {outcome.ref}", title_justify="left")
+        for column in ("gate", "value", "threshold", "severity", "result"):
+            table.add_column(column)
+        for r in outcome.results:
+            table.add_row(
+                r.gate,
+                "-" if r.value is None else f"{r.value:.4f}",
+                "-" if r.threshold is None else f"{r.comparison} {r.threshold:.4f}",
+                r.severity,
+                "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
+            )
+        console.print(table)
+        console.print(
+            f"{outcome.ref} is now [bold]{outcome.state}[/bold]"
+            + (f" (compared with champion {outcome.champion})" if outcome.champion else "")
+        )
+        if outcome.passed:
+            console.print(f"Next: riskops approve {outcome.ref} --as <validator>")
+    if not outcome.passed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def approve(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="MODEL@VERSION")],
+    actor: Actor = None,
+    note: Annotated[str, typer.Option("--note", help="Findings, conditions or rationale.")] = "",
+    as_json: Json = False,
+) -> None:
+    """Sign off a validated version: first its validator, then a risk officer.
+
+    Example: riskops approve credit-scoring@1 --as victor --note "gates reviewed"
+    """
+    state: State = ctx.obj
+    signed = approve_version(state.context(), parse_ref(ref), actor=actor, note=note)
+    if as_json:
+        print_json(signed.as_dict())
+        return
+    console.print(
+        f"{signed.actor} signed off {signed.ref} as {signed.role.value}; it is [bold]{signed.state}[/bold]."
+    )
+    if signed.next_step:
+        console.print(f"Next: {signed.next_step}")
+
+
+def deploy(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="MODEL@VERSION")],
+    env: Env = "production",
+    actor: Actor = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    as_json: Json = False,
+) -> None:
+    """Make an approved version the serving version of an environment.
+
+    Example: riskops deploy credit-scoring@1 --env production --as oscar
+    """
+    state: State = ctx.obj
+    done = deploy_version(
+        state.context(), parse_ref(ref), environment=env, actor=actor, reason=reason
+    )
+    if as_json:
+        print_json(done.as_dict())
+        return
+    was = f" (replacing v{done.previous_version})" if done.previous_version else ""
+    console.print(f"{done.ref} now serves in [bold]{done.environment}[/bold]{was}.")
+
+
+def rollback(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(metavar="MODEL")],
+    env: Env = "production",
+    to: Annotated[
+        int | None, typer.Option("--to", help="Return to this version instead of the previous one.")
+    ] = None,
+    actor: Actor = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    as_json: Json = False,
+) -> None:
+    """Return an environment to the version that served before the current one.
+
+    Example: riskops rollback credit-scoring --env production --as oscar --reason "drift alert"
+    """
+    state: State = ctx.obj
+    done = rollback_version(
+        state.context(), model, environment=env, actor=actor, to_version=to, reason=reason
+    )
+    if as_json:
+        print_json(done.as_dict())
+        return
+    console.print(
+        f"Rolled {done.environment} back from v{done.previous_version} to [bold]{done.ref}[/bold]."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    for command in (train, validate, approve, deploy, rollback):
+        app.command()(command)

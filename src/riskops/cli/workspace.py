@@ -1,0 +1,115 @@
+"""Workspace commands: ``init``, ``doctor`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from riskops.cli.errors import EXIT_FAILURE
+from riskops.cli.output import console, print_json, progress, short
+from riskops.cli.state import State
+from riskops.demo import DEFAULT_SPEC, run_demo
+from riskops.workspace import doctor as run_doctor
+from riskops.workspace import init_workspace
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing riskops.toml.")] = False,
+) -> None:
+    """Create a workspace: riskops.toml in the home folder, and the store's schema.
+
+    Example: RISKOPS_HOME=/srv/riskops riskops init
+    """
+    state: State = ctx.obj
+    settings = init_workspace(state.settings().home, force=force)
+    console.print(f"Workspace ready in {settings.home}")
+    console.print(f"  config:   {settings.home / 'riskops.toml'} (add people and roles under [people])")
+    console.print(f"  store:    {settings.database_url}")
+    console.print(f"  mlflow:   {settings.mlflow_tracking_uri}")
+
+
+def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+    """Print what is configured and check that each part answers; exit 1 if one does not.
+
+    Example: riskops doctor
+    """
+    state: State = ctx.obj
+    checks = run_doctor(state.settings())
+    if as_json:
+        print_json([c.as_dict() for c in checks])
+    else:
+        table = Table(title="riskops doctor", title_justify="left")
+        for column in ("part", "ok", "detail"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]no[/red]", c.detail)
+        console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def demo(
+    ctx: typer.Context,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Replace an existing demo workspace.")
+    ] = False,
+    spec_path: Annotated[
+        Path, typer.Option("--spec", help="The credit-scoring spec to use.")
+    ] = DEFAULT_SPEC,
+    as_json: Json = False,
+) -> None:
+    """Run the whole lifecycle on the credit-scoring model in a fresh workspace: train v1,
+    validate, two sign-offs, deploy; train v2, validate against the champion, deploy; roll
+    back to v1; verify the audit chain.
+
+    Example: riskops demo --reset
+    """
+    state: State = ctx.obj
+    summary = run_demo(state.settings(), reset=reset, spec_path=spec_path, progress=progress)
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        table = Table(title="riskops demo: credit-scoring lifecycle", title_justify="left")
+        for column in ("time (UTC)", "step", "model", "by", "outcome"):
+            table.add_column(column)
+        for s in summary.steps:
+            table.add_row(s.at.strftime("%H:%M:%S"), s.what, s.model, s.actor, s.outcome)
+        console.print(table)
+        versions = Table(title="Versions", title_justify="left")
+        for column in ("version", "trainer params", "validation AUC", "digest", "compared with"):
+            versions.add_column(column)
+        for number, info in summary.versions.items():
+            versions.add_row(
+                f"v{number}", str(info["params"]), f"{info['validation_auc']:.3f}",
+                short(info["digest"]), info["champion_compared"] or "- (first champion)",
+            )
+        console.print(versions)
+        settings = summary.settings
+        production = " → ".join(f"v{v}" for _, v in summary.production_history)
+        console.print(f"production history: {production} (rollback)")
+        if summary.audit is not None and summary.audit.ok:
+            console.print(f"audit chain verified: {summary.audit.events} events")
+        elif summary.audit is not None:
+            console.print(
+                f"[red]audit chain BROKEN at event {summary.audit.first_broken_seq}[/red]: "
+                f"{summary.audit.reason}"
+            )
+        console.print(f"riskops store: {settings.database_url}")
+        console.print(f"MLflow store:  {settings.mlflow_tracking_uri} (artifacts {settings.artifact_root})")
+        if len(summary.production_history) > 1:
+            moment = summary.production_history[1][0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            console.print(f"Try: riskops models · riskops show credit-scoring --at {moment} · riskops audit verify")
+        console.print(f"Finished in {summary.seconds:.1f} s")
+    if summary.audit is None or not summary.audit.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, doctor, demo):
+        app.command()(command)

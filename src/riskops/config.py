@@ -1,0 +1,177 @@
+"""Settings of a riskops workspace, read from the environment and an optional ``riskops.toml``.
+
+Precedence, highest first: environment variables, ``$RISKOPS_HOME/riskops.toml``, defaults.
+
+=========================  ======================================  =============================
+environment variable       riskops.toml key (``[riskops]``)        default
+=========================  ======================================  =============================
+``RISKOPS_HOME``           —                                       ``./.riskops``
+``RISKOPS_DATABASE_URL``   ``database_url``                        ``sqlite:///$HOME/riskops.db``
+``MLFLOW_TRACKING_URI``    ``mlflow_tracking_uri``                 ``sqlite:///$HOME/mlflow.db``
+``MLFLOW_REGISTRY_URI``    ``mlflow_registry_uri``                 the tracking URI
+``RISKOPS_ARTIFACT_ROOT``  ``artifact_root``                       ``$HOME/mlartifacts``
+``RISKOPS_ACTOR``          —                                       none (``--as`` names the actor)
+=========================  ======================================  =============================
+
+People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
+Settings are read only when :func:`load_settings` is called; importing this module does no I/O.
+
+Example::
+
+    settings = load_settings({"RISKOPS_HOME": "/tmp/ws"})
+    settings.database_url  # 'sqlite:////tmp/ws/riskops.db'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from riskops.errors import ConfigError
+
+CONFIG_FILE_NAME = "riskops.toml"
+
+
+class Role(StrEnum):
+    """What a person may do; a person can hold several roles."""
+
+    DEVELOPER = "developer"
+    VALIDATOR = "validator"
+    RISK_OFFICER = "risk_officer"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a workspace keeps its stores and who works in it."""
+
+    home: Path
+    database_url: str
+    mlflow_tracking_uri: str
+    mlflow_registry_uri: str
+    artifact_root: str
+    people: Mapping[str, frozenset[Role]] = field(default_factory=dict)
+    environments: tuple[str, ...] = ("staging", "production")
+    actor: str | None = None
+    config_file: Path | None = None
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when both stores are local SQLite files under the home directory."""
+        return self.database_url.startswith("sqlite") and self.mlflow_tracking_uri.startswith(
+            "sqlite"
+        )
+
+
+_KNOWN_KEYS = {
+    "database_url",
+    "mlflow_tracking_uri",
+    "mlflow_registry_uri",
+    "artifact_root",
+    "environments",
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, home: Path | str | None = None
+) -> Settings:
+    """Read settings from ``environ`` (default: ``os.environ``) and the workspace's toml file."""
+    env = os.environ if environ is None else environ
+    home_path = Path(home or env.get("RISKOPS_HOME") or ".riskops").expanduser().absolute()
+    config_file = home_path / CONFIG_FILE_NAME
+    file_values: dict[str, object] = {}
+    people: dict[str, frozenset[Role]] = {}
+    if config_file.is_file():
+        file_values, people = _read_config_file(config_file)
+
+    def pick(env_name: str, key: str, default: str) -> str:
+        value = env.get(env_name) or file_values.get(key) or default
+        return str(value)
+
+    database_url = pick(
+        "RISKOPS_DATABASE_URL", "database_url", f"sqlite:///{home_path / 'riskops.db'}"
+    )
+    tracking = pick("MLFLOW_TRACKING_URI", "mlflow_tracking_uri", f"sqlite:///{home_path / 'mlflow.db'}")
+    registry = pick("MLFLOW_REGISTRY_URI", "mlflow_registry_uri", tracking)
+    artifact_root = pick(
+        "RISKOPS_ARTIFACT_ROOT", "artifact_root", (home_path / "mlartifacts").as_uri()
+    )
+    environments = file_values.get("environments", ("staging", "production"))
+    if not isinstance(environments, list | tuple) or not all(
+        isinstance(e, str) and e for e in environments
+    ):
+        raise ConfigError(
+            f"{config_file}: 'environments' must be a list of names, got {environments!r}.",
+            hint='Write it as: environments = ["staging", "production"]',
+        )
+    _check_url(database_url, "RISKOPS_DATABASE_URL", ("sqlite", "postgresql"))
+    return Settings(
+        home=home_path,
+        database_url=database_url,
+        mlflow_tracking_uri=tracking,
+        mlflow_registry_uri=registry,
+        artifact_root=artifact_root,
+        people=people,
+        environments=tuple(environments),
+        actor=env.get("RISKOPS_ACTOR") or None,
+        config_file=config_file if config_file.is_file() else None,
+    )
+
+
+def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in schemes:
+        raise ConfigError(
+            f"{name}={url!r} has the scheme {scheme!r}. Valid schemes are: {', '.join(schemes)}.",
+            hint="For example sqlite:///.riskops/riskops.db or "
+            "postgresql+psycopg://user@host:5432/riskops",
+        )
+
+
+def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, frozenset[Role]]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}.", hint="Fix the file, or run: riskops init --force"
+        ) from exc
+    unknown_tables = set(data) - {"riskops", "people"}
+    if unknown_tables:
+        raise ConfigError(
+            f"{path}: unknown table(s) {sorted(unknown_tables)}; allowed: [riskops], [people].",
+            hint="Remove or rename the table.",
+        )
+    section = data.get("riskops", {})
+    unknown = set(section) - _KNOWN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {sorted(unknown)} in [riskops]; "
+            f"allowed: {', '.join(sorted(_KNOWN_KEYS))}.",
+            hint="Check the spelling against docs/configuration.md.",
+        )
+    people: dict[str, frozenset[Role]] = {}
+    allowed_roles = ", ".join(r.value for r in Role)
+    for person, roles in data.get("people", {}).items():
+        if isinstance(roles, str):
+            roles = [roles]
+        if not isinstance(roles, list) or not roles:
+            raise ConfigError(
+                f"{path}: [people] {person} must list one or more roles, got {roles!r}.",
+                hint=f'Write it as: {person} = ["validator"]  (roles: {allowed_roles})',
+            )
+        parsed = set()
+        for role in roles:
+            try:
+                parsed.add(Role(role))
+            except ValueError:
+                raise ConfigError(
+                    f"{path}: [people] {person} has the unknown role {role!r}.",
+                    hint=f"Roles are: {allowed_roles}",
+                ) from None
+        people[person] = frozenset(parsed)
+    return dict(section), people

@@ -1,0 +1,44 @@
+"""What every service function is handed: settings, the store, the MLflow registry, a clock.
+
+Built once per process by a shell (CLI, server, flow) and passed in; nothing global.
+
+Example::
+
+    ctx = open_context(load_settings())
+    train(ctx, spec_path, actor="alice")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from riskops.config import Settings
+from riskops.registry.mlflow_adapter import MlflowRegistry
+from riskops.store import Store, open_store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    registry: MlflowRegistry
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Context:
+    """Open the store (migrating it) and the registry of a workspace."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.database_url)
+    registry = MlflowRegistry(
+        settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root
+    )
+    return Context(settings=settings, store=store, registry=registry, clock=clock)

@@ -1,0 +1,166 @@
+"""The end-to-end demo on the embedded defaults: two versions of the credit-scoring model go
+through training, validation, two sign-offs, deployment and a rollback, and the audit chain is
+verified. It only calls the same service functions the CLI calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from riskops.audit import VerifyReport, verify
+from riskops.config import Settings, load_settings
+from riskops.context import Context, open_context
+from riskops.errors import ConflictError, InputError
+from riskops.governance.approvals import approve
+from riskops.governance.deployments import deploy, rollback
+from riskops.registry.versions import ModelRef
+from riskops.spec import load_spec
+from riskops.store import open_store
+from riskops.store.tables import ModelRecord
+from riskops.training.pipeline import train
+from riskops.validation.run import validate
+from riskops.workspace import DEMO_PEOPLE, init_workspace, reset_workspace
+
+DEFAULT_SPEC = Path("models/credit_scoring/model.yaml")
+V2_PARAMS = {"n_estimators": 300, "learning_rate": 0.02, "num_leaves": 6}
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class DemoStep:
+    what: str
+    model: str
+    actor: str
+    outcome: str
+    at: datetime
+
+
+@dataclass
+class DemoSummary:
+    settings: Settings
+    steps: list[DemoStep] = field(default_factory=list)
+    versions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    audit: VerifyReport | None = None
+    seconds: float = 0.0
+    production_history: list[tuple[datetime, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "home": str(self.settings.home),
+            "database_url": self.settings.database_url,
+            "mlflow_tracking_uri": self.settings.mlflow_tracking_uri,
+            "artifact_root": self.settings.artifact_root,
+            "steps": [
+                {"what": s.what, "model": s.model, "actor": s.actor, "outcome": s.outcome,
+                 "at": s.at.isoformat()}
+                for s in self.steps
+            ],
+            "versions": self.versions,
+            "audit": self.audit.as_dict() if self.audit else None,
+            "seconds": self.seconds,
+        }
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    reset: bool = False,
+    spec_path: Path = DEFAULT_SPEC,
+    progress: Progress = _quiet,
+) -> DemoSummary:
+    """Build the demo workspace at ``settings.home`` and walk the whole lifecycle in it."""
+    started = time.perf_counter()
+    if not spec_path.is_file():
+        raise InputError(
+            f"The demo's model spec {spec_path} is not here.",
+            hint="Run the demo from the riskops checkout (where models/ is), or pass --spec PATH.",
+        )
+    load_spec(spec_path)  # a broken spec fails here, before the workspace is touched
+    home = settings.home
+    if reset:
+        if not settings.is_embedded:
+            raise ConflictError(
+                "--reset deletes the embedded workspace folder; this workspace uses external "
+                "stores, which the demo will not wipe.",
+                hint="Unset RISKOPS_DATABASE_URL / MLFLOW_TRACKING_URI, or use an empty database.",
+            )
+        reset_workspace(home)
+    elif home.exists() and any(home.iterdir()):
+        raise ConflictError(
+            f"The workspace {home} is not empty; the demo builds a fresh one.",
+            hint="Rerun with --reset to replace it (make demo does), or set RISKOPS_HOME to "
+            "another folder.",
+        )
+    if not settings.is_embedded:
+        store = open_store(settings.database_url)
+        with store.transaction() as session:
+            taken = session.query(ModelRecord).count()
+        store.dispose()
+        if taken:
+            raise ConflictError(
+                "The configured riskops database already holds models; the demo needs an empty one.",
+                hint="Point RISKOPS_DATABASE_URL at an empty database.",
+            )
+    progress(f"Creating the workspace in {home}")
+    init_workspace(home, force=True, people=DEMO_PEOPLE)
+    settings = load_settings(home=home)
+    ctx = open_context(settings)
+    summary = DemoSummary(settings=settings)
+    try:
+        _walk(ctx, spec_path, summary, progress)
+        progress("Verifying the audit chain")
+        summary.audit = verify(ctx.store)
+    finally:
+        ctx.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progress) -> None:
+    def step(what: str, model: str, actor: str, outcome: str) -> None:
+        summary.steps.append(DemoStep(what, model, actor, outcome, ctx.clock()))
+
+    for number, params in ((1, None), (2, V2_PARAMS)):
+        progress(f"Training version {number}" + (f" with {params}" if params else ""))
+        trained = train(ctx, spec_path, actor="alice", params=params, progress=progress)
+        ref = trained.ref
+        step("train", str(ref), "alice", f"candidate, validation AUC {trained.metrics['validation_auc']:.3f}")
+        progress(f"Validating {ref}")
+        outcome = validate(ctx, ref, actor="victor", progress=progress)
+        gates = ", ".join(
+            f"{r.gate} {'pass' if r.passed else 'FAIL'}" for r in outcome.results
+        )
+        step("validate", str(ref), "victor", f"{outcome.state}: {gates}")
+        if not outcome.passed:
+            raise ConflictError(f"The demo's {ref} failed its gates: {gates}")
+        approve(ctx, ref, actor="victor", note="Gates reviewed; conceptually sound for the demo.")
+        step("sign off (validator)", str(ref), "victor", "validator sign-off recorded")
+        approve(ctx, ref, actor="rita", note="Approved for production within the refer band.")
+        step("approve (risk officer)", str(ref), "rita", "approved")
+        deployed = deploy(ctx, ref, environment="production", actor="oscar", reason="demo release")
+        summary.production_history.append((deployed.at, ref.version))
+        step("deploy", str(ref), "oscar", "production (MLflow alias 'champion')")
+        summary.versions[number] = {
+            "params": params or "spec defaults",
+            "validation_auc": trained.metrics["validation_auc"],
+            "digest": trained.digest,
+            "champion_compared": str(outcome.champion) if outcome.champion else None,
+        }
+    progress("Rolling production back to version 1")
+    rolled = rollback(
+        ctx, "credit-scoring", environment="production", actor="oscar",
+        reason="demo: return to the previous champion",
+    )
+    summary.production_history.append((rolled.at, rolled.ref.version))
+    step("rollback", str(ModelRef("credit-scoring", rolled.ref.version)), "oscar",
+         f"production back to v{rolled.ref.version} (from v{rolled.previous_version})")

@@ -1,0 +1,170 @@
+"""Read views over the store: every model with its versions, and one model in depth
+(versions with state, metrics, approvals, gate results, lineage, and deployment history),
+optionally as of a past moment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from riskops.context import Context
+from riskops.governance.approvals import approvals_of
+from riskops.governance.deployments import history, serving_at
+from riskops.registry.versions import ModelRef, get_model, list_versions
+from riskops.store.tables import GateResultRecord, ModelRecord, ValidationRunRecord
+
+
+@dataclass(frozen=True)
+class VersionView:
+    ref: ModelRef
+    state: str
+    serving_in: tuple[str, ...]
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    approvals: tuple[dict[str, Any], ...]
+    gates: tuple[dict[str, Any], ...]
+    lineage: dict[str, Any]
+    trained_by: str
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.ref),
+            "version": self.ref.version,
+            "state": self.state,
+            "serving_in": list(self.serving_in),
+            "metrics": self.metrics,
+            "params": self.params,
+            "approvals": list(self.approvals),
+            "gates": list(self.gates),
+            "lineage": self.lineage,
+            "trained_by": self.trained_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ModelView:
+    name: str
+    risk_tier: str
+    owner: str
+    intended_use: str
+    serving: dict[str, int | None]
+    versions: tuple[VersionView, ...]
+    deployments: tuple[dict[str, Any], ...]
+    at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "risk_tier": self.risk_tier,
+            "owner": self.owner,
+            "intended_use": self.intended_use,
+            "serving": self.serving,
+            "at": self.at.isoformat() if self.at else None,
+            "versions": [v.as_dict() for v in self.versions],
+            "deployments": list(self.deployments),
+        }
+
+
+def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> ModelView:
+    """One model in depth; with ``at``, ``serving`` says what served in each environment then."""
+    with ctx.store.transaction() as session:
+        model = get_model(session, name)
+        serving: dict[str, int | None] = {}
+        for env in ctx.settings.environments:
+            row = serving_at(session, name, env, at)
+            serving[env] = row.version if row is not None else None
+        now_serving = {
+            env: (row.version if (row := serving_at(session, name, env)) else None)
+            for env in ctx.settings.environments
+        }
+        versions = []
+        for v in list_versions(session, name):
+            ref = ModelRef(name, v.version)
+            last_run = session.execute(
+                select(ValidationRunRecord)
+                .where(ValidationRunRecord.model_name == name, ValidationRunRecord.version == v.version)
+                .order_by(ValidationRunRecord.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            gates: tuple[dict[str, Any], ...] = ()
+            if last_run is not None:
+                gates = tuple(
+                    {
+                        "gate": g.gate,
+                        "value": g.value,
+                        "threshold": g.threshold,
+                        "comparison": g.comparison,
+                        "severity": g.severity,
+                        "passed": g.passed,
+                    }
+                    for g in session.execute(
+                        select(GateResultRecord)
+                        .where(GateResultRecord.validation_run_id == last_run.id)
+                        .order_by(GateResultRecord.id)
+                    ).scalars()
+                )
+            versions.append(
+                VersionView(
+                    ref=ref,
+                    state=v.state,
+                    serving_in=tuple(e for e, sv in now_serving.items() if sv == v.version),
+                    metrics=dict(v.metrics),
+                    params=dict(v.params),
+                    approvals=tuple(
+                        {"actor": a.actor, "role": a.role, "note": a.note, "at": a.created_at.isoformat()}
+                        for a in approvals_of(session, ref)
+                    ),
+                    gates=gates,
+                    lineage={
+                        "digest": v.digest,
+                        "mlflow_run_id": v.mlflow_run_id,
+                        "artifact_uri": v.artifact_uri,
+                        "flavor": v.flavor,
+                        "data_fingerprint": v.data_fingerprint,
+                        "data_source": v.data_source,
+                        "data_rows": v.data_rows,
+                        "code_commit": v.code_commit,
+                        "code_dirty": v.code_dirty,
+                        "code_diff_sha256": v.code_diff_sha256,
+                        "trainer_sha256": v.trainer_sha256,
+                        "spec_sha256": v.spec_sha256,
+                        "packages": dict(v.packages),
+                    },
+                    trained_by=v.trained_by,
+                    created_at=v.created_at,
+                )
+            )
+        deployments = tuple(
+            {
+                "environment": d.environment,
+                "version": d.version,
+                "action": d.action,
+                "previous_version": d.previous_version,
+                "actor": d.actor,
+                "reason": d.reason,
+                "at": d.created_at.isoformat(),
+            }
+            for d in history(session, name)
+        )
+        return ModelView(
+            name=model.name,
+            risk_tier=model.risk_tier,
+            owner=model.owner,
+            intended_use=model.intended_use,
+            serving=serving,
+            versions=tuple(versions),
+            deployments=deployments,
+            at=at,
+        )
+
+
+def list_models(ctx: Context) -> list[ModelView]:
+    """Every model in the inventory, with its versions."""
+    with ctx.store.transaction() as session:
+        names = list(session.execute(select(ModelRecord.name).order_by(ModelRecord.name)).scalars())
+    return [describe_model(ctx, name) for name in names]

@@ -1,0 +1,286 @@
+"""ModelSpec: one YAML file per model that says what it is for, what data it takes, how it is
+trained, how its score becomes a decision and which gates it must pass.
+
+Example (abridged; the full one is ``models/credit_scoring/model.yaml``)::
+
+    name: credit-scoring
+    intended_use: Probability of default for consumer instalment loans.
+    risk_tier: high
+    owner: credit-risk-analytics
+    data:
+      source: ../../data/german_credit/german_credit.csv
+      label: {column: creditability, positive: bad, negative: good}
+      split: {method: stratified, test_size: 0.3, seed: 7}
+    features:
+      - {name: duration_in_month, type: numeric, min: 1, max: 120,
+         reason: Long loan duration}
+    trainer: {entrypoint: "trainer.py:fit_lightgbm", params: {n_estimators: 200}}
+    policy: {approve_below: 0.2, decline_from: 0.5}
+    gates:
+      performance: {min_auc: 0.7}
+
+:func:`load_spec` raises :class:`~riskops.errors.SpecError` naming every bad field and its fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from riskops.errors import Problem, SpecError
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Label(_Strict):
+    column: str
+    positive: str | int = Field(description="The value of the event the score predicts (e.g. default).")
+    negative: str | int
+
+
+class Split(_Strict):
+    method: Literal["stratified", "random"] = "stratified"
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    seed: int = 0
+
+
+class DataSpec(_Strict):
+    source: str = Field(description="CSV path, relative to the spec file or absolute.")
+    format: Literal["csv"] = "csv"
+    subject_key: str | None = Field(
+        default=None,
+        description="Column that identifies the data subject; None when the data has none.",
+    )
+    label: Label
+    protected_attributes: tuple[str, ...] = ()
+    split: Split = Split()
+
+
+class Feature(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    allow_missing: bool = False
+    reason: Annotated[str, Field(min_length=3)] = Field(
+        description="Human-readable reason text shown when this feature drives an adverse decision."
+    )
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Feature:
+        if self.type == "categorical":
+            if not self.categories:
+                raise ValueError(
+                    "a categorical feature needs 'categories': the list of allowed values"
+                )
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("'categories' lists a value twice")
+            if self.min is not None or self.max is not None:
+                raise ValueError("'min'/'max' apply to numeric features only")
+        else:
+            if self.categories is not None:
+                raise ValueError("'categories' applies to categorical features only")
+            if self.min is not None and self.max is not None and self.min > self.max:
+                raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+
+class Trainer(_Strict):
+    entrypoint: str = Field(
+        pattern=r"^[\w./-]+(\.py)?:[A-Za-z_]\w*$",
+        description="'file.py:function' relative to the spec, or 'package.module:function'.",
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Policy(_Strict):
+    """Score cut-offs: below ``approve_below`` approve, from ``decline_from`` decline, else refer."""
+
+    approve_below: Annotated[float, Field(ge=0.0, le=1.0)]
+    decline_from: Annotated[float, Field(ge=0.0, le=1.0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Policy:
+        if self.approve_below > self.decline_from:
+            raise ValueError(
+                f"approve_below ({self.approve_below}) must not exceed decline_from "
+                f"({self.decline_from}); scores between them are referred to a person"
+            )
+        return self
+
+
+class PerformanceGate(_Strict):
+    min_auc: Annotated[float, Field(ge=0.0, le=1.0)] | None = 0.7
+    min_ks: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    min_gini: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+    severity: Literal["blocking", "advisory"] = "blocking"
+
+
+class ChampionGate(_Strict):
+    max_auc_drop: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    severity: Literal["blocking", "advisory"] = "blocking"
+
+
+class Gates(_Strict):
+    performance: PerformanceGate = PerformanceGate()
+    champion: ChampionGate = ChampionGate()
+
+
+class ModelSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="lower-case letters, digits and '-'")
+    description: str = ""
+    intended_use: Annotated[str, Field(min_length=10)]
+    out_of_scope_use: str = ""
+    risk_tier: Literal["high", "medium", "low"]
+    owner: Annotated[str, Field(min_length=1)]
+    data: DataSpec
+    features: Annotated[tuple[Feature, ...], Field(min_length=1)]
+    trainer: Trainer
+    policy: Policy
+    gates: Gates = Gates()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ModelSpec:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features are listed twice: {', '.join(duplicates)}")
+        if self.data.label.column in names:
+            raise ValueError(
+                f"the label column {self.data.label.column!r} is also listed as a feature"
+            )
+        if self.data.label.positive == self.data.label.negative:
+            raise ValueError("data.label.positive and data.label.negative must differ")
+        return self
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+class LoadedSpec(BaseModel):
+    """A validated spec with where it came from and the digest of its exact text."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: ModelSpec
+    path: Path | None
+    text: str
+    sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def resolve(self, relative: str) -> Path:
+        """A path in the spec, taken relative to the spec file's folder."""
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+
+def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -> LoadedSpec:
+    """Validate YAML text as a ModelSpec."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            f"{source} is not valid YAML.",
+            problems=[Problem(where, str(problem))],
+            hint="Fix the YAML syntax at that line (indentation and ':' are the usual suspects).",
+        ) from None
+    if not isinstance(raw, dict):
+        raise SpecError(
+            f"{source} must be a YAML mapping of keys such as name, data, features, trainer.",
+            hint="See models/credit_scoring/model.yaml for a complete example.",
+        )
+    try:
+        spec = ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(
+            f"{source} is not a valid model spec ({exc.error_count()} problem(s)):",
+            problems=[_problem(err, raw) for err in exc.errors()],
+            hint="Fix each field named above; docs/model-spec.md lists every key.",
+        ) from None
+    return LoadedSpec(
+        spec=spec, path=path, text=text, sha256=hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def load_spec(path: Path | str) -> LoadedSpec:
+    """Read and validate the spec at ``path``."""
+    spec_path = Path(path).expanduser()
+    if spec_path.is_dir():
+        spec_path = spec_path / "model.yaml"
+    if not spec_path.is_file():
+        raise SpecError(
+            f"No model spec at {spec_path}.",
+            hint="Pass the path of a model.yaml, e.g. models/credit_scoring/model.yaml",
+        )
+    text = spec_path.read_text(encoding="utf-8")
+    return parse_spec(text, source=str(spec_path), path=spec_path.resolve())
+
+
+def dump_spec(spec: ModelSpec) -> str:
+    """YAML text of a spec; ``parse_spec(dump_spec(s)).spec == s``."""
+    data = spec.model_dump(mode="json", exclude_defaults=False)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _location(loc: tuple[int | str, ...], raw: Any) -> str:
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and 0 <= item < len(node):
+                node = node[item]
+                if isinstance(node, dict) and "name" in node:
+                    label = f"[{item}] ({node['name']})"
+            parts.append(label)
+        else:
+            if re.match(r"^(function-after|function-before|union|literal|tagged)", item):
+                continue
+            parts.append(("." if parts else "") + item)
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _problem(err: Any, raw: Any) -> Problem:
+    location = _location(tuple(err["loc"]), raw)
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling"
+    elif err["type"] == "missing":
+        message = "required key is missing; add it"
+    elif err["type"] == "string_pattern_mismatch" and location.endswith("name"):
+        message = (
+            f"{err.get('input')!r} is not a valid model name: use lower-case letters, digits "
+            "and '-', 3-64 characters, starting with a letter"
+        )
+    elif err["type"] == "string_pattern_mismatch" and location.endswith("entrypoint"):
+        message = (
+            f"{err.get('input')!r} is not an entrypoint: write 'trainer.py:fit' (a file beside "
+            "the spec) or 'package.module:fit'"
+        )
+    return Problem(location, message)

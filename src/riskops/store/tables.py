@@ -1,0 +1,185 @@
+"""SQLAlchemy 2 tables of the riskops store. Alembic migrations in ``migrations/`` create them.
+
+Times are stored as timezone-aware UTC; the audit chain's own time is the exact ISO text that
+was hashed (see ``docs/audit-chain.md``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("riskops stores only timezone-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class ModelRecord(Base):
+    """A model in the inventory: one row per model name, refreshed from its spec on training."""
+
+    __tablename__ = "models"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    risk_tier: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(200))
+    intended_use: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelVersionRecord(Base):
+    """One trained version: lineage, digest and lifecycle state."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_name", "version", name="uq_model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(71))
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    mlflow_run_id: Mapped[str] = mapped_column(String(64))
+    flavor: Mapped[str] = mapped_column(String(40))
+    data_fingerprint: Mapped[str] = mapped_column(String(71))
+    data_source: Mapped[str] = mapped_column(Text)
+    data_rows: Mapped[int] = mapped_column(Integer)
+    code_commit: Mapped[str | None] = mapped_column(String(64))
+    code_dirty: Mapped[bool] = mapped_column(Boolean)
+    code_diff_sha256: Mapped[str | None] = mapped_column(String(71))
+    trainer_sha256: Mapped[str] = mapped_column(String(71))
+    spec_sha256: Mapped[str] = mapped_column(String(71))
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    packages: Mapped[dict[str, Any]]
+    trained_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ValidationRunRecord(Base):
+    """One run of the gate suite on a version."""
+
+    __tablename__ = "validation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    run_by: Mapped[str] = mapped_column(String(100))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    champion_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class GateResultRecord(Base):
+    """The result of one gate in a validation run, with its evidence."""
+
+    __tablename__ = "gate_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    validation_run_id: Mapped[int] = mapped_column(ForeignKey("validation_runs.id"))
+    gate: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(80))
+    metric: Mapped[str] = mapped_column(String(60))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    comparison: Mapped[str] = mapped_column(String(4))
+    severity: Mapped[str] = mapped_column(String(20))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[dict[str, Any]]
+
+
+class ApprovalRecord(Base):
+    """A sign-off on a version by a validator or a risk officer."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class DeploymentRecord(Base):
+    """An append-only history of what version served in which environment, and from when."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    environment: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    previous_version: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class AuditEventRecord(Base):
+    """One event of the audit hash chain. Append-only: PostgreSQL and SQLite triggers refuse
+    UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[str] = mapped_column(String(32), index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(200), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRecord(Base):
+    """The chain's head (last sequence number and hash); one row, id 1. It makes a truncated
+    chain detectable, and serialises concurrent appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

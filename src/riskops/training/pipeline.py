@@ -1,0 +1,255 @@
+"""The training pipeline: data snapshot → schema check → split → fit → MLflow → candidate.
+
+Nothing is written anywhere until the spec, the data and the trainer's result have been
+checked; then MLflow gets the run and the registered version, the artifact's digest is
+recomputed from what MLflow stored, and the store records a ``candidate`` with its lineage and
+an audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from riskops.audit import record
+from riskops.config import Role
+from riskops.context import Context
+from riskops.datasets.prepared import prepare
+from riskops.datasets.snapshot import load_snapshot
+from riskops.errors import ConflictError, InputError, IntegrityError
+from riskops.governance.lifecycle import State
+from riskops.governance.roles import require_actor, require_role
+from riskops.registry.digest import directory_digest
+from riskops.registry.flavors import predict_proba, save_model
+from riskops.registry.lineage import code_lineage, package_versions
+from riskops.registry.versions import ModelRef
+from riskops.spec import load_spec
+from riskops.statistics.discrimination import summary
+from riskops.store.tables import ModelRecord, ModelVersionRecord
+from riskops.training.trainer import resolve_trainer
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    ref: ModelRef
+    digest: str
+    run_id: str
+    metrics: dict[str, float]
+    data_fingerprint: str
+    code_commit: str | None
+    code_dirty: bool
+    flavor: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.ref),
+            "state": State.CANDIDATE.value,
+            "digest": self.digest,
+            "mlflow_run_id": self.run_id,
+            "metrics": self.metrics,
+            "data_fingerprint": self.data_fingerprint,
+            "code_commit": self.code_commit,
+            "code_dirty": self.code_dirty,
+            "flavor": self.flavor,
+        }
+
+
+def train(
+    ctx: Context,
+    spec_path: Path | str,
+    *,
+    actor: str | None,
+    params: Mapping[str, Any] | None = None,
+    progress: Progress = _quiet,
+) -> TrainResult:
+    """Train the model described by the spec at ``spec_path`` and register a candidate.
+
+    ``params`` override the spec's trainer params for this run (recorded with the version).
+    """
+    who = require_actor(actor)
+    role = require_role(ctx.settings, who, Role.DEVELOPER, doing="train a model")
+    loaded = load_spec(spec_path)
+    spec = loaded.spec
+    data_path = loaded.resolve(spec.data.source)
+    progress(f"Checking {data_path.name} against the spec")
+    snapshot = load_snapshot(data_path)
+    prepared = prepare(snapshot, spec)
+    fit, trainer_file = resolve_trainer(loaded)
+    used_params = {**spec.trainer.params, **(params or {})}
+
+    progress(f"Training with {spec.trainer.entrypoint} on {len(prepared.split.train)} rows")
+    try:
+        model = fit(prepared.train_features, prepared.y_train, dict(used_params))
+    except Exception as exc:
+        raise InputError(
+            f"The trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}",
+            hint="Fix the trainer or its params; nothing was registered.",
+        ) from exc
+    train_scores = predict_proba(model, prepared.matrix[prepared.split.train])
+    validation_scores = predict_proba(model, prepared.validation_matrix)
+    metrics = {f"train_{k}": v for k, v in summary(prepared.y_train, train_scores).items()}
+    metrics |= {f"validation_{k}": v for k, v in summary(prepared.y_validation, validation_scores).items()}
+    lineage = code_lineage(trainer_file)
+    packages = package_versions()
+
+    progress("Logging the run and registering the version in MLflow")
+    lineage_tags = {
+        "riskops.data_fingerprint": snapshot.fingerprint,
+        "riskops.data_source": str(data_path),
+        "riskops.code_commit": lineage.commit or "none",
+        "riskops.code_dirty": str(lineage.dirty).lower(),
+        "riskops.code_diff_sha256": lineage.diff_sha256 or "none",
+        "riskops.trainer": spec.trainer.entrypoint,
+        "riskops.trainer_sha256": lineage.trainer_sha256,
+        "riskops.spec_sha256": f"sha256:{loaded.sha256}",
+        "riskops.trained_by": who,
+    }
+    with tempfile.TemporaryDirectory(prefix="riskops-train-") as tmp:
+        model_dir = Path(tmp) / "model"
+        flavor = save_model(
+            model,
+            model_dir,
+            feature_names=list(spec.feature_names),
+            example=prepared.matrix[prepared.split.validation[:5]],
+        )
+        digest = directory_digest(model_dir)
+        spec_dir = Path(tmp) / "riskops"
+        spec_dir.mkdir()
+        (spec_dir / "model.yaml").write_text(loaded.text, encoding="utf-8")
+        run_tags = {
+            **lineage_tags,
+            "riskops.digest": digest,
+            "mlflow.user": who,
+            "mlflow.source.name": spec.trainer.entrypoint,
+            **({"mlflow.source.git.commit": lineage.commit} if lineage.commit else {}),
+            **{f"riskops.package.{k}": v for k, v in packages.items()},
+        }
+        run_id, artifact_uri = ctx.registry.log_run(
+            spec.name,
+            run_name=f"{spec.name}-train",
+            params={
+                **used_params,
+                "split.method": spec.data.split.method,
+                "split.test_size": spec.data.split.test_size,
+                "split.seed": spec.data.split.seed,
+                "trainer.entrypoint": spec.trainer.entrypoint,
+            },
+            metrics=metrics,
+            tags=run_tags,
+            artifacts={"model": model_dir, "riskops": spec_dir, "data": snapshot.path},
+        )
+        registered = ctx.registry.register(
+            spec.name,
+            run_id=run_id,
+            source=f"{artifact_uri}/model",
+            tags={**lineage_tags, "riskops.digest": digest},
+        )
+    ref = ModelRef(spec.name, registered.version)
+    with ctx.registry.downloaded_version(spec.name, registered.version) as stored:
+        stored_digest = directory_digest(stored)
+    if stored_digest != digest:
+        raise IntegrityError(
+            f"MLflow returned {ref} with digest {stored_digest}, not the {digest} that was logged.",
+            hint="The artifact store altered or truncated the model; check it before retrying.",
+        )
+
+    with ctx.store.transaction() as session:
+        now = ctx.clock()
+        model_row = session.get(ModelRecord, spec.name)
+        if model_row is None:
+            session.add(
+                ModelRecord(
+                    name=spec.name,
+                    risk_tier=spec.risk_tier,
+                    owner=spec.owner,
+                    intended_use=spec.intended_use,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            model_row.risk_tier = spec.risk_tier
+            model_row.owner = spec.owner
+            model_row.intended_use = spec.intended_use
+            model_row.updated_at = now
+        clash = session.execute(
+            select(ModelVersionRecord.id).where(
+                ModelVersionRecord.model_name == spec.name,
+                ModelVersionRecord.version == registered.version,
+            )
+        ).first()
+        if clash is not None:
+            raise ConflictError(
+                f"MLflow numbered the new version {ref}, but the riskops store already has {ref}: "
+                "the two stores belong to different workspaces.",
+                model_ref=str(ref),
+                hint="Point MLFLOW_TRACKING_URI and RISKOPS_DATABASE_URL at the same workspace: "
+                "riskops doctor",
+            )
+        session.flush()
+        session.add(
+            ModelVersionRecord(
+                model_name=spec.name,
+                version=registered.version,
+                state=State.CANDIDATE.value,
+                digest=digest,
+                artifact_uri=registered.source,
+                mlflow_run_id=run_id,
+                flavor=flavor,
+                data_fingerprint=snapshot.fingerprint,
+                data_source=str(data_path),
+                data_rows=snapshot.rows,
+                code_commit=lineage.commit,
+                code_dirty=lineage.dirty,
+                code_diff_sha256=lineage.diff_sha256,
+                trainer_sha256=lineage.trainer_sha256,
+                spec_sha256=f"sha256:{loaded.sha256}",
+                spec_yaml=loaded.text,
+                params=used_params,
+                metrics=metrics,
+                packages=packages,
+                trained_by=who,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        record(
+            session,
+            actor=who,
+            role=role.value,
+            action="version.registered",
+            object_type="model_version",
+            object_id=str(ref),
+            payload={
+                "digest": digest,
+                "data_fingerprint": snapshot.fingerprint,
+                "code_commit": lineage.commit,
+                "code_dirty": lineage.dirty,
+                "spec_sha256": f"sha256:{loaded.sha256}",
+                "mlflow_run_id": run_id,
+                "params": used_params,
+                "metrics": metrics,
+            },
+            at=now,
+        )
+    return TrainResult(
+        ref=ref,
+        digest=digest,
+        run_id=run_id,
+        metrics=metrics,
+        data_fingerprint=snapshot.fingerprint,
+        code_commit=lineage.commit,
+        code_dirty=lineage.dirty,
+        flavor=flavor,
+    )

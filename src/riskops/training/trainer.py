@@ -1,0 +1,70 @@
+"""Finding the data scientist's training function named by ``trainer.entrypoint``.
+
+``file.py:function`` is a file relative to the spec's folder (kept beside the spec in the
+model's repository); ``package.module:function`` is imported from the installed packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from riskops.errors import Problem, SpecError
+from riskops.spec import LoadedSpec
+
+TrainerFn = Callable[..., Any]
+
+
+def resolve_trainer(loaded: LoadedSpec) -> tuple[TrainerFn, Path | None]:
+    """The trainer function and the file that defines it."""
+    entrypoint = loaded.spec.trainer.entrypoint
+    target, name = entrypoint.rsplit(":", 1)
+    where = "trainer.entrypoint"
+    if target.endswith(".py"):
+        path = loaded.resolve(target)
+        if not path.is_file():
+            raise SpecError(
+                f"The trainer file {path} does not exist.",
+                problems=[Problem(where, f"{entrypoint!r} names a file that is not there")],
+                hint="entrypoint is 'file.py:function' relative to the spec file.",
+            )
+        module_name = "riskops_trainer_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise SpecError(
+                f"The trainer file {path} failed to import: {type(exc).__name__}: {exc}",
+                problems=[Problem(where, "the trainer's code raised on import")],
+                hint="Fix the trainer code; run it with python to see the full traceback.",
+            ) from exc
+        source: Path | None = path
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise SpecError(
+                f"The trainer module {target!r} cannot be imported ({exc}).",
+                problems=[Problem(where, f"no module {target!r}")],
+                hint="Install the package that holds it, or use 'file.py:function'.",
+            ) from exc
+        file = getattr(module, "__file__", None)
+        source = Path(file) if file else None
+    fn = getattr(module, name, None)
+    if fn is None or not callable(fn):
+        available = sorted(
+            n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+        )
+        raise SpecError(
+            f"The trainer {entrypoint!r} has no function {name!r}.",
+            problems=[Problem(where, f"functions there: {', '.join(available) or 'none'}")],
+            hint="Name a function fit(X, y, params) -> model.",
+        )
+    return fn, source
