@@ -47,11 +47,13 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, params: dict[str, Any]) -> Pip
     prepare = ColumnTransformer(
         [
             ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
-            ("numbers", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), numeric),
+            (
+                "numbers",
+                Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]),
+                numeric,
+            ),
         ]
     )
-    model = Pipeline(
-        [("prepare", prepare), ("logit", LogisticRegression(max_iter=1000, **params))]
-    )
+    model = Pipeline([("prepare", prepare), ("logit", LogisticRegression(max_iter=1000, **params))])
     model.fit(encode_frame(X), y)
     return model

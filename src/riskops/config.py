@@ -96,7 +96,9 @@ def load_settings(
     database_url = pick(
         "RISKOPS_DATABASE_URL", "database_url", f"sqlite:///{home_path / 'riskops.db'}"
     )
-    tracking = pick("MLFLOW_TRACKING_URI", "mlflow_tracking_uri", f"sqlite:///{home_path / 'mlflow.db'}")
+    tracking = pick(
+        "MLFLOW_TRACKING_URI", "mlflow_tracking_uri", f"sqlite:///{home_path / 'mlflow.db'}"
+    )
     registry = pick("MLFLOW_REGISTRY_URI", "mlflow_registry_uri", tracking)
     artifact_root = pick(
         "RISKOPS_ARTIFACT_ROOT", "artifact_root", (home_path / "mlartifacts").as_uri()

@@ -61,8 +61,13 @@ class DemoSummary:
             "mlflow_tracking_uri": self.settings.mlflow_tracking_uri,
             "artifact_root": self.settings.artifact_root,
             "steps": [
-                {"what": s.what, "model": s.model, "actor": s.actor, "outcome": s.outcome,
-                 "at": s.at.isoformat()}
+                {
+                    "what": s.what,
+                    "model": s.model,
+                    "actor": s.actor,
+                    "outcome": s.outcome,
+                    "at": s.at.isoformat(),
+                }
                 for s in self.steps
             ],
             "versions": self.versions,
@@ -103,7 +108,7 @@ def run_demo(
         )
     if not settings.is_embedded:
         store = open_store(settings.database_url)
-        with store.transaction() as session:
+        with store.reading() as session:
             taken = session.query(ModelRecord).count()
         store.dispose()
         if taken:
@@ -134,15 +139,25 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
         progress(f"Training version {number}" + (f" with {params}" if params else ""))
         trained = train(ctx, spec_path, actor="alice", params=params, progress=progress)
         ref = trained.ref
-        step("train", str(ref), "alice", f"candidate, validation AUC {trained.metrics['validation_auc']:.3f}")
+        step(
+            "train",
+            str(ref),
+            "alice",
+            f"candidate, validation AUC {trained.metrics['validation_auc']:.3f}",
+        )
         progress(f"Validating {ref}")
         outcome = validate(ctx, ref, actor="victor", progress=progress)
-        gates = ", ".join(
-            f"{r.gate} {'pass' if r.passed else 'FAIL'}" for r in outcome.results
+        failed = [r.gate for r in outcome.results if not r.passed]
+        passed = len(outcome.results) - len(failed)
+        against = f" vs champion {outcome.champion}" if outcome.champion else ""
+        step(
+            "validate",
+            str(ref),
+            "victor",
+            f"{outcome.state}: {passed}/{len(outcome.results)} gates passed{against}",
         )
-        step("validate", str(ref), "victor", f"{outcome.state}: {gates}")
         if not outcome.passed:
-            raise ConflictError(f"The demo's {ref} failed its gates: {gates}")
+            raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")
         approve(ctx, ref, actor="victor", note="Gates reviewed; conceptually sound for the demo.")
         step("sign off (validator)", str(ref), "victor", "validator sign-off recorded")
         approve(ctx, ref, actor="rita", note="Approved for production within the refer band.")
@@ -158,9 +173,16 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
         }
     progress("Rolling production back to version 1")
     rolled = rollback(
-        ctx, "credit-scoring", environment="production", actor="oscar",
+        ctx,
+        "credit-scoring",
+        environment="production",
+        actor="oscar",
         reason="demo: return to the previous champion",
     )
     summary.production_history.append((rolled.at, rolled.ref.version))
-    step("rollback", str(ModelRef("credit-scoring", rolled.ref.version)), "oscar",
-         f"production back to v{rolled.ref.version} (from v{rolled.previous_version})")
+    step(
+        "rollback",
+        str(ModelRef("credit-scoring", rolled.ref.version)),
+        "oscar",
+        f"production back to v{rolled.ref.version} (from v{rolled.previous_version})",
+    )

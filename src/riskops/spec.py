@@ -43,7 +43,9 @@ class _Strict(BaseModel):
 
 class Label(_Strict):
     column: str
-    positive: str | int = Field(description="The value of the event the score predicts (e.g. default).")
+    positive: str | int = Field(
+        description="The value of the event the score predicts (e.g. default)."
+    )
     negative: str | int
 
 

@@ -43,7 +43,10 @@ DEMO_PEOPLE: dict[str, list[str]] = {
 
 def config_text(people: dict[str, list[str]] | None = None) -> str:
     listed = people or {}
-    lines = [f'{name} = [{", ".join(f"{r!r}".replace(chr(39), chr(34)) for r in roles)}]' for name, roles in listed.items()]
+    lines = [
+        f"{name} = [{', '.join(f'{r!r}'.replace(chr(39), chr(34)) for r in roles)}]"
+        for name, roles in listed.items()
+    ]
     if not lines:
         lines = ['# alice = ["developer"]', '# victor = ["validator"]', '# rita = ["risk_officer"]']
     return TEMPLATE.format(people="\n".join(lines))
@@ -113,7 +116,11 @@ def doctor(settings: Settings) -> list[Check]:
         store = open_store(settings.database_url, migrate=False)
         with store.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        state = "schema up to date" if store.is_initialised() else "reachable, not initialised (run riskops init)"
+        state = (
+            "schema up to date"
+            if store.is_initialised()
+            else "reachable, not initialised (run riskops init)"
+        )
         ok = store.is_initialised()
         store.dispose()
         checks.append(Check("metadata store", ok, f"{_redact(settings.database_url)}: {state}"))
@@ -126,12 +133,20 @@ def doctor(settings: Settings) -> list[Check]:
     )
     try:
         detail = registry.ping()
-        checks.append(Check("mlflow tracking", True, f"{_redact(settings.mlflow_tracking_uri)}: {detail}"))
+        checks.append(
+            Check("mlflow tracking", True, f"{_redact(settings.mlflow_tracking_uri)}: {detail}")
+        )
     except Exception as exc:  # reported, not raised: doctor shows every part
-        checks.append(Check("mlflow tracking", False, f"{_redact(settings.mlflow_tracking_uri)}: {exc}"))
+        checks.append(
+            Check("mlflow tracking", False, f"{_redact(settings.mlflow_tracking_uri)}: {exc}")
+        )
     checks.append(_artifact_check(registry))
     roles = {r: [p for p, rs in settings.people.items() if r in rs] for r in Role}
-    missing = [r.value for r in (Role.DEVELOPER, Role.VALIDATOR, Role.RISK_OFFICER, Role.OPERATOR) if not roles[r]]
+    missing = [
+        r.value
+        for r in (Role.DEVELOPER, Role.VALIDATOR, Role.RISK_OFFICER, Role.OPERATOR)
+        if not roles[r]
+    ]
     checks.append(
         Check(
             "people",
@@ -141,13 +156,19 @@ def doctor(settings: Settings) -> list[Check]:
         )
     )
     checks.append(
-        Check("git", shutil.which("git") is not None, shutil.which("git") or "not found: code lineage will be a file hash only")
+        Check(
+            "git",
+            shutil.which("git") is not None,
+            shutil.which("git") or "not found: code lineage will be a file hash only",
+        )
     )
     return checks
 
 
 def _artifact_check(registry: MlflowRegistry) -> Check:
     try:
-        return Check("artifact store", True, f"{registry.artifact_root}: {registry.ping_artifacts()}")
+        return Check(
+            "artifact store", True, f"{registry.artifact_root}: {registry.ping_artifacts()}"
+        )
     except Exception as exc:  # reported, not raised: doctor shows every part
         return Check("artifact store", False, f"{registry.artifact_root}: {exc}")

@@ -42,7 +42,9 @@ class ChainEvent:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no insignificant whitespace, non-ASCII kept as UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(text: str) -> str:

@@ -86,7 +86,9 @@ def record(
 
 def _stored_events(session: Session) -> Iterator[ChainEvent]:
     result = session.execute(
-        select(AuditEventRecord).order_by(AuditEventRecord.seq).execution_options(yield_per=_VERIFY_BATCH)
+        select(AuditEventRecord)
+        .order_by(AuditEventRecord.seq)
+        .execution_options(yield_per=_VERIFY_BATCH)
     )
     for row in result.scalars():
         yield ChainEvent(
@@ -105,7 +107,7 @@ def _stored_events(session: Session) -> Iterator[ChainEvent]:
 
 def verify(store: Store) -> VerifyReport:
     """Recompute the whole chain in the store and compare its end with the recorded head."""
-    with store.transaction() as session:
+    with store.reading() as session:
         head = session.get(AuditHeadRecord, 1)
         head_seq = head.seq if head is not None else None
         head_hash = head.hash if head is not None else None
@@ -169,7 +171,7 @@ def list_events(
     if limit:
         # The newest `limit` events, still shown oldest first.
         query = query.order_by(None).order_by(AuditEventRecord.seq.desc()).limit(limit)
-    with store.transaction() as session:
+    with store.reading() as session:
         rows = list(session.execute(query).scalars())
     rows.sort(key=lambda r: r.seq)
     return [

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from riskops.audit import list_events, verify as verify_chain
+from riskops.audit import list_events
+from riskops.audit import verify as verify_chain
 from riskops.cli.errors import EXIT_FAILURE
 from riskops.cli.output import console, parse_time, print_json
 from riskops.cli.state import State
@@ -41,7 +42,9 @@ def verify(
     if as_json:
         print_json({**report.as_dict(), "anchor_found": anchored if expect_head else None})
     elif report.ok and anchored:
-        console.print(f"audit chain verified: {report.events} events (head {report.head_hash[:16]})")
+        console.print(
+            f"audit chain verified: {report.events} events (head {report.head_hash[:16]})"
+        )
     elif report.ok:
         console.print(
             f"[red]audit chain BROKEN[/red]: the anchored head {expect_head} is no longer in the "
@@ -75,16 +78,23 @@ def head(ctx: typer.Context, as_json: Json = False) -> None:
 @app.command("log")
 def log(
     ctx: typer.Context,
-    actor: Annotated[str | None, typer.Option("--actor", help="Only events by this person.")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only events by this person.")
+    ] = None,
     action: Annotated[
-        str | None, typer.Option("--action", help="Only actions starting with this, e.g. deployment.")
+        str | None,
+        typer.Option("--action", help="Only actions starting with this, e.g. deployment."),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Only events about this model or MODEL@VERSION.")
     ] = None,
     since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Up to this time (ISO 8601).")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the newest N events.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Up to this time (ISO 8601).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the newest N events.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """List audit events, oldest first, with filters.
@@ -109,7 +119,12 @@ def log(
         table.add_column(column)
     for e in events:
         table.add_row(
-            str(e.seq), e.occurred_at[:19].replace("T", " "), e.actor, e.role, e.action,
-            e.object_id, e.hash[:12],
+            str(e.seq),
+            e.occurred_at[:19].replace("T", " "),
+            e.actor,
+            e.role,
+            e.action,
+            e.object_id,
+            e.hash[:12],
         )
     console.print(table)

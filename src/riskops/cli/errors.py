@@ -66,4 +66,3 @@ def render(error: RiskopsError, *, as_json: bool) -> None:
     if error.hint:
         lines.append(f"Hint: {error.hint}")
     sys.stderr.write("\n".join(lines) + "\n")
-

@@ -47,11 +47,15 @@ def _params(values: list[str] | None) -> dict[str, Any]:
 
 def train(
     ctx: typer.Context,
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Path of the model's model.yaml.")],
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC", help="Path of the model's model.yaml.")
+    ],
     actor: Actor = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", help="Override a trainer param for this run: KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--param", help="Override a trainer param for this run: KEY=VALUE (repeatable)."
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:

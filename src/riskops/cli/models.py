@@ -25,7 +25,17 @@ def _state_label(state: str, serving_in: tuple[str, ...]) -> str:
 
 def _versions_table(view: ModelView, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("version", "state", "val. AUC", "gates", "approvals", "trained by", "digest", "data", "code"):
+    for column in (
+        "version",
+        "state",
+        "val. AUC",
+        "gates",
+        "approvals",
+        "trained by",
+        "digest",
+        "data",
+        "code",
+    ):
         table.add_column(column)
     for v in view.versions:
         gates = "-"
@@ -34,7 +44,9 @@ def _versions_table(view: ModelView, title: str) -> Table:
             gates = "all passed" if not failed else "failed: " + ", ".join(failed)
         approvals = ", ".join(f"{a['actor']} ({a['role']})" for a in v.approvals) or "-"
         commit = v.lineage["code_commit"]
-        code = (commit[:10] if commit else "no git") + ("*" if v.lineage["code_dirty"] and commit else "")
+        code = (commit[:10] if commit else "no git") + (
+            "*" if v.lineage["code_dirty"] and commit else ""
+        )
         table.add_row(
             str(v.ref.version),
             _state_label(v.state, v.serving_in),
@@ -60,11 +72,19 @@ def models(ctx: typer.Context, as_json: Json = False) -> None:
         print_json([v.as_dict() for v in views])
         return
     if not views:
-        console.print("No models yet. Train one: riskops train models/credit_scoring/model.yaml --as <developer>")
+        console.print(
+            "No models yet. Train one: riskops train models/credit_scoring/model.yaml --as <developer>"
+        )
         return
     for view in views:
-        serving = ", ".join(f"{env}: v{v}" for env, v in view.serving.items() if v) or "nothing deployed"
-        console.print(_versions_table(view, f"{view.name} (tier {view.risk_tier}, owner {view.owner}; {serving})"))
+        serving = (
+            ", ".join(f"{env}: v{v}" for env, v in view.serving.items() if v) or "nothing deployed"
+        )
+        console.print(
+            _versions_table(
+                view, f"{view.name} (tier {view.risk_tier}, owner {view.owner}; {serving})"
+            )
+        )
 
 
 def show(
@@ -72,7 +92,9 @@ def show(
     target: Annotated[str, typer.Argument(metavar="MODEL[@VERSION]")],
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Say what served at this time (ISO 8601, UTC unless a zone is given)."),
+        typer.Option(
+            "--at", help="Say what served at this time (ISO 8601, UTC unless a zone is given)."
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -111,14 +133,24 @@ def show(
     if moment is not None:
         when = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
         for env, v in view.serving.items():
-            console.print(f"At {when}, {env}: " + (f"[bold]v{v}[/bold]" if v else "nothing deployed"))
+            console.print(
+                f"At {when}, {env}: " + (f"[bold]v{v}[/bold]" if v else "nothing deployed")
+            )
     else:
         for env, v in view.serving.items():
             console.print(f"{env}: " + (f"v{v}" if v else "nothing deployed"))
     console.print(_versions_table(view, "Versions"))
     if view.deployments:
         table = Table(title="Deployment history", title_justify="left")
-        for column in ("time (UTC)", "environment", "action", "version", "previous", "by", "reason"):
+        for column in (
+            "time (UTC)",
+            "environment",
+            "action",
+            "version",
+            "previous",
+            "by",
+            "reason",
+        ):
             table.add_column(column)
         for d in view.deployments:
             table.add_row(

@@ -32,7 +32,12 @@ def check(
         rows = load_checked(loaded).rows
     if as_json:
         print_json(
-            {"spec": str(spec_path), "name": loaded.spec.name, "sha256": loaded.sha256, "rows": rows}
+            {
+                "spec": str(spec_path),
+                "name": loaded.spec.name,
+                "sha256": loaded.sha256,
+                "rows": rows,
+            }
         )
         return
     console.print(

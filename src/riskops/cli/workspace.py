@@ -20,7 +20,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 def init(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing riskops.toml.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing riskops.toml.")
+    ] = False,
 ) -> None:
     """Create a workspace: riskops.toml in the home folder, and the store's schema.
 
@@ -29,7 +31,9 @@ def init(
     state: State = ctx.obj
     settings = init_workspace(state.settings().home, force=force)
     console.print(f"Workspace ready in {settings.home}")
-    console.print(f"  config:   {settings.home / 'riskops.toml'} (add people and roles under [people])")
+    console.print(
+        f"  config:   {settings.home / 'riskops.toml'} (add people and roles under [people])"
+    )
     console.print(f"  store:    {settings.database_url}")
     console.print(f"  mlflow:   {settings.mlflow_tracking_uri}")
 
@@ -86,8 +90,11 @@ def demo(
             versions.add_column(column)
         for number, info in summary.versions.items():
             versions.add_row(
-                f"v{number}", str(info["params"]), f"{info['validation_auc']:.3f}",
-                short(info["digest"]), info["champion_compared"] or "- (first champion)",
+                f"v{number}",
+                str(info["params"]),
+                f"{info['validation_auc']:.3f}",
+                short(info["digest"]),
+                info["champion_compared"] or "- (first champion)",
             )
         console.print(versions)
         settings = summary.settings
@@ -101,10 +108,14 @@ def demo(
                 f"{summary.audit.reason}"
             )
         console.print(f"riskops store: {settings.database_url}")
-        console.print(f"MLflow store:  {settings.mlflow_tracking_uri} (artifacts {settings.artifact_root})")
+        console.print(
+            f"MLflow store:  {settings.mlflow_tracking_uri} (artifacts {settings.artifact_root})"
+        )
         if len(summary.production_history) > 1:
             moment = summary.production_history[1][0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            console.print(f"Try: riskops models · riskops show credit-scoring --at {moment} · riskops audit verify")
+            console.print(
+                f"Try: riskops models · riskops show credit-scoring --at {moment} · riskops audit verify"
+            )
         console.print(f"Finished in {summary.seconds:.1f} s")
     if summary.audit is None or not summary.audit.ok:
         raise typer.Exit(EXIT_FAILURE)

@@ -27,6 +27,8 @@ def typed_frame(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         if feature.type == "categorical":
             assert feature.categories is not None
             values = column.astype("string")
+            # Values outside the spec's list become missing (the schema check reports them).
+            values = values.where(values.isin(feature.categories))
             columns[feature.name] = pd.Series(
                 pd.Categorical(values, categories=list(feature.categories)), index=raw.index
             )

@@ -27,15 +27,15 @@ class Prepared:
 
     @property
     def y_train(self) -> np.ndarray:
-        return self.y[self.split.train]
+        return np.asarray(self.y[self.split.train])
 
     @property
     def validation_matrix(self) -> np.ndarray:
-        return self.matrix[self.split.validation]
+        return np.asarray(self.matrix[self.split.validation])
 
     @property
     def y_validation(self) -> np.ndarray:
-        return self.y[self.split.validation]
+        return np.asarray(self.y[self.split.validation])
 
 
 def prepare(snapshot: Snapshot, spec: ModelSpec) -> Prepared:

@@ -102,7 +102,9 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
         allowed_labels = {str(label.positive), str(label.negative)}
         bad = values.isna() | ~values.isin(allowed_labels)
         if bad.any():
-            seen = ", ".join(repr(v) for v in values[bad].dropna().unique()[:_EXAMPLES]) or "missing"
+            seen = (
+                ", ".join(repr(v) for v in values[bad].dropna().unique()[:_EXAMPLES]) or "missing"
+            )
             problems.append(
                 Problem(
                     label.column,

@@ -109,7 +109,11 @@ def approve(ctx: Context, ref: ModelRef, *, actor: str | None, note: str = "") -
         now = ctx.clock()
         session.add(
             ApprovalRecord(
-                model_name=ref.name, version=ref.version, actor=who, role=role.value, note=note,
+                model_name=ref.name,
+                version=ref.version,
+                actor=who,
+                role=role.value,
+                note=note,
                 created_at=now,
             )
         )
@@ -124,7 +128,9 @@ def approve(ctx: Context, ref: ModelRef, *, actor: str | None, note: str = "") -
             payload={"note": note, "state": version.state, "digest": version.digest},
             at=now,
         )
-        return SignOff(ref=ref, actor=who, role=role, state=State(version.state), next_step=next_step)
+        return SignOff(
+            ref=ref, actor=who, role=role, state=State(version.state), next_step=next_step
+        )
 
 
 def _not_trainer(actor: str, trained_by: str, ref: ModelRef) -> None:

@@ -72,7 +72,7 @@ class ModelView:
 
 def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> ModelView:
     """One model in depth; with ``at``, ``serving`` says what served in each environment then."""
-    with ctx.store.transaction() as session:
+    with ctx.store.reading() as session:
         model = get_model(session, name)
         serving: dict[str, int | None] = {}
         for env in ctx.settings.environments:
@@ -87,7 +87,9 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
             ref = ModelRef(name, v.version)
             last_run = session.execute(
                 select(ValidationRunRecord)
-                .where(ValidationRunRecord.model_name == name, ValidationRunRecord.version == v.version)
+                .where(
+                    ValidationRunRecord.model_name == name, ValidationRunRecord.version == v.version
+                )
                 .order_by(ValidationRunRecord.id.desc())
                 .limit(1)
             ).scalar_one_or_none()
@@ -116,7 +118,12 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                     metrics=dict(v.metrics),
                     params=dict(v.params),
                     approvals=tuple(
-                        {"actor": a.actor, "role": a.role, "note": a.note, "at": a.created_at.isoformat()}
+                        {
+                            "actor": a.actor,
+                            "role": a.role,
+                            "note": a.note,
+                            "at": a.created_at.isoformat(),
+                        }
                         for a in approvals_of(session, ref)
                     ),
                     gates=gates,
@@ -165,6 +172,6 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
 
 def list_models(ctx: Context) -> list[ModelView]:
     """Every model in the inventory, with its versions."""
-    with ctx.store.transaction() as session:
+    with ctx.store.reading() as session:
         names = list(session.execute(select(ModelRecord.name).order_by(ModelRecord.name)).scalars())
     return [describe_model(ctx, name) for name in names]

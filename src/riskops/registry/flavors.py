@@ -90,7 +90,9 @@ def save_model(
             str(path),
             signature=signature,
             input_example=example_frame,
-            pip_requirements=_requirements("mlflow", "scikit-learn", "numpy", "pandas", "cloudpickle"),
+            pip_requirements=_requirements(
+                "mlflow", "scikit-learn", "numpy", "pandas", "cloudpickle"
+            ),
             serialization_format="cloudpickle",
         )
     return flavor

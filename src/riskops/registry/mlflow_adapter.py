@@ -126,9 +126,7 @@ class MlflowRegistry:
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
-            mv = self.client.create_model_version(
-                name, source, run_id=run_id, tags=dict(tags)
-            )
+            mv = self.client.create_model_version(name, source, run_id=run_id, tags=dict(tags))
         return RegisteredVersion(name=name, version=int(mv.version), source=source, run_id=run_id)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:

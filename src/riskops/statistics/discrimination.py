@@ -20,7 +20,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 
-def _arrays(y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(
+    y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     y_arr = np.asarray(y, dtype=np.int64)
     s_arr = np.asarray(score, dtype=np.float64)
     if y_arr.shape != s_arr.shape or y_arr.ndim != 1:

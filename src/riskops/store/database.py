@@ -32,9 +32,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 class Store:
     """A handle on the riskops database. Cheap to keep, safe to share between threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -43,15 +45,26 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back entirely on any error."""
-        session = self._sessions()
+        with self._session(self._sessions) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session: on SQLite it takes no write lock, so readers never queue
+        behind writers (WAL gives them a consistent snapshot)."""
+        with self._session(self._read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        session = factory()
         try:
             with session.begin():
                 yield session
         except OperationalError as exc:
             raise BackendError(
                 f"The riskops database did not answer: {exc.orig}",
-                hint="Check RISKOPS_DATABASE_URL and that the database server runs: "
-                "riskops doctor",
+                hint="Check RISKOPS_DATABASE_URL and that the database server runs: riskops doctor",
             ) from exc
         finally:
             session.close()
@@ -70,8 +83,7 @@ class Store:
         except OperationalError as exc:
             raise BackendError(
                 f"Could not migrate the riskops database: {exc.orig}",
-                hint="Check RISKOPS_DATABASE_URL and that the database server runs: "
-                "riskops doctor",
+                hint="Check RISKOPS_DATABASE_URL and that the database server runs: riskops doctor",
             ) from exc
 
     def is_initialised(self) -> bool:
@@ -83,6 +95,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Store:
@@ -101,9 +115,12 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
             if parsed.database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, **engine_options)
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, immediate=True)
+            read_engine = create_engine(url, **engine_options)
+            _configure_sqlite(read_engine, immediate=False)
         elif backend == "postgresql":
             engine = create_engine(url, pool_pre_ping=True, **engine_options)
+            read_engine = engine
         else:
             raise ConfigError(
                 f"RISKOPS_DATABASE_URL uses {backend!r}. Valid schemes are: sqlite, postgresql.",
@@ -113,13 +130,13 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
         if "psycopg" in str(exc):
             raise MissingExtraError("A PostgreSQL store", "psycopg", "postgres") from exc
         raise
-    store = Store(engine)
+    store = Store(engine, read_engine)
     if migrate:
         store.migrate()
     return store
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Let SQLAlchemy own the transaction boundaries, so BEGIN IMMEDIATE below takes effect.
@@ -133,4 +150,4 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -25,7 +25,7 @@ from riskops.errors import ConflictError, InputError, IntegrityError
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.digest import directory_digest
-from riskops.registry.flavors import predict_proba, save_model
+from riskops.registry.flavors import flavor_of, predict_proba, save_model
 from riskops.registry.lineage import code_lineage, package_versions
 from riskops.registry.versions import ModelRef
 from riskops.spec import load_spec
@@ -96,10 +96,13 @@ def train(
             f"The trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}",
             hint="Fix the trainer or its params; nothing was registered.",
         ) from exc
+    flavor_of(model)  # refuses anything riskops cannot score before anything is written
     train_scores = predict_proba(model, prepared.matrix[prepared.split.train])
     validation_scores = predict_proba(model, prepared.validation_matrix)
     metrics = {f"train_{k}": v for k, v in summary(prepared.y_train, train_scores).items()}
-    metrics |= {f"validation_{k}": v for k, v in summary(prepared.y_validation, validation_scores).items()}
+    metrics |= {
+        f"validation_{k}": v for k, v in summary(prepared.y_validation, validation_scores).items()
+    }
     lineage = code_lineage(trainer_file)
     packages = package_versions()
 

@@ -35,7 +35,8 @@ def resolve_trainer(loaded: LoadedSpec) -> tuple[TrainerFn, Path | None]:
             )
         module_name = "riskops_trainer_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         module_spec = importlib.util.spec_from_file_location(module_name, path)
-        assert module_spec is not None and module_spec.loader is not None
+        assert module_spec is not None
+        assert module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
         try:
             module_spec.loader.exec_module(module)

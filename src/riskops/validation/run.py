@@ -61,9 +61,7 @@ def validate(
     """Run every gate on ``ref``; it becomes ``validated`` if no blocking gate fails, else
     ``rejected``. The results and an audit event are stored together."""
     who = require_actor(actor)
-    role = require_role(
-        ctx.settings, who, Role.VALIDATOR, Role.OPERATOR, doing=f"validate {ref}"
-    )
+    role = require_role(ctx.settings, who, Role.VALIDATOR, Role.OPERATOR, doing=f"validate {ref}")
     with ctx.store.transaction() as session:
         version = get_version(session, ref)
         if version.trained_by == who:
@@ -113,7 +111,9 @@ def validate(
             digest=champion_version.digest,
             scores=_score(ctx, champion_version, matrix),
         )
-    gate_input = GateInput(spec=spec, y=prepared.y_validation, candidate=candidate, champion=champion)
+    gate_input = GateInput(
+        spec=spec, y=prepared.y_validation, candidate=candidate, champion=champion
+    )
     results = tuple(result for gate in GATES for result in gate.evaluate(gate_input))
     passed = not any(r.blocks for r in results)
 

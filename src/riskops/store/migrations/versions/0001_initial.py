@@ -124,7 +124,8 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
     )
-    op.execute(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
+    head = sa.table("audit_head", sa.column("id"), sa.column("seq"), sa.column("hash"))
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
 
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":

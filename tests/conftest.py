@@ -1,0 +1,169 @@
+"""Shared fixtures: an embedded workspace (SQLite store, MLflow on SQLite with local
+artifacts) in a temporary folder, with people in every role."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from riskops.context import Context, open_context
+from riskops.workspace import DEMO_PEOPLE, init_workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "models" / "credit_scoring" / "model.yaml"
+DATA = REPO / "data" / "german_credit" / "german_credit.csv"
+
+PEOPLE: dict[str, list[str]] = {
+    **DEMO_PEOPLE,
+    "dana": ["developer", "validator"],  # may train and validate, but never her own model
+    "vera": ["validator", "risk_officer"],  # may do either sign-off, never both on one version
+    "rob": ["risk_officer"],
+}
+
+_WORKSPACE_VARS = (
+    "RISKOPS_HOME",
+    "RISKOPS_DATABASE_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "RISKOPS_ARTIFACT_ROOT",
+    "RISKOPS_ACTOR",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No workspace variables leak in from the machine running the tests."""
+    for name in _WORKSPACE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Context]:
+    settings = init_workspace(tmp_path / "ws", people=PEOPLE)
+    context = open_context(settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def spec_copy(tmp_path: Path) -> Callable[..., Path]:
+    """Write a variant of the reference spec (with its trainer beside it) and return its path.
+
+    ``edit`` receives the parsed YAML mapping and changes it in place.
+    """
+
+    def make(edit: Callable[[dict[str, Any]], None] | None = None, name: str = "variant") -> Path:
+        folder = tmp_path / name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SPEC.parent / "trainer.py", folder / "trainer.py")
+        raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+        raw["data"]["source"] = str(DATA)
+        if edit is not None:
+            edit(raw)
+        path = folder / "model.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        return path
+
+    return make
+
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_CONNECT_TIMEOUT_S = 3
+
+
+def _random_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def admin_engine(url: str) -> Engine:
+    """An autocommit engine on ``url`` for DDL (CREATE/DROP SCHEMA, DATABASE)."""
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The base SQLAlchemy URL of a PostgreSQL server that answers, or a skip."""
+    url = os.environ.get("RISKOPS_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = admin_engine(url)
+    except ModuleNotFoundError as exc:  # psycopg missing: the postgres extra is not installed
+        pytest.skip(f"PostgreSQL driver not installed ({exc}); pip install -e '.[postgres]'")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.skip(
+            f"PostgreSQL at {shown} is not available (connect timeout {PG_CONNECT_TIMEOUT_S} s): "
+            f"{' '.join(str(exc.orig).split())}"
+        )
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose ``search_path`` is a fresh schema of its own, dropped (CASCADE) afterwards."""
+    schema = _random_name("riskops_test")
+    engine = admin_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        base = make_url(postgres_url)
+        url = base.set(query={**base.query, "options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store backend in turn: the same contract tests run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+def approve_and_deploy(ctx: Context, ref: Any, *, environment: str = "production") -> None:
+    """Take a trained candidate through validation, both sign-offs and deployment."""
+    from riskops.governance.approvals import approve
+    from riskops.governance.deployments import deploy
+    from riskops.validation.run import validate
+
+    assert validate(ctx, ref, actor="victor").passed
+    approve(ctx, ref, actor="victor")
+    approve(ctx, ref, actor="rita")
+    deploy(ctx, ref, environment=environment, actor="oscar")
+
+
+def store_snapshot(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every riskops table, to show that a refused action changed nothing."""
+    import sqlalchemy
+
+    from riskops.store.tables import Base
+
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    with ctx.store.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows[table.name] = [tuple(r) for r in connection.execute(sqlalchemy.select(table))]
+    return rows

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from riskops.audit import list_events
+from riskops.context import Context
+from riskops.errors import ConflictError, IntegrityError, PermissionDeniedError
+from riskops.registry.versions import ModelRef, get_version
+from riskops.training.pipeline import train
+from riskops.validation.run import validate
+from tests.conftest import SPEC, approve_and_deploy, store_snapshot
+
+
+def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> None:
+    ref = train(ctx, SPEC, actor="alice").ref
+    outcome = validate(ctx, ref, actor="victor")
+    assert outcome.passed
+    assert outcome.state == "validated"
+    gates = {r.gate: r for r in outcome.results}
+    assert set(gates) == {
+        "performance.auc",
+        "performance.ks",
+        "performance.gini",
+        "champion.auc_difference",
+    }
+    auc = gates["performance.auc"]
+    assert auc.threshold == 0.70
+    assert auc.value is not None
+    assert auc.value > 0.7
+    assert auc.kind == "riskops.gate/performance@1"
+    assert auc.evidence["rows"] == 300
+    assert auc.evidence["events"] == 90
+    assert gates["champion.auc_difference"].evidence["champion"] is None
+    with ctx.store.transaction() as session:
+        assert get_version(session, ref).state == "validated"
+    event = list_events(ctx.store, action="validation")[0]
+    assert event.payload["passed"] is True
+    assert event.actor == "victor"
+
+
+def test_a_candidate_below_a_blocking_threshold_is_rejected(
+    ctx: Context, spec_copy: Callable[..., Path]
+) -> None:
+    def strict(raw: dict[str, Any]) -> None:
+        raw["gates"]["performance"]["min_auc"] = 0.99
+
+    ref = train(ctx, spec_copy(strict), actor="alice").ref
+    outcome = validate(ctx, ref, actor="victor")
+    assert not outcome.passed
+    assert outcome.state == "rejected"
+    failed = [r.gate for r in outcome.results if not r.passed]
+    assert failed == ["performance.auc"]
+
+
+def test_an_advisory_gate_that_fails_does_not_block(
+    ctx: Context, spec_copy: Callable[..., Path]
+) -> None:
+    def advisory(raw: dict[str, Any]) -> None:
+        raw["gates"]["performance"].update(min_auc=0.99, severity="advisory")
+
+    ref = train(ctx, spec_copy(advisory), actor="alice").ref
+    outcome = validate(ctx, ref, actor="victor")
+    assert outcome.passed
+    assert any(not r.passed and r.severity == "advisory" for r in outcome.results)
+
+
+def test_a_challenger_worse_than_the_champion_is_rejected(ctx: Context) -> None:
+    champion = train(ctx, SPEC, actor="alice").ref
+    approve_and_deploy(ctx, champion)
+    weak = train(ctx, SPEC, actor="alice", params={"n_estimators": 1, "num_leaves": 2}).ref
+    outcome = validate(ctx, weak, actor="victor")
+    assert not outcome.passed
+    assert outcome.champion == champion
+    [gate] = [r for r in outcome.results if r.gate == "champion.auc_difference"]
+    assert not gate.passed
+    assert gate.evidence["champion"] == str(champion)
+    assert gate.value == pytest.approx(
+        gate.evidence["candidate_auc"] - gate.evidence["champion_auc"]
+    )
+    assert gate.value < -0.02
+
+
+def test_the_trainer_cannot_validate_their_own_model(ctx: Context) -> None:
+    ref = train(ctx, SPEC, actor="dana").ref
+    before = store_snapshot(ctx)
+    with pytest.raises(
+        PermissionDeniedError, match="dana trained credit-scoring@1, so cannot validate it"
+    ):
+        validate(ctx, ref, actor="dana")
+    assert store_snapshot(ctx) == before
+
+
+def test_only_a_candidate_is_validated(ctx: Context) -> None:
+    ref = train(ctx, SPEC, actor="alice").ref
+    validate(ctx, ref, actor="victor")
+    with pytest.raises(ConflictError, match="is 'validated'; only a candidate is validated"):
+        validate(ctx, ref, actor="victor")
+
+
+def test_a_tampered_artifact_is_refused(ctx: Context) -> None:
+    ref = train(ctx, SPEC, actor="alice").ref
+    with ctx.store.transaction() as session:
+        artifact = urlparse(get_version(session, ref).artifact_uri)
+    model_file = Path(artifact.path) / "model.lgb"
+    model_file.write_text(model_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    before = store_snapshot(ctx)
+    with pytest.raises(IntegrityError, match="refusing to load it"):
+        validate(ctx, ModelRef("credit-scoring", 1), actor="victor")
+    assert store_snapshot(ctx) == before
