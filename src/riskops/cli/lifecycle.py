@@ -14,12 +14,6 @@ from riskops.cli.errors import EXIT_FAILURE
 from riskops.cli.output import console, print_json, progress, short
 from riskops.cli.state import State
 from riskops.errors import InputError
-from riskops.governance.approvals import approve as approve_version
-from riskops.governance.deployments import deploy as deploy_version
-from riskops.governance.deployments import rollback as rollback_version
-from riskops.registry.versions import parse_ref
-from riskops.training.pipeline import train as train_model
-from riskops.validation.run import validate as validate_version
 
 Actor = Annotated[
     str | None,
@@ -63,6 +57,8 @@ def train(
 
     Example: riskops train models/credit_scoring/model.yaml --as alice --param num_leaves=16
     """
+    from riskops.training.pipeline import train as train_model
+
     state: State = ctx.obj
     result = train_model(
         state.context(), spec_path, actor=actor, params=_params(param), progress=progress
@@ -92,6 +88,9 @@ def validate(
 
     Example: riskops validate credit-scoring@1 --as victor
     """
+    from riskops.registry.versions import parse_ref
+    from riskops.validation.run import validate as validate_version
+
     state: State = ctx.obj
     outcome = validate_version(state.context(), parse_ref(ref), actor=actor, progress=progress)
     if as_json:
@@ -130,6 +129,9 @@ def approve(
 
     Example: riskops approve credit-scoring@1 --as victor --note "gates reviewed"
     """
+    from riskops.governance.approvals import approve as approve_version
+    from riskops.registry.versions import parse_ref
+
     state: State = ctx.obj
     signed = approve_version(state.context(), parse_ref(ref), actor=actor, note=note)
     if as_json:
@@ -154,6 +156,9 @@ def deploy(
 
     Example: riskops deploy credit-scoring@1 --env production --as oscar
     """
+    from riskops.governance.deployments import deploy as deploy_version
+    from riskops.registry.versions import parse_ref
+
     state: State = ctx.obj
     done = deploy_version(
         state.context(), parse_ref(ref), environment=env, actor=actor, reason=reason
@@ -180,6 +185,8 @@ def rollback(
 
     Example: riskops rollback credit-scoring --env production --as oscar --reason "drift alert"
     """
+    from riskops.governance.deployments import rollback as rollback_version
+
     state: State = ctx.obj
     done = rollback_version(
         state.context(), model, environment=env, actor=actor, to_version=to, reason=reason

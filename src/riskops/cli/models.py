@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from riskops.cli.output import console, parse_time, print_json, short
 from riskops.cli.state import State
-from riskops.governance.inventory import ModelView, describe_model, list_models
 from riskops.registry.versions import parse_ref
+
+if TYPE_CHECKING:
+    from riskops.governance.inventory import ModelView
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -66,6 +68,8 @@ def models(ctx: typer.Context, as_json: Json = False) -> None:
 
     Example: riskops models --json
     """
+    from riskops.governance.inventory import list_models
+
     state: State = ctx.obj
     views = list_models(state.context())
     if as_json:
@@ -103,6 +107,8 @@ def show(
 
     Example: riskops show credit-scoring --at 2026-11-29T14:03:00Z
     """
+    from riskops.governance.inventory import describe_model
+
     state: State = ctx.obj
     moment = parse_time(at, option="--at") if at else None
     version = None

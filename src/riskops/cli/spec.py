@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from riskops.cli.output import console, print_json
-from riskops.datasets.prepared import load_checked
 from riskops.spec import load_spec
 
 app = typer.Typer(help="Check model specs.", no_args_is_help=True)
@@ -26,6 +25,8 @@ def check(
 
     Example: riskops spec check models/credit_scoring/model.yaml
     """
+    from riskops.datasets.prepared import load_checked
+
     loaded = load_spec(spec_path)
     rows = None
     if data:

@@ -11,10 +11,10 @@ from rich.table import Table
 from riskops.cli.errors import EXIT_FAILURE
 from riskops.cli.output import console, print_json, progress, short
 from riskops.cli.state import State
-from riskops.demo import DEFAULT_SPEC, run_demo
 from riskops.workspace import doctor as run_doctor
 from riskops.workspace import init_workspace
 
+DEFAULT_SPEC = Path("models/credit_scoring/model.yaml")
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -26,7 +26,7 @@ def init(
 ) -> None:
     """Create a workspace: riskops.toml in the home folder, and the store's schema.
 
-    Example: RISKOPS_HOME=/srv/riskops riskops init
+    Example: riskops --home /srv/riskops init
     """
     state: State = ctx.obj
     settings = init_workspace(state.settings().home, force=force)
@@ -74,6 +74,8 @@ def demo(
 
     Example: riskops demo --reset
     """
+    from riskops.demo import run_demo
+
     state: State = ctx.obj
     summary = run_demo(state.settings(), reset=reset, spec_path=spec_path, progress=progress)
     if as_json:
