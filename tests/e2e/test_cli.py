@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from riskops.store.tables import Base
 from riskops.workspace import config_text
 from tests.conftest import PEOPLE, REPO, SPEC
 
@@ -43,8 +44,8 @@ def table_rows(home: Path) -> dict[str, list[tuple[Any, ...]]]:
     engine = sqlalchemy.create_engine(f"sqlite:///{home / 'riskops.db'}")
     rows = {}
     with engine.connect() as c:
-        for name in sqlalchemy.inspect(engine).get_table_names():
-            rows[name] = [tuple(r) for r in c.execute(sqlalchemy.text(f'SELECT * FROM "{name}"'))]
+        for table in Base.metadata.sorted_tables:
+            rows[table.name] = [tuple(r) for r in c.execute(sqlalchemy.select(table))]
     engine.dispose()
     return rows
 
@@ -114,6 +115,12 @@ def test_editing_one_audit_row_by_hand_is_named_by_verify(tmp_path: Path) -> Non
     run("demo", home=home)
     anchor = run("audit", "head", home=home).stdout.split()
     assert anchor[0] == "11"
+    run("audit", "verify", "--expect-head", anchor[1], home=home)
+    rewritten = run("audit", "verify", "--expect-head", "ab" * 32, home=home, check=1)
+    assert "no longer in the chain" in rewritten.stdout
+    exported = tmp_path / "audit.jsonl"
+    run("audit", "export", "--out", str(exported), home=home)
+    assert len(exported.read_text(encoding="utf-8").splitlines()) == 12
     with sqlite3.connect(home / "riskops.db") as db:
         # What a tamperer with file access would do: drop the guard, then edit one row.
         db.execute("DROP TRIGGER audit_events_no_update")
@@ -265,6 +272,7 @@ def test_init_doctor_and_help(tmp_path: Path) -> None:
         ["audit", "verify"],
         ["audit", "log"],
         ["audit", "head"],
+        ["audit", "export"],
         ["spec", "check"],
     ):
         text = run(*command, "--help", home=home).stdout

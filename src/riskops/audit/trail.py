@@ -84,7 +84,7 @@ def record(
     return event
 
 
-def _stored_events(session: Session) -> Iterator[ChainEvent]:
+def stored_events(session: Session) -> Iterator[ChainEvent]:
     result = session.execute(
         select(AuditEventRecord)
         .order_by(AuditEventRecord.seq)
@@ -111,7 +111,7 @@ def verify(store: Store) -> VerifyReport:
         head = session.get(AuditHeadRecord, 1)
         head_seq = head.seq if head is not None else None
         head_hash = head.hash if head is not None else None
-        return verify_events(_stored_events(session), head_seq=head_seq, head_hash=head_hash)
+        return verify_events(stored_events(session), head_seq=head_seq, head_hash=head_hash)
 
 
 @dataclass(frozen=True)

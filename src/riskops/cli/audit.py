@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +12,7 @@ from rich.table import Table
 from riskops.audit import list_events
 from riskops.audit import verify as verify_chain
 from riskops.cli.errors import EXIT_FAILURE
-from riskops.cli.output import console, parse_time, print_json
+from riskops.cli.output import console, err_console, parse_time, print_json
 from riskops.cli.state import State
 
 app = typer.Typer(help="Verify and read the audit trail.", no_args_is_help=True)
@@ -73,6 +75,31 @@ def head(ctx: typer.Context, as_json: Json = False) -> None:
         console.print(f"{report.head_seq} {report.head_hash}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", help="File to write (JSON Lines); '-' for standard output.")
+    ] = Path("-"),
+) -> None:
+    """Export every audit event verbatim (JSON Lines), for verification outside riskops.
+
+    docs/audit-chain.md shows a verifier that needs only Python's standard library.
+
+    Example: riskops audit export --out audit.jsonl
+    """
+    from riskops.audit.export import export_events
+
+    state: State = ctx.obj
+    context = state.context()
+    if str(out) == "-":
+        export_events(context.store, sys.stdout, at=context.clock())
+        return
+    with out.open("w", encoding="utf-8") as handle:
+        header = export_events(context.store, handle, at=context.clock())
+    err_console.print(f"Wrote {header['events']} events to {out} (head {header['head']['seq']})")
 
 
 @app.command("log")
