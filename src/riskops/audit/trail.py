@@ -15,13 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
@@ -38,6 +39,18 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What a caller records; the chain adds the sequence number, time format and hashes."""
+
+    actor: str
+    role: str
+    action: str
+    object_type: str
+    object_id: str
+    payload: Mapping[str, Any]
+
+
 def record(
     session: Session,
     *,
@@ -50,59 +63,52 @@ def record(
     at: datetime,
 ) -> ChainEvent:
     """Append one event to the chain inside the caller's transaction and return it."""
+    entry = Entry(actor, role, action, object_type, object_id, payload)
+    return record_many(session, [entry], at=at)[0]
+
+
+def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> list[ChainEvent]:
+    """Append several events in order with one head lock and one bulk insert."""
+    if not entries:
+        return []
     head = session.execute(
         select(AuditHeadRecord).where(AuditHeadRecord.id == 1).with_for_update()
     ).scalar_one()
-    event = seal(
-        seq=head.seq + 1,
-        occurred_at=format_time(at),
-        actor=actor,
-        role=role,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        payload=canonical_json(dict(payload)),
-        prev_hash=head.hash,
-    )
-    session.add(
-        AuditEventRecord(
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor=event.actor,
-            role=event.role,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            payload=event.payload,
-            prev_hash=event.prev_hash,
-            hash=event.hash,
+    occurred_at = format_time(at)
+    events = []
+    prev, seq = head.hash, head.seq
+    for entry in entries:
+        seq += 1
+        event = seal(
+            seq=seq,
+            occurred_at=occurred_at,
+            actor=entry.actor,
+            role=entry.role,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            payload=canonical_json(dict(entry.payload)),
+            prev_hash=prev,
         )
-    )
-    head.seq = event.seq
-    head.hash = event.hash
+        events.append(event)
+        prev = event.hash
+    session.execute(insert(AuditEventRecord), [dataclasses.asdict(e) for e in events])
+    head.seq = seq
+    head.hash = prev
     session.flush()
-    return event
+    return events
+
+
+_COLUMNS = [f.name for f in dataclasses.fields(ChainEvent)]
 
 
 def stored_events(session: Session) -> Iterator[ChainEvent]:
-    result = session.execute(
-        select(AuditEventRecord)
-        .order_by(AuditEventRecord.seq)
-        .execution_options(yield_per=_VERIFY_BATCH)
-    )
-    for row in result.scalars():
-        yield ChainEvent(
-            seq=row.seq,
-            occurred_at=row.occurred_at,
-            actor=row.actor,
-            role=row.role,
-            action=row.action,
-            object_type=row.object_type,
-            object_id=row.object_id,
-            payload=row.payload,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
+    """Every stored event in chain order, streamed in batches."""
+    table = AuditEventRecord.__table__
+    query = select(*(table.c[name] for name in _COLUMNS)).order_by(table.c.seq)
+    result = session.execute(query.execution_options(yield_per=_VERIFY_BATCH))
+    for row in result:
+        yield ChainEvent(*row)
 
 
 def verify(store: Store) -> VerifyReport:
