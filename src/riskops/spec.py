@@ -57,6 +57,10 @@ class Split(_Strict):
 
 class DataSpec(_Strict):
     source: str = Field(description="CSV path, relative to the spec file or absolute.")
+    out_of_time: str | None = Field(
+        default=None,
+        description="Optional CSV of later applications, same columns, for out-of-time tests.",
+    )
     format: Literal["csv"] = "csv"
     subject_key: str | None = Field(
         default=None,
@@ -74,6 +78,10 @@ class Feature(_Strict):
     max: float | None = None
     categories: tuple[str, ...] | None = None
     allow_missing: bool = False
+    monotone: Literal["increasing", "decreasing"] | None = Field(
+        default=None,
+        description="Declared direction of the risk as this feature grows (numeric only).",
+    )
     reason: Annotated[str, Field(min_length=3)] = Field(
         description="Human-readable reason text shown when this feature drives an adverse decision."
     )
@@ -89,6 +97,8 @@ class Feature(_Strict):
                 raise ValueError("'categories' lists a value twice")
             if self.min is not None or self.max is not None:
                 raise ValueError("'min'/'max' apply to numeric features only")
+            if self.monotone is not None:
+                raise ValueError("'monotone' applies to numeric features only")
         else:
             if self.categories is not None:
                 raise ValueError("'categories' applies to categorical features only")
@@ -121,21 +131,117 @@ class Policy(_Strict):
         return self
 
 
+Severity = Literal["blocking", "advisory"]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
 class PerformanceGate(_Strict):
-    min_auc: Annotated[float, Field(ge=0.0, le=1.0)] | None = 0.7
-    min_ks: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """Discrimination and accuracy minimums on held-out data, with bootstrap intervals."""
+
+    min_auc: Probability | None = 0.7
+    min_ks: Probability | None = None
     min_gini: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
-    severity: Literal["blocking", "advisory"] = "blocking"
+    min_pr_auc: Probability | None = None
+    max_brier: Probability | None = None
+    max_log_loss: NonNegative | None = None
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 200
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    severity: Severity = "blocking"
+
+
+class CalibrationGate(_Strict):
+    """Do predicted probabilities match observed rates?"""
+
+    max_ece: Probability | None = 0.1
+    slope_range: tuple[float, float] | None = (0.7, 1.3)
+    max_abs_intercept: NonNegative | None = None
+    min_hosmer_lemeshow_p: Probability | None = None
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    severity: Severity = "advisory"
+
+
+class StabilityGate(_Strict):
+    """Population stability of the score (PSI) and of each feature (CSI)."""
+
+    max_score_psi: NonNegative | None = 0.25
+    max_feature_csi: NonNegative | None = 0.25
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    severity: Severity = "advisory"
 
 
 class ChampionGate(_Strict):
-    max_auc_drop: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
-    severity: Literal["blocking", "advisory"] = "blocking"
+    """Non-inferiority against the production version on the same rows."""
+
+    max_auc_drop: Probability = 0.02
+    method: Literal["paired_bootstrap", "delong"] = "delong"
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    severity: Severity = "blocking"
+
+
+class FairnessGate(_Strict):
+    """Outcomes across the spec's protected attributes, under the policy's cut-offs.
+
+    ``bands`` cut a numeric attribute into groups at the given edges (``age_in_years: [25]``
+    gives ``< 25`` and ``>= 25``); ``groups`` map raw values of a categorical attribute to
+    named groups (values not listed keep their own name).
+    """
+
+    min_approval_rate_ratio: Probability | None = 0.8
+    max_equal_opportunity_difference: Probability | None = 0.1
+    max_calibration_difference: Probability | None = None
+    bands: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+    groups: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+    severity: Severity = "blocking"
+
+
+class DataQualityGate(_Strict):
+    """Schema, missing values, ranges, unseen categories, duplicates and label leakage."""
+
+    max_missing_rate: Probability = 0.05
+    max_out_of_range_rate: Probability = 0.0
+    max_unseen_category_rate: Probability = 0.0
+    max_duplicate_subject_rate: Probability = 0.0
+    max_single_feature_auc: Probability = 0.95
+    severity: Severity = "blocking"
+
+
+class RobustnessGate(_Strict):
+    """Score change when numeric inputs move by a small relative amount."""
+
+    relative_perturbation: Annotated[float, Field(gt=0.0, le=1.0)] = 0.01
+    max_mean_abs_score_change: Probability = 0.02
+    max_abs_score_change: Probability | None = None
+    severity: Severity = "advisory"
+
+
+class MonotonicityGate(_Strict):
+    """Declared monotone relations (``monotone`` on a feature) hold across the data's range."""
+
+    grid_points: Annotated[int, Field(ge=3, le=200)] = 20
+    sample_rows: Annotated[int, Field(ge=1)] = 200
+    tolerance: NonNegative = 1e-9
+    severity: Severity = "blocking"
+
+
+class ExplainabilityGate(_Strict):
+    """Global importance is stored; every feature that can be a reason has a text."""
+
+    top_k: Annotated[int, Field(ge=1)] = 10
+    severity: Severity = "blocking"
 
 
 class Gates(_Strict):
     performance: PerformanceGate = PerformanceGate()
+    calibration: CalibrationGate = CalibrationGate()
+    stability: StabilityGate = StabilityGate()
     champion: ChampionGate = ChampionGate()
+    fairness: FairnessGate = FairnessGate()
+    data_quality: DataQualityGate = DataQualityGate()
+    robustness: RobustnessGate = RobustnessGate()
+    monotonicity: MonotonicityGate = MonotonicityGate()
+    explainability: ExplainabilityGate = ExplainabilityGate()
 
 
 class ModelSpec(_Strict):
@@ -163,6 +269,12 @@ class ModelSpec(_Strict):
             )
         if self.data.label.positive == self.data.label.negative:
             raise ValueError("data.label.positive and data.label.negative must differ")
+        fairness = self.gates.fairness
+        for attribute in [*fairness.bands, *fairness.groups]:
+            if attribute not in self.data.protected_attributes:
+                raise ValueError(
+                    f"gates.fairness names {attribute!r}, which is not in data.protected_attributes"
+                )
         return self
 
     @property

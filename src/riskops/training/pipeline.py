@@ -85,6 +85,10 @@ def train(
     progress(f"Checking {data_path.name} against the spec")
     snapshot = load_snapshot(data_path)
     prepared = prepare(snapshot, spec)
+    oot_snapshot = None
+    if spec.data.out_of_time:
+        oot_snapshot = load_snapshot(loaded.resolve(spec.data.out_of_time))
+        prepare(oot_snapshot, spec)  # the same schema check, before anything is trained
     fit, trainer_file = resolve_trainer(loaded)
     used_params = {**spec.trainer.params, **(params or {})}
 
@@ -117,6 +121,7 @@ def train(
         "riskops.trainer_sha256": lineage.trainer_sha256,
         "riskops.spec_sha256": f"sha256:{loaded.sha256}",
         "riskops.trained_by": who,
+        **({"riskops.oot_fingerprint": oot_snapshot.fingerprint} if oot_snapshot else {}),
     }
     with tempfile.TemporaryDirectory(prefix="riskops-train-") as tmp:
         model_dir = Path(tmp) / "model"
@@ -150,7 +155,12 @@ def train(
             },
             metrics=metrics,
             tags=run_tags,
-            artifacts={"model": model_dir, "riskops": spec_dir, "data": snapshot.path},
+            artifacts={
+                "model": model_dir,
+                "riskops": spec_dir,
+                "data": snapshot.path,
+                **({"data_out_of_time": oot_snapshot.path} if oot_snapshot else {}),
+            },
         )
         registered = ctx.registry.register(
             spec.name,

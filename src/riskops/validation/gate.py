@@ -7,10 +7,12 @@ Adding a gate is adding a module under ``validation/gates/`` and one entry in ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import pandas as pd
 
 from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
@@ -41,22 +43,53 @@ class GateResult:
 
 
 @dataclass(frozen=True)
-class Scored:
-    """A model version's scores on the validation rows."""
+class VersionInfo:
+    """Which version a score came from, and the digest of its artifact."""
 
     ref: ModelRef
     digest: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One set of rows, scored: the training rows, the validation split, or out-of-time data.
+
+    ``raw`` holds the rows as read (text columns, including the label and the protected
+    attributes); ``features`` the typed features in spec order; ``matrix`` their encoding.
+    """
+
+    name: str
+    raw: pd.DataFrame
+    features: pd.DataFrame
+    matrix: np.ndarray
+    y: np.ndarray
     scores: np.ndarray
+    champion_scores: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class GateInput:
-    """What every gate may look at."""
+    """What every gate may look at.
+
+    ``score`` scores any encoded matrix with the candidate (for perturbation and grid tests);
+    ``model`` is the candidate's native object (a LightGBM Booster or a scikit-learn
+    estimator, per ``flavor``). ``held_out`` is the out-of-time sample when the spec has one,
+    else the validation split.
+    """
 
     spec: ModelSpec
-    y: np.ndarray
-    candidate: Scored
-    champion: Scored | None
+    candidate: VersionInfo
+    champion: VersionInfo | None
+    train: Sample
+    validation: Sample
+    out_of_time: Sample | None
+    model: Any
+    flavor: str
+    score: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def held_out(self) -> Sample:
+        return self.out_of_time if self.out_of_time is not None else self.validation
 
 
 class Gate(Protocol):

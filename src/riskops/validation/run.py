@@ -26,8 +26,8 @@ from riskops.registry.artifacts import load_verified_model
 from riskops.registry.flavors import predict_proba
 from riskops.registry.versions import ModelRef, get_version
 from riskops.spec import parse_spec
-from riskops.store.tables import GateResultRecord, ModelVersionRecord, ValidationRunRecord
-from riskops.validation.gate import GateInput, GateResult, Scored
+from riskops.store.tables import GateResultRecord, ValidationRunRecord
+from riskops.validation.gate import GateInput, GateResult, Sample, VersionInfo
 from riskops.validation.gates import GATES
 
 Progress = Callable[[str], None]
@@ -91,6 +91,14 @@ def validate(
             version.mlflow_run_id, f"data/{Path(version.data_source).name}", Path(tmp)
         )
         snapshot = load_snapshot(data_file)
+        oot_snapshot = None
+        if spec.data.out_of_time:
+            oot_file = ctx.registry.download_run_file(
+                version.mlflow_run_id,
+                f"data_out_of_time/{Path(spec.data.out_of_time).name}",
+                Path(tmp),
+            )
+            oot_snapshot = load_snapshot(oot_file)
     if snapshot.fingerprint != version.data_fingerprint:
         raise IntegrityError(
             f"The data snapshot stored with {ref} has fingerprint {snapshot.fingerprint}, not "
@@ -98,21 +106,78 @@ def validate(
             hint="The MLflow artifact store was altered; restore it before validating.",
         )
     prepared = prepare(snapshot, spec)
-    matrix = prepared.validation_matrix
+    raw = snapshot.frame.reset_index(drop=True)
 
-    progress(f"Scoring {len(prepared.y_validation)} validation rows")
-    candidate = Scored(ref=ref, digest=version.digest, scores=_score(ctx, version, matrix))
-    champion = None
+    progress(f"Scoring {len(prepared.split.validation)} validation rows")
+    model = load_verified_model(
+        ctx.registry, ref.name, ref.version, digest=version.digest, flavor=version.flavor
+    )
+    champion_model = None
     if champion_version is not None:
-        champion_ref = ModelRef(ref.name, champion_version.version)
-        progress(f"Scoring the same rows with the champion {champion_ref}")
-        champion = Scored(
-            ref=champion_ref,
+        progress(f"Scoring the same rows with the champion v{champion_version.version}")
+        champion_model = load_verified_model(
+            ctx.registry,
+            ref.name,
+            champion_version.version,
             digest=champion_version.digest,
-            scores=_score(ctx, champion_version, matrix),
+            flavor=champion_version.flavor,
+        )
+
+    def sample(name: str, rows: Any, frame: Any, features: Any, matrix: Any, y: Any) -> Sample:
+        return Sample(
+            name=name,
+            raw=frame.iloc[rows].reset_index(drop=True) if rows is not None else frame,
+            features=features,
+            matrix=matrix,
+            y=y,
+            scores=predict_proba(model, matrix),
+            champion_scores=(
+                predict_proba(champion_model, matrix) if champion_model is not None else None
+            ),
+        )
+
+    split = prepared.split
+    train_sample = sample(
+        "train",
+        split.train,
+        raw,
+        prepared.features.iloc[split.train].reset_index(drop=True),
+        prepared.matrix[split.train],
+        prepared.y[split.train],
+    )
+    validation_sample = sample(
+        "validation",
+        split.validation,
+        raw,
+        prepared.features.iloc[split.validation].reset_index(drop=True),
+        prepared.validation_matrix,
+        prepared.y_validation,
+    )
+    oot_sample = None
+    if oot_snapshot is not None:
+        oot = prepare(oot_snapshot, spec)
+        oot_sample = sample(
+            "out_of_time",
+            None,
+            oot_snapshot.frame.reset_index(drop=True),
+            oot.features,
+            oot.matrix,
+            oot.y,
         )
     gate_input = GateInput(
-        spec=spec, y=prepared.y_validation, candidate=candidate, champion=champion
+        spec=spec,
+        candidate=VersionInfo(ref=ref, digest=version.digest),
+        champion=(
+            VersionInfo(ModelRef(ref.name, champion_version.version), champion_version.digest)
+            if champion_version is not None
+            else None
+        ),
+        train=train_sample,
+        validation=validation_sample,
+        out_of_time=oot_sample,
+        model=model,
+        flavor=version.flavor,
+        score=lambda matrix: predict_proba(model, matrix),
     )
     results = tuple(result for gate in GATES for result in gate.evaluate(gate_input))
     passed = not any(r.blocks for r in results)
@@ -128,7 +193,7 @@ def validate(
             version=ref.version,
             run_by=who,
             passed=passed,
-            champion_version=champion.ref.version if champion else None,
+            champion_version=gate_input.champion.ref.version if gate_input.champion else None,
             created_at=now,
         )
         session.add(run)
@@ -159,7 +224,7 @@ def validate(
                 "passed": passed,
                 "state": target.value,
                 "validation_run_id": run.id,
-                "champion": str(champion.ref) if champion else None,
+                "champion": str(gate_input.champion.ref) if gate_input.champion else None,
                 "gates": {r.gate: {"value": r.value, "passed": r.passed} for r in results},
             },
             at=now,
@@ -168,17 +233,6 @@ def validate(
         ref=ref,
         passed=passed,
         state=target,
-        champion=champion.ref if champion else None,
+        champion=gate_input.champion.ref if gate_input.champion else None,
         results=results,
     )
-
-
-def _score(ctx: Context, version: ModelVersionRecord, matrix: Any) -> Any:
-    model = load_verified_model(
-        ctx.registry,
-        version.model_name,
-        version.version,
-        digest=version.digest,
-        flavor=version.flavor,
-    )
-    return predict_proba(model, matrix)

@@ -17,7 +17,8 @@ class ChampionGate:
 
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.champion
-        if data.champion is None:
+        sample = data.held_out
+        if data.champion is None or sample.champion_scores is None:
             return [
                 GateResult(
                     gate="champion.auc_difference",
@@ -31,8 +32,8 @@ class ChampionGate:
                     evidence={"champion": None, "note": "no version serves in production yet"},
                 )
             ]
-        candidate_auc = auc(data.y, data.candidate.scores)
-        champion_auc = auc(data.y, data.champion.scores)
+        candidate_auc = auc(sample.y, sample.scores)
+        champion_auc = auc(sample.y, sample.champion_scores)
         return [
             threshold_check(
                 gate="champion.auc_difference",
@@ -48,8 +49,8 @@ class ChampionGate:
                     "champion_digest": data.champion.digest,
                     "candidate_auc": candidate_auc,
                     "champion_auc": champion_auc,
-                    "rows": len(data.y),
-                    "data": "the candidate's validation split, scored by both versions",
+                    "rows": len(sample.y),
+                    "data": f"the candidate's {sample.name} rows, scored by both versions",
                 },
             )
         ]

@@ -14,10 +14,11 @@ class PerformanceGate:
 
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.performance
-        values = summary(data.y, data.candidate.scores)
+        sample = data.validation
+        values = summary(sample.y, sample.scores)
         evidence = {
-            "rows": len(data.y),
-            "events": int(data.y.sum()),
+            "rows": len(sample.y),
+            "events": int(sample.y.sum()),
             "auc": values["auc"],
             "gini": values["gini"],
             "ks": values["ks"],
