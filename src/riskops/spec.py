@@ -176,6 +176,7 @@ class ChampionGate(_Strict):
     max_auc_drop: Probability = 0.02
     method: Literal["paired_bootstrap", "delong"] = "delong"
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    bootstrap_resamples: Annotated[int, Field(ge=1, le=10_000)] = 1000
     severity: Severity = "blocking"
 
 
@@ -194,6 +195,24 @@ class FairnessGate(_Strict):
     groups: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)
     min_group_size: Annotated[int, Field(ge=1)] = 30
     severity: Severity = "blocking"
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> FairnessGate:
+        for attribute, edges in self.bands.items():
+            if not edges:
+                raise ValueError(f"bands.{attribute} needs at least one edge, e.g. [25]")
+            if list(edges) != sorted(set(edges)):
+                raise ValueError(f"bands.{attribute} must list distinct edges in increasing order")
+        for attribute, mapping in self.groups.items():
+            if attribute in self.bands:
+                raise ValueError(f"{attribute!r} has both bands and groups; keep one")
+            members = [value for values in mapping.values() for value in values]
+            twice = sorted({v for v in members if members.count(v) > 1})
+            if twice:
+                raise ValueError(
+                    f"groups.{attribute} puts a value in two groups: {', '.join(twice)}"
+                )
+        return self
 
 
 class DataQualityGate(_Strict):

@@ -22,7 +22,7 @@ def test_the_reference_spec_is_valid() -> None:
     spec = loaded.spec
     assert spec.name == "credit-scoring"
     assert spec.risk_tier == "high"
-    assert len(spec.features) == 18
+    assert len(spec.features) == 17
     assert all(f.reason for f in spec.features)
     assert spec.data.label.positive == "bad"
     assert loaded.resolve(spec.data.source).is_file()

@@ -47,7 +47,7 @@ def test_every_problem_is_reported_with_rows(frame: pd.DataFrame) -> None:
     frame.loc[4, "duration_in_month"] = "twelve"
     frame.loc[7, "credit_amount"] = "-5"
     frame.loc[[2, 3], "purpose"] = "yacht"
-    frame.loc[9, "age_in_years"] = pd.NA
+    frame.loc[9, "present_residence_since"] = pd.NA
     frame.loc[11, "creditability"] = "maybe"
     found = problems_of(frame)
     assert found["telephone"] == "column is missing from the data"
@@ -55,7 +55,7 @@ def test_every_problem_is_reported_with_rows(frame: pd.DataFrame) -> None:
     assert "below the allowed minimum 1" in found["credit_amount"]
     assert "rows 8" in found["credit_amount"]
     assert "not in the spec's categories: 'yacht' ×2" in found["purpose"]
-    assert "1 missing value(s) (rows 10)" in found["age_in_years"]
+    assert "1 missing value(s) (rows 10)" in found["present_residence_since"]
     assert "neither 'bad' nor 'good' (found 'maybe'; rows 12)" in found["creditability"]
 
 

@@ -22,11 +22,33 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     assert outcome.passed
     assert outcome.state == "validated"
     gates = {r.gate: r for r in outcome.results}
-    assert set(gates) == {
-        "performance.auc",
-        "performance.ks",
-        "performance.gini",
+    families = {"performance", "calibration", "stability", "champion", "data_quality"}
+    assert {g for g in gates if g.split(".")[0] in families} == {
+        *(f"performance.{m}" for m in ("auc", "ks", "gini", "pr_auc", "brier", "log_loss")),
+        *(
+            f"calibration.{m}"
+            for m in ("ece", "slope_min", "slope_max", "intercept", "hosmer_lemeshow_p")
+        ),
+        "stability.score_psi",
+        "stability.max_csi",
         "champion.auc_difference",
+        *(
+            f"data_quality.{m}"
+            for m in (
+                "schema",
+                "missing_rate",
+                "out_of_range_rate",
+                "unseen_category_rate",
+                "duplicate_subjects",
+                "label_leakage",
+            )
+        ),
+    }
+    assert {g.split(".")[0] for g in gates} == families | {
+        "fairness",
+        "robustness",
+        "monotonicity",
+        "explainability",
     }
     auc = gates["performance.auc"]
     assert auc.threshold == 0.70
@@ -53,8 +75,7 @@ def test_a_candidate_below_a_blocking_threshold_is_rejected(
     outcome = validate(ctx, ref, actor="victor")
     assert not outcome.passed
     assert outcome.state == "rejected"
-    failed = [r.gate for r in outcome.results if not r.passed]
-    assert failed == ["performance.auc"]
+    assert [r.gate for r in outcome.results if r.blocks] == ["performance.auc"]
 
 
 def test_an_advisory_gate_that_fails_does_not_block(
@@ -79,9 +100,10 @@ def test_a_challenger_worse_than_the_champion_is_rejected(ctx: Context) -> None:
     [gate] = [r for r in outcome.results if r.gate == "champion.auc_difference"]
     assert not gate.passed
     assert gate.evidence["champion"] == str(champion)
-    assert gate.value == pytest.approx(
+    assert gate.evidence["difference"] == pytest.approx(
         gate.evidence["candidate_auc"] - gate.evidence["champion_auc"]
     )
+    assert gate.value == pytest.approx(gate.evidence["lower_bound"])
     assert gate.value < -0.02
 
 

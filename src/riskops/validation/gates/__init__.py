@@ -1,9 +1,26 @@
 """The gate library; ``GATES`` runs in this order."""
 
 from riskops.validation.gate import Gate
+from riskops.validation.gates.calibration import CalibrationGate
 from riskops.validation.gates.champion import ChampionGate
+from riskops.validation.gates.data_quality import DataQualityGate
+from riskops.validation.gates.explainability import ExplainabilityGate
+from riskops.validation.gates.fairness import FairnessGate
+from riskops.validation.gates.monotonicity import MonotonicityGate
 from riskops.validation.gates.performance import PerformanceGate
+from riskops.validation.gates.robustness import RobustnessGate
+from riskops.validation.gates.stability import StabilityGate
 
-GATES: tuple[Gate, ...] = (PerformanceGate(), ChampionGate())
+GATES: tuple[Gate, ...] = (
+    PerformanceGate(),
+    CalibrationGate(),
+    StabilityGate(),
+    ChampionGate(),
+    DataQualityGate(),
+    FairnessGate(),
+    RobustnessGate(),
+    MonotonicityGate(),
+    ExplainabilityGate(),
+)
 
 __all__ = ["GATES"]

@@ -1,0 +1,181 @@
+"""Outcomes of a score's decisions across the groups of a protected attribute.
+
+Approval is the favourable outcome: a row is approved when its score (the probability of the
+event, e.g. default) is below the policy's ``approve_below``. Label 1 is the event, so the
+"good" applicants, who deserve approval, are the rows with label 0. Per group ``g``:
+
+* approval rate ``P(score < c | g)`` — the selection rate (fairlearn ``selection_rate``);
+* true-positive rate of approval ``P(score < c | y = 0, g)`` — equal opportunity, Hardt, Price
+  and Srebro, "Equality of Opportunity in Supervised Learning" (NeurIPS 2016), with approval as
+  the positive decision and a good applicant as the positive class;
+* mean score and observed event rate ``P(y = 1 | g)``; their gap ``mean score - observed rate``
+  is the group's calibration-in-the-large (Kleinberg, Mullainathan and Raghavan, "Inherent
+  Trade-Offs in the Fair Determination of Risk Scores", 2016: calibration within groups).
+
+Across the groups large enough to compare (``count >= min_group_size``):
+
+* approval-rate ratio ``min_g rate / max_g rate`` — the four-fifths rule of the US Uniform
+  Guidelines on Employee Selection Procedures, 29 CFR 1607.4(D): a ratio below 0.8 is
+  generally regarded as evidence of adverse impact. When no group is approved at all the
+  ratio is 1 (no group is favoured);
+* equal-opportunity difference ``max_g TPR - min_g TPR`` (groups with no good applicant have
+  no TPR and are left out of it);
+* calibration difference ``max_g gap - min_g gap``: how far apart the groups' calibration gaps
+  are (a model that over-predicts every group alike has difference 0).
+
+Each statistic is None when fewer than two groups take part. The per-group numbers come from
+fairlearn's ``MetricFrame``.
+
+Example::
+
+    >>> outcomes = group_outcomes(["a", "a", "b", "b"], [0, 1, 0, 1], [0.1, 0.3, 0.1, 0.1],
+    ...                           approve_below=0.2, min_group_size=1)
+    >>> approval_rate_ratio(outcomes)
+    0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, selection_rate
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """The decisions and the calibration of one group."""
+
+    group: str
+    count: int
+    approval_rate: float
+    true_positive_rate: float | None  # None: the group has no good applicant
+    mean_score: float
+    observed_rate: float
+    excluded: bool  # fewer rows than min_group_size: reported, not compared
+
+    @property
+    def calibration_gap(self) -> float:
+        return self.mean_score - self.observed_rate
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _count(y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    return len(y_true)
+
+
+def _mean_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(y_pred))
+
+
+def _observed_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(y_true))
+
+
+def group_outcomes(
+    groups: Sequence[str] | np.ndarray | pd.Series,
+    y: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    *,
+    approve_below: float,
+    min_group_size: int,
+    order: Sequence[str] | None = None,
+) -> list[GroupOutcome]:
+    """Per-group outcomes, in ``order`` when given (groups absent from the rows are skipped),
+    else sorted by group name."""
+    group_arr = np.asarray(groups, dtype=object)
+    y_arr = np.asarray(y, dtype=np.int64)
+    score_arr = np.asarray(scores, dtype=np.float64)
+    if not (group_arr.shape == y_arr.shape == score_arr.shape) or y_arr.ndim != 1:
+        raise ValueError(
+            f"groups {group_arr.shape}, labels {y_arr.shape} and scores {score_arr.shape} must "
+            "be 1-D of one length"
+        )
+    if len(y_arr) == 0:
+        return []
+    approved = (score_arr < approve_below).astype(np.int64)
+    good = 1 - y_arr
+    decisions = MetricFrame(
+        metrics={"count": _count, "approval_rate": selection_rate},
+        y_true=good,
+        y_pred=approved,
+        sensitive_features=pd.Series(group_arr, name="group"),
+    ).by_group
+    calibration = MetricFrame(
+        metrics={"mean_score": _mean_score, "observed_rate": _observed_rate},
+        y_true=y_arr,
+        y_pred=score_arr,
+        sensitive_features=pd.Series(group_arr, name="group"),
+    ).by_group
+    # Among good applicants only, the approval rate is the true-positive rate of approval;
+    # a group without good applicants has none (rather than a 0/0).
+    is_good = good == 1
+    tpr: dict[str, float] = {}
+    if is_good.any():
+        tpr_frame = MetricFrame(
+            metrics=selection_rate,
+            y_true=good[is_good],
+            y_pred=approved[is_good],
+            sensitive_features=pd.Series(group_arr[is_good], name="group"),
+        ).by_group
+        tpr = {str(k): float(v) for k, v in tpr_frame.items()}
+    present = [str(g) for g in decisions.index]
+    names = [g for g in order if g in present] if order is not None else sorted(present)
+    names += [g for g in sorted(present) if g not in names]
+    outcomes = []
+    for name in names:
+        count = int(decisions.loc[name, "count"])
+        outcomes.append(
+            GroupOutcome(
+                group=name,
+                count=count,
+                approval_rate=float(decisions.loc[name, "approval_rate"]),
+                true_positive_rate=tpr.get(name),
+                mean_score=float(calibration.loc[name, "mean_score"]),
+                observed_rate=float(calibration.loc[name, "observed_rate"]),
+                excluded=count < min_group_size,
+            )
+        )
+    return outcomes
+
+
+def _compared(outcomes: Sequence[GroupOutcome]) -> list[GroupOutcome]:
+    return [o for o in outcomes if not o.excluded]
+
+
+def approval_rate_ratio(outcomes: Sequence[GroupOutcome]) -> float | None:
+    """``min / max`` approval rate over the compared groups (the four-fifths rule's ratio)."""
+    rates = [o.approval_rate for o in _compared(outcomes)]
+    if len(rates) < 2:
+        return None
+    highest = max(rates)
+    return 1.0 if highest == 0.0 else min(rates) / highest
+
+
+def equal_opportunity_difference(outcomes: Sequence[GroupOutcome]) -> float | None:
+    """``max - min`` true-positive rate of approval over the compared groups."""
+    rates = [o.true_positive_rate for o in _compared(outcomes) if o.true_positive_rate is not None]
+    if len(rates) < 2:
+        return None
+    return max(rates) - min(rates)
+
+
+def calibration_difference(outcomes: Sequence[GroupOutcome]) -> float | None:
+    """``max - min`` of (mean score - observed rate) over the compared groups."""
+    gaps = [o.calibration_gap for o in _compared(outcomes)]
+    if len(gaps) < 2:
+        return None
+    return max(gaps) - min(gaps)
+
+
+def reference_group(outcomes: Sequence[GroupOutcome]) -> str | None:
+    """The compared group with the highest approval rate: the four-fifths rule's comparator."""
+    compared = _compared(outcomes)
+    if not compared:
+        return None
+    return max(compared, key=lambda o: o.approval_rate).group

@@ -1,0 +1,181 @@
+"""The champion gate: DeLong and paired-bootstrap non-inferiority on fixed data, the lower
+bound that decides, and whole validation runs against a deployed champion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from riskops.context import Context
+from riskops.registry.versions import ModelRef
+from riskops.spec import ModelSpec
+from riskops.statistics.delong import compare_aucs
+from riskops.training.pipeline import train
+from riskops.validation.gate import GateInput, Sample, VersionInfo
+from riskops.validation.gates.champion import ChampionGate
+from riskops.validation.run import validate
+from tests.conftest import SPEC, approve_and_deploy
+
+
+def toy_spec(**champion: Any) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "name": "toy-model",
+            "intended_use": "Checking the champion gate.",
+            "risk_tier": "low",
+            "owner": "tests",
+            "data": {"source": "toy.csv", "label": {"column": "y", "positive": 1, "negative": 0}},
+            "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
+            "trainer": {"entrypoint": "trainer.py:fit"},
+            "policy": {"approve_below": 0.3, "decline_from": 0.6},
+            "gates": {"champion": champion},
+        }
+    )
+
+
+def toy_input(
+    spec: ModelSpec, y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None
+) -> GateInput:
+    frame = pd.DataFrame({"x": candidate})
+    sample = Sample("validation", frame, frame, candidate[:, None], y, candidate, champion)
+    return GateInput(
+        spec=spec,
+        candidate=VersionInfo(ModelRef("toy-model", 2), "sha256:two"),
+        champion=VersionInfo(ModelRef("toy-model", 1), "sha256:one")
+        if champion is not None
+        else None,
+        train=sample,
+        validation=sample,
+        out_of_time=None,
+        model=None,
+        flavor="sklearn",
+        score=lambda matrix: matrix[:, 0],
+    )
+
+
+def two_scores(seed: int, rows: int, candidate_signal: float) -> tuple[np.ndarray, ...]:
+    """A champion and a candidate sharing most of their signal, as two versions do."""
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=rows) < 0.3).astype(np.int64)
+    common = rng.normal(size=rows)
+    champion = common + 1.0 * y + 0.3 * rng.normal(size=rows)
+    candidate = common + candidate_signal * y + 0.3 * rng.normal(size=rows)
+    return y, candidate, champion
+
+
+def test_without_a_champion_the_gate_passes_and_says_why() -> None:
+    y, candidate, _ = two_scores(0, 100, 1.0)
+    [result] = ChampionGate().evaluate(toy_input(toy_spec(), y, candidate, None))
+    assert result.gate == "champion.auc_difference"
+    assert (result.value, result.comparison, result.passed) == (None, "n/a", True)
+    assert result.evidence["note"] == "no version serves in production yet"
+
+
+def test_delong_decides_on_the_one_sided_lower_bound() -> None:
+    y, candidate, champion = two_scores(1, 300, 1.0)
+    spec = toy_spec(max_auc_drop=0.02, method="delong", confidence=0.95)
+    [result] = ChampionGate().evaluate(toy_input(spec, y, candidate, champion))
+    reference = compare_aucs(y, candidate, champion)
+    evidence = result.evidence
+    assert evidence["method"] == "delong"
+    assert evidence["difference"] == pytest.approx(reference.difference)
+    assert evidence["se"] == pytest.approx(reference.se)
+    assert evidence["candidate_auc"] == pytest.approx(reference.auc_a)
+    assert evidence["champion_auc"] == pytest.approx(reference.auc_b)
+    lower = reference.difference - norm.ppf(0.95) * reference.se
+    assert result.value == pytest.approx(lower)
+    assert evidence["lower_bound"] == pytest.approx(lower)
+    assert evidence["ci"] == [
+        pytest.approx(reference.difference - norm.ppf(0.975) * reference.se),
+        pytest.approx(reference.difference + norm.ppf(0.975) * reference.se),
+    ]
+    z = (reference.difference + 0.02) / reference.se
+    assert evidence["z"] == pytest.approx(z)
+    assert evidence["p_value"] == pytest.approx(norm.sf(z))
+    assert (result.threshold, result.comparison) == (-0.02, ">=")
+    assert result.passed == (lower >= -0.02)
+    assert (evidence["champion"], evidence["champion_digest"]) == ("toy-model@1", "sha256:one")
+    assert (evidence["rows"], evidence["events"]) == (300, int(y.sum()))
+
+
+def test_a_small_point_loss_with_a_wide_interval_is_not_non_inferior() -> None:
+    # On few rows the point estimate can sit inside the margin while the data cannot rule
+    # out a larger loss: the lower bound, not the point, decides.
+    y, candidate, champion = two_scores(3, 120, 0.9)
+    [result] = ChampionGate().evaluate(
+        toy_input(toy_spec(max_auc_drop=0.02), y, candidate, champion)
+    )
+    assert -0.02 < result.evidence["difference"] < 0.0
+    assert result.value < -0.02
+    assert not result.passed
+    assert result.evidence["p_value"] > 0.05
+
+
+def test_a_clearly_weaker_candidate_fails_and_an_equal_one_passes() -> None:
+    y, weak, champion = two_scores(3, 1000, 0.3)
+    [failed] = ChampionGate().evaluate(toy_input(toy_spec(), y, weak, champion))
+    assert not failed.passed
+    [same] = ChampionGate().evaluate(toy_input(toy_spec(), y, champion.copy(), champion))
+    assert same.passed
+    assert same.evidence["difference"] == 0.0
+    assert same.evidence["z"] is None  # no spread at all: nothing to standardise
+
+
+def test_too_few_events_to_compare_cannot_pass() -> None:
+    y = np.array([0] * 30 + [1])
+    scores = np.linspace(0.1, 0.9, 31)
+    [result] = ChampionGate().evaluate(toy_input(toy_spec(), y, scores, scores[::-1].copy()))
+    assert (result.value, result.passed) == (None, False)
+    assert "fewer than two of one outcome" in result.evidence["note"]
+
+
+def test_the_paired_bootstrap_agrees_with_delong_and_is_reproducible() -> None:
+    y, candidate, champion = two_scores(4, 1000, 1.0)
+    delong = ChampionGate().evaluate(toy_input(toy_spec(method="delong"), y, candidate, champion))[
+        0
+    ]
+    spec = toy_spec(method="paired_bootstrap", bootstrap_resamples=1000)
+    boot = ChampionGate().evaluate(toy_input(spec, y, candidate, champion))[0]
+    again = ChampionGate().evaluate(toy_input(spec, y, candidate, champion))[0]
+    assert boot == again
+    assert boot.evidence["method"] == "paired_bootstrap"
+    assert boot.evidence["bootstrap"]["replicates_used"] == 1000
+    assert boot.evidence["difference"] == pytest.approx(delong.evidence["difference"])
+    assert boot.evidence["se"] == pytest.approx(delong.evidence["se"], rel=0.2)
+    assert boot.value == pytest.approx(delong.value, abs=0.01)
+    low, high = boot.evidence["ci"]
+    assert low < boot.evidence["difference"] < high
+    assert boot.value == boot.evidence["lower_bound"]
+    assert boot.passed == delong.passed
+
+
+def test_the_demo_challenger_is_non_inferior_to_the_first_version(
+    ctx: Context, spec_copy: Callable[..., Path]
+) -> None:
+    champion = train(ctx, SPEC, actor="alice").ref
+    approve_and_deploy(ctx, champion)
+    demo_params = {"n_estimators": 300, "learning_rate": 0.02, "num_leaves": 6}
+    challenger = train(ctx, SPEC, actor="alice", params=demo_params).ref
+    outcome = validate(ctx, challenger, actor="victor")
+    [gate] = [r for r in outcome.results if r.gate == "champion.auc_difference"]
+    assert gate.passed
+    assert gate.evidence["method"] == "delong"
+    assert gate.evidence["champion"] == str(champion)
+    assert gate.value == pytest.approx(gate.evidence["lower_bound"])
+    assert gate.value >= -0.02
+
+    def bootstrap(raw: dict[str, Any]) -> None:
+        raw["gates"]["champion"].update(method="paired_bootstrap", bootstrap_resamples=500)
+
+    other = train(ctx, spec_copy(bootstrap), actor="alice", params=demo_params).ref
+    outcome = validate(ctx, other, actor="victor")
+    [boot] = [r for r in outcome.results if r.gate == "champion.auc_difference"]
+    assert boot.evidence["method"] == "paired_bootstrap"
+    assert boot.evidence["difference"] == pytest.approx(gate.evidence["difference"])
+    assert boot.passed
