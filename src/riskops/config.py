@@ -14,6 +14,9 @@ environment variable       riskops.toml key (``[riskops]``)        default
 =========================  ======================================  =============================
 
 People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
+How often each risk tier's models are reviewed is the ``[review_months]`` table, in months
+after the last validation (defaults ``high = 12``, ``medium = 24``, ``low = 36``; SR 11-7 asks
+for at least an annual review of high-risk models).
 Settings are read only when :func:`load_settings` is called; importing this module does no I/O.
 
 Example::
@@ -30,10 +33,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 
 from riskops.errors import ConfigError
 
 CONFIG_FILE_NAME = "riskops.toml"
+
+# Months between a model's last validation and its next review, per risk tier.
+DEFAULT_REVIEW_MONTHS: Mapping[str, int] = MappingProxyType({"high": 12, "medium": 24, "low": 36})
 
 
 class Role(StrEnum):
@@ -59,6 +66,7 @@ class Settings:
     environments: tuple[str, ...] = ("staging", "production")
     actor: str | None = None
     config_file: Path | None = None
+    review_months: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_REVIEW_MONTHS))
 
     @property
     def is_embedded(self) -> bool:
@@ -86,8 +94,9 @@ def load_settings(
     config_file = home_path / CONFIG_FILE_NAME
     file_values: dict[str, object] = {}
     people: dict[str, frozenset[Role]] = {}
+    review_months = dict(DEFAULT_REVIEW_MONTHS)
     if config_file.is_file():
-        file_values, people = _read_config_file(config_file)
+        file_values, people, review_months = _read_config_file(config_file)
 
     def pick(env_name: str, key: str, default: str) -> str:
         value = env.get(env_name) or file_values.get(key) or default
@@ -122,6 +131,7 @@ def load_settings(
         environments=tuple(environments),
         actor=env.get("RISKOPS_ACTOR") or None,
         config_file=config_file if config_file.is_file() else None,
+        review_months=review_months,
     )
 
 
@@ -135,17 +145,20 @@ def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:
         )
 
 
-def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, frozenset[Role]]]:
+def _read_config_file(
+    path: Path,
+) -> tuple[dict[str, object], dict[str, frozenset[Role]], dict[str, int]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}.", hint="Fix the file, or run: riskops init --force"
         ) from exc
-    unknown_tables = set(data) - {"riskops", "people"}
+    unknown_tables = set(data) - {"riskops", "people", "review_months"}
     if unknown_tables:
         raise ConfigError(
-            f"{path}: unknown table(s) {sorted(unknown_tables)}; allowed: [riskops], [people].",
+            f"{path}: unknown table(s) {sorted(unknown_tables)}; "
+            "allowed: [riskops], [people], [review_months].",
             hint="Remove or rename the table.",
         )
     section = data.get("riskops", {})
@@ -176,4 +189,31 @@ def _read_config_file(path: Path) -> tuple[dict[str, object], dict[str, frozense
                     hint=f"Roles are: {allowed_roles}",
                 ) from None
         people[person] = frozenset(parsed)
-    return dict(section), people
+    return dict(section), people, _review_months(path, data.get("review_months", {}))
+
+
+def _review_months(path: Path, table: object) -> dict[str, int]:
+    """The ``[review_months]`` table over the defaults: whole months per known risk tier."""
+    tiers = ", ".join(DEFAULT_REVIEW_MONTHS)
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{path}: review_months must be a table of months per risk tier, got {table!r}.",
+            hint="Write it as:\n[review_months]\nhigh = 12\nmedium = 24\nlow = 36",
+        )
+    unknown = set(table) - set(DEFAULT_REVIEW_MONTHS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown risk tier(s) {sorted(unknown)} in [review_months]; allowed: {tiers}.",
+            hint="Risk tiers are the values of risk_tier in the model specs.",
+        )
+    months = dict(DEFAULT_REVIEW_MONTHS)
+    for tier, value in table.items():
+        # bool is an int in Python; "high = true" is a mistake, not one month.
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 600:
+            raise ConfigError(
+                f"{path}: [review_months] {tier} must be a whole number of months from 1 to "
+                f"600, got {value!r}.",
+                hint=f"For example: {tier} = {DEFAULT_REVIEW_MONTHS[tier]}",
+            )
+        months[tier] = value
+    return months

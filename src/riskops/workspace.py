@@ -25,6 +25,12 @@ TEMPLATE = """\
 # artifact_root = "s3://riskops-artifacts/mlflow"
 environments = ["staging", "production"]
 
+# Months from a model's last validation to its next review, per risk tier (riskops inventory).
+# [review_months]
+# high = 12
+# medium = 24
+# low = 36
+
 # Who works here, and in which roles: developer, validator, risk_officer, operator, auditor.
 # Separation of duties is enforced: whoever trains a version cannot validate or approve it,
 # and its validator cannot also give the final approval.

@@ -65,3 +65,33 @@ def test_a_bad_config_file_names_the_problem(tmp_path: Path, content: str, messa
 def test_an_unknown_database_scheme_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Valid schemes are: sqlite, postgresql"):
         load_settings({"RISKOPS_DATABASE_URL": "mysql://x/y"}, home=tmp_path)
+
+
+def test_review_months_default_per_risk_tier(tmp_path: Path) -> None:
+    assert load_settings({}, home=tmp_path).review_months == {"high": 12, "medium": 24, "low": 36}
+
+
+def test_review_months_come_from_the_file_over_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "riskops.toml").write_text(
+        "[review_months]\nhigh = 6\nlow = 48\n", encoding="utf-8"
+    )
+    settings = load_settings({}, home=tmp_path)
+    assert settings.review_months == {"high": 6, "medium": 24, "low": 48}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[review_months]\nextreme = 3\n", r"unknown risk tier\(s\) \['extreme'\]"),
+        ("[review_months]\nhigh = 0\n", "high must be a whole number of months from 1 to 600"),
+        ("[review_months]\nmedium = 1.5\n", "medium must be a whole number of months"),
+        ("[review_months]\nlow = true\n", "low must be a whole number of months"),
+        ('[review_months]\nhigh = "12"\n', "high must be a whole number of months"),
+        ("review_months = 12\n", "review_months must be a table of months per risk tier"),
+    ],
+)
+def test_bad_review_months_name_the_problem(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "riskops.toml").write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings({}, home=tmp_path)
+    assert info.value.hint

@@ -122,18 +122,37 @@ def approve(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="MODEL@VERSION")],
     actor: Actor = None,
-    note: Annotated[str, typer.Option("--note", help="Findings, conditions or rationale.")] = "",
+    note: Annotated[str, typer.Option("--note", help="Rationale (recorded).")] = "",
+    findings: Annotated[
+        str, typer.Option("--findings", help="The review's findings (recorded, in the documents).")
+    ] = "",
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            help='A condition of the approval, e.g. "monitor PSI monthly" (repeatable).',
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Sign off a validated version: first its validator, then a risk officer.
 
-    Example: riskops approve credit-scoring@1 --as victor --note "gates reviewed"
+    To reject instead: riskops reject MODEL@VERSION --reason TEXT --as NAME
+
+    Example: riskops approve credit-scoring@1 --as victor --findings "AUC stable" --condition "monitor PSI monthly"
     """
     from riskops.governance.approvals import approve as approve_version
     from riskops.registry.versions import parse_ref
 
     state: State = ctx.obj
-    signed = approve_version(state.context(), parse_ref(ref), actor=actor, note=note)
+    signed = approve_version(
+        state.context(),
+        parse_ref(ref),
+        actor=actor,
+        note=note,
+        findings=findings,
+        conditions=condition or [],
+    )
     if as_json:
         print_json(signed.as_dict())
         return

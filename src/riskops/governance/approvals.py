@@ -1,13 +1,27 @@
 """Sign-off of a validated version: first an independent validator, then a risk officer.
 
+Each sign-off is a decision, ``approve`` or ``reject``, with the signer's findings and the
+conditions attached to an approval (e.g. "monitor PSI monthly"). A validator rejects at their
+sign-off; a risk officer may reject a validated version at any point before it is approved.
+A person's rejection is final: train and validate a new version.
+
 Separation of duties (SR 26-2 / SR 11-7 effective challenge, PRA SS1/23): whoever trained a
 version cannot sign it off, and the validator who signed it off cannot also give the final
 approval. Each sign-off is a stored record and an audit event in one transaction.
+
+Example::
+
+    approve(ctx, ref, actor="victor", findings="AUC stable out of time",
+            conditions=["monitor PSI monthly"])
+    approve(ctx, ref, actor="rita")          # approved
+    reject(ctx, other, actor="rita", reason="Reason codes are not specific enough.")
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,32 +29,44 @@ from sqlalchemy.orm import Session
 from riskops.audit import record
 from riskops.config import Role
 from riskops.context import Context
-from riskops.errors import ConflictError, PermissionDeniedError
+from riskops.errors import ConflictError, InputError, PermissionDeniedError
 from riskops.governance.lifecycle import State, move
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.versions import ModelRef, get_version
-from riskops.store.tables import ApprovalRecord
+from riskops.store.tables import ApprovalRecord, ModelVersionRecord
+
+Decision = Literal["approve", "reject"]
+DECISIONS: tuple[Decision, ...] = ("approve", "reject")
 
 
 @dataclass(frozen=True)
 class SignOff:
+    """One recorded sign-off decision and the state it left the version in."""
+
     ref: ModelRef
     actor: str
     role: Role
     state: State
     next_step: str | None
+    decision: Decision = "approve"
+    findings: str = ""
+    conditions: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "model": str(self.ref),
             "actor": self.actor,
             "role": self.role.value,
+            "decision": self.decision,
+            "findings": self.findings,
+            "conditions": list(self.conditions),
             "state": self.state.value,
             "next_step": self.next_step,
         }
 
 
 def approvals_of(session: Session, ref: ModelRef) -> list[ApprovalRecord]:
+    """Every sign-off of ``ref`` (approvals and rejections), oldest first."""
     return list(
         session.execute(
             select(ApprovalRecord)
@@ -50,33 +76,45 @@ def approvals_of(session: Session, ref: ModelRef) -> list[ApprovalRecord]:
     )
 
 
-def approve(ctx: Context, ref: ModelRef, *, actor: str | None, note: str = "") -> SignOff:
-    """Record the next sign-off that ``ref`` needs, by ``actor``."""
+def rejection_by_person(session: Session, ref: ModelRef) -> ApprovalRecord | None:
+    """The sign-off that rejected ``ref``, if a person (not its gates) rejected it."""
+    return next((a for a in approvals_of(session, ref) if a.decision == "reject"), None)
+
+
+def approve(
+    ctx: Context,
+    ref: ModelRef,
+    *,
+    actor: str | None,
+    note: str = "",
+    findings: str = "",
+    conditions: Sequence[str] = (),
+    decision: Decision = "approve",
+) -> SignOff:
+    """Record the next sign-off that ``ref`` needs, by ``actor``.
+
+    With ``decision="reject"`` the signer rejects instead (``findings`` say why); see
+    :func:`reject`.
+    """
     who = require_actor(actor)
+    if decision not in DECISIONS:
+        raise InputError(
+            f"Unknown sign-off decision {decision!r}; it is one of: {', '.join(DECISIONS)}.",
+            hint=f"riskops approve {ref} --as NAME, or riskops reject {ref} --reason TEXT --as NAME",
+        )
+    if decision == "reject":
+        if not findings.strip():
+            raise InputError(
+                f"A rejection of {ref} must state its findings.",
+                hint=f'riskops reject {ref} --reason "what is wrong" --as {who}',
+            )
+        return reject(ctx, ref, actor=who, reason=note.strip() or findings, findings=findings)
+    cleaned = _clean_conditions(conditions)
     with ctx.store.transaction() as session:
         version = get_version(session, ref, for_update=True)
-        state = State(version.state)
-        if state == State.APPROVED:
-            names = ", ".join(f"{a.actor} ({a.role})" for a in approvals_of(session, ref))
-            raise ConflictError(
-                f"{ref} is already approved (signed off by {names}).",
-                model_ref=str(ref),
-                hint=f"Deploy it: riskops deploy {ref} --env production --as <operator>",
-            )
-        if state == State.CANDIDATE:
-            raise ConflictError(
-                f"Cannot approve {ref}: it is 'candidate'; its gates have not run yet.",
-                model_ref=str(ref),
-                hint=f"Validate it first: riskops validate {ref} --as <validator>",
-            )
-        if state != State.VALIDATED:
-            raise ConflictError(
-                f"Cannot approve {ref}: it is '{state}'.",
-                model_ref=str(ref),
-                hint="Only a validated version can be signed off; train and validate a new one.",
-            )
+        _require_validated(session, version, ref, doing="approve")
         existing = approvals_of(session, ref)
-        validator_signoff = next((a for a in existing if a.role == Role.VALIDATOR), None)
+        validator_signoff = _validator_signoff(existing)
         if validator_signoff is None:
             held = ctx.settings.people.get(who, frozenset())
             if Role.VALIDATOR not in held and Role.RISK_OFFICER in held:
@@ -87,14 +125,14 @@ def approve(ctx: Context, ref: ModelRef, *, actor: str | None, note: str = "") -
                     hint=f"riskops approve {ref} --as <validator>",
                 )
             role = require_role(ctx.settings, who, Role.VALIDATOR, doing=f"sign off {ref}")
-            _not_trainer(who, version.trained_by, ref)
+            _not_trainer(who, version.trained_by, ref, doing="sign it off")
             next_step: str | None = f"riskops approve {ref} --as <risk officer>"
             action = "version.signed_off"
         else:
             role = require_role(
                 ctx.settings, who, Role.RISK_OFFICER, doing=f"give the final approval of {ref}"
             )
-            _not_trainer(who, version.trained_by, ref)
+            _not_trainer(who, version.trained_by, ref, doing="sign it off")
             if who == validator_signoff.actor:
                 raise PermissionDeniedError(
                     f"{who} signed off {ref} as its validator, so cannot also give its final "
@@ -106,37 +144,205 @@ def approve(ctx: Context, ref: ModelRef, *, actor: str | None, note: str = "") -
             move(version, State.APPROVED)
             next_step = f"riskops deploy {ref} --env production --as <operator>"
             action = "version.approved"
-        now = ctx.clock()
-        session.add(
-            ApprovalRecord(
-                model_name=ref.name,
-                version=ref.version,
-                actor=who,
-                role=role.value,
-                note=note,
-                created_at=now,
-            )
-        )
-        version.updated_at = now
-        record(
+        _write(
+            ctx,
             session,
+            version,
+            ref,
             actor=who,
-            role=role.value,
+            role=role,
             action=action,
-            object_type="model_version",
-            object_id=str(ref),
-            payload={"note": note, "state": version.state, "digest": version.digest},
-            at=now,
+            decision="approve",
+            note=note,
+            findings=findings,
+            conditions=cleaned,
         )
         return SignOff(
-            ref=ref, actor=who, role=role, state=State(version.state), next_step=next_step
+            ref=ref,
+            actor=who,
+            role=role,
+            state=State(version.state),
+            next_step=next_step,
+            decision="approve",
+            findings=findings,
+            conditions=cleaned,
         )
 
 
-def _not_trainer(actor: str, trained_by: str, ref: ModelRef) -> None:
+def reject(
+    ctx: Context, ref: ModelRef, *, actor: str | None, reason: str, findings: str = ""
+) -> SignOff:
+    """Reject the validated ``ref``: it becomes ``rejected`` for good.
+
+    A risk officer may reject at any point before the final approval; a validator only at
+    their own sign-off (before any validator has signed it off). ``reason`` is required.
+    """
+    who = require_actor(actor)
+    if not reason.strip():
+        raise InputError(
+            f"A rejection of {ref} needs a reason; it is recorded and shown in the documents.",
+            hint=f'riskops reject {ref} --reason "what is wrong and what would fix it" --as {who}',
+        )
+    require_role(ctx.settings, who, Role.RISK_OFFICER, Role.VALIDATOR, doing=f"reject {ref}")
+    with ctx.store.transaction() as session:
+        version = get_version(session, ref, for_update=True)
+        _require_validated(session, version, ref, doing="reject")
+        validator_signoff = _validator_signoff(approvals_of(session, ref))
+        held = ctx.settings.people.get(who, frozenset())
+        if Role.RISK_OFFICER in held:
+            role = Role.RISK_OFFICER
+        elif validator_signoff is None:
+            role = Role.VALIDATOR
+        else:
+            raise PermissionDeniedError(
+                f"{validator_signoff.actor} has already signed off {ref} as its validator, so "
+                f"only a risk officer can reject it now; {who} is a validator.",
+                actor=who,
+                model_ref=str(ref),
+                hint=f'riskops reject {ref} --reason "..." --as <risk officer>',
+            )
+        _not_trainer(who, version.trained_by, ref, doing="reject it")
+        move(version, State.REJECTED)
+        _write(
+            ctx,
+            session,
+            version,
+            ref,
+            actor=who,
+            role=role,
+            action="version.rejected",
+            decision="reject",
+            note=reason.strip(),
+            findings=findings,
+            conditions=(),
+        )
+        return SignOff(
+            ref=ref,
+            actor=who,
+            role=role,
+            state=State.REJECTED,
+            next_step=f"Train and validate a new version of {ref.name}: riskops train "
+            "<spec> --as <developer>",
+            decision="reject",
+            findings=findings,
+        )
+
+
+def _write(
+    ctx: Context,
+    session: Session,
+    version: ModelVersionRecord,
+    ref: ModelRef,
+    *,
+    actor: str,
+    role: Role,
+    action: str,
+    decision: Decision,
+    note: str,
+    findings: str,
+    conditions: tuple[str, ...],
+) -> None:
+    now = ctx.clock()
+    session.add(
+        ApprovalRecord(
+            model_name=ref.name,
+            version=ref.version,
+            actor=actor,
+            role=role.value,
+            note=note,
+            findings=findings,
+            conditions=list(conditions),
+            decision=decision,
+            created_at=now,
+        )
+    )
+    version.updated_at = now
+    record(
+        session,
+        actor=actor,
+        role=role.value,
+        action=action,
+        object_type="model_version",
+        object_id=str(ref),
+        payload={
+            "decision": decision,
+            "note": note,
+            "findings": findings,
+            "conditions": list(conditions),
+            "state": version.state,
+            "digest": version.digest,
+        },
+        at=now,
+    )
+
+
+def _validator_signoff(existing: list[ApprovalRecord]) -> ApprovalRecord | None:
+    return next((a for a in existing if a.role == Role.VALIDATOR and a.decision == "approve"), None)
+
+
+def _require_validated(
+    session: Session, version: ModelVersionRecord, ref: ModelRef, *, doing: str
+) -> None:
+    state = State(version.state)
+    if state == State.VALIDATED:
+        return
+    if state == State.APPROVED:
+        names = ", ".join(
+            f"{a.actor} ({a.role})" for a in approvals_of(session, ref) if a.decision == "approve"
+        )
+        raise ConflictError(
+            f"{ref} is already approved (signed off by {names}).",
+            model_ref=str(ref),
+            hint=f"Deploy it: riskops deploy {ref} --env production --as <operator>"
+            if doing == "approve"
+            else f"To stop it serving, roll back: riskops rollback {ref.name} --env production "
+            "--as <operator>",
+        )
+    if state == State.CANDIDATE:
+        raise ConflictError(
+            f"Cannot {doing} {ref}: it is 'candidate'; its gates have not run yet.",
+            model_ref=str(ref),
+            hint=f"Validate it first: riskops validate {ref} --as <validator>",
+        )
+    if state == State.REJECTED:
+        by = rejection_by_person(session, ref)
+        if by is not None:
+            raise ConflictError(
+                f"Cannot {doing} {ref}: {by.actor} ({by.role}) rejected it on "
+                f"{by.created_at:%Y-%m-%d}: {by.note}",
+                model_ref=str(ref),
+                hint="A person's rejection is final; train and validate a new version.",
+            )
+        raise ConflictError(
+            f"Cannot {doing} {ref}: it is 'rejected' because a blocking gate failed.",
+            model_ref=str(ref),
+            hint=f"Train a better version, or have a risk officer override each failed gate "
+            f"with a written justification: riskops override {ref} --gate GATE "
+            "--justification TEXT --as <risk officer>",
+        )
+    raise ConflictError(
+        f"Cannot {doing} {ref}: it is '{state}'.",
+        model_ref=str(ref),
+        hint="Only a validated version can be signed off; train and validate a new one.",
+    )
+
+
+def _clean_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(conditions, str):
+        conditions = [conditions]
+    cleaned = tuple(c.strip() for c in conditions)
+    if any(not c for c in cleaned):
+        raise InputError(
+            "A sign-off condition is empty.",
+            hint='Give each condition as text, e.g. --condition "monitor PSI monthly".',
+        )
+    return cleaned
+
+
+def _not_trainer(actor: str, trained_by: str, ref: ModelRef, *, doing: str) -> None:
     if actor == trained_by:
         raise PermissionDeniedError(
-            f"{actor} trained {ref}, so cannot sign it off (separation of duties: the "
+            f"{actor} trained {ref}, so cannot {doing} (separation of duties: the "
             "developer of a model cannot validate or approve it).",
             actor=actor,
             model_ref=str(ref),

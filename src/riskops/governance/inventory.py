@@ -1,6 +1,6 @@
 """Read views over the store: every model with its versions, and one model in depth
-(versions with state, metrics, approvals, gate results, lineage, and deployment history),
-optionally as of a past moment."""
+(versions with state, metrics, sign-offs with findings and conditions, gate results, gate
+overrides, lineage, and deployment history), optionally as of a past moment."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from riskops.context import Context
 from riskops.governance.approvals import approvals_of
 from riskops.governance.deployments import history, serving_at
+from riskops.governance.overrides import overrides_of
 from riskops.registry.versions import ModelRef, get_model, list_versions
 from riskops.store.tables import GateResultRecord, ModelRecord, ValidationRunRecord
 
@@ -29,6 +30,7 @@ class VersionView:
     lineage: dict[str, Any]
     trained_by: str
     created_at: datetime
+    overrides: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class VersionView:
             "params": self.params,
             "approvals": list(self.approvals),
             "gates": list(self.gates),
+            "overrides": list(self.overrides),
             "lineage": self.lineage,
             "trained_by": self.trained_by,
             "created_at": self.created_at.isoformat(),
@@ -121,10 +124,23 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                         {
                             "actor": a.actor,
                             "role": a.role,
+                            "decision": a.decision,
                             "note": a.note,
+                            "findings": a.findings,
+                            "conditions": list(a.conditions),
                             "at": a.created_at.isoformat(),
                         }
                         for a in approvals_of(session, ref)
+                    ),
+                    overrides=tuple(
+                        {
+                            "gate": o.gate,
+                            "validation_run_id": o.validation_run_id,
+                            "actor": o.actor,
+                            "justification": o.justification,
+                            "at": o.created_at.isoformat(),
+                        }
+                        for o in overrides_of(session, ref)
                     ),
                     gates=gates,
                     lineage={

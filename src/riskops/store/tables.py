@@ -86,6 +86,8 @@ class ModelVersionRecord(Base):
     trainer_sha256: Mapped[str] = mapped_column(String(71))
     spec_sha256: Mapped[str] = mapped_column(String(71))
     spec_yaml: Mapped[str] = mapped_column(Text)
+    # Where the spec file was when the version was trained; its folder holds the trainer.
+    spec_path: Mapped[str | None] = mapped_column(Text, default=None)
     params: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any]]
     packages: Mapped[dict[str, Any]]
@@ -115,7 +117,7 @@ class GateResultRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     validation_run_id: Mapped[int] = mapped_column(ForeignKey("validation_runs.id"))
-    gate: Mapped[str] = mapped_column(String(60))
+    gate: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(80))
     metric: Mapped[str] = mapped_column(String(60))
     value: Mapped[float | None] = mapped_column(Float)
@@ -127,7 +129,8 @@ class GateResultRecord(Base):
 
 
 class ApprovalRecord(Base):
-    """A sign-off on a version by a validator or a risk officer."""
+    """A sign-off on a version by a validator or a risk officer: its decision ("approve" or
+    "reject"), the findings, and the conditions attached to it (e.g. "monitor PSI monthly")."""
 
     __tablename__ = "approvals"
 
@@ -137,6 +140,28 @@ class ApprovalRecord(Base):
     actor: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[str] = mapped_column(Text, default="", server_default="")
+    conditions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    decision: Mapped[str] = mapped_column(String(10), default="approve", server_default="approve")
+    created_at: Mapped[datetime]
+
+
+class GateOverrideRecord(Base):
+    """A risk officer's written override of one failed blocking gate of a validation run."""
+
+    __tablename__ = "gate_overrides"
+    __table_args__ = (
+        UniqueConstraint("validation_run_id", "gate", name="uq_gate_override_run_gate"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    # Wider than gate_results.gate: names such as "monotonicity.<feature>" can be long.
+    gate: Mapped[str] = mapped_column(String(200))
+    validation_run_id: Mapped[int] = mapped_column(ForeignKey("validation_runs.id"))
+    actor: Mapped[str] = mapped_column(String(100))
+    justification: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 

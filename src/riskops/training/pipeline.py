@@ -229,6 +229,7 @@ def train(
                 trainer_sha256=lineage.trainer_sha256,
                 spec_sha256=f"sha256:{loaded.sha256}",
                 spec_yaml=loaded.text,
+                spec_path=str(loaded.path),
                 params=used_params,
                 metrics=metrics,
                 packages=packages,

@@ -1,0 +1,164 @@
+"""The governance commands as users run them: reproduce, inventory, approve with findings and
+conditions, reject and override, through the installed console script in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from riskops.store.tables import Base
+from tests.conftest import REPO
+
+RISKOPS = str(Path(sys.executable).parent / "riskops")
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, home: Path, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISKOPS_", "MLFLOW_"))}
+    env["RISKOPS_HOME"] = str(home)
+    done = subprocess.run(
+        [RISKOPS, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    if check is not None:
+        assert done.returncode == check, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def table_rows(home: Path) -> dict[str, list[tuple[Any, ...]]]:
+    engine = sqlalchemy.create_engine(f"sqlite:///{home / 'riskops.db'}")
+    rows = {}
+    with engine.connect() as c:
+        for table in Base.metadata.sorted_tables:
+            rows[table.name] = [tuple(r) for r in c.execute(sqlalchemy.select(table))]
+    engine.dispose()
+    return rows
+
+
+def test_reproduce_inventory_signoff_reject_and_refusals(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    run("demo", home=home)
+
+    reproduced = run("reproduce", "credit-scoring@1", "--as", "victor", home=home)
+    assert "credit-scoring@1 reproduced" in reproduced.stdout
+    assert "matches bit-for-bit" in reproduced.stdout
+    assert "Retraining with trainer.py:fit_lightgbm on 700 rows" in reproduced.stderr
+    as_json = json.loads(run("reproduce", "credit-scoring@2", "--json", home=home).stdout)
+    assert as_json["verdict"] == "bit-for-bit"
+    assert as_json["max_abs_difference"] == 0.0
+
+    inventory = json.loads(run("inventory", "--json", home=home).stdout)
+    [entry] = inventory["models"]
+    assert entry["model"] == "credit-scoring"
+    assert (entry["risk_tier"], entry["review_months"]) == ("high", 12)
+    assert (entry["production_version"], entry["state"]) == (1, "approved")
+    validated_on = datetime.fromisoformat(entry["last_validation"]).date()
+    assert date.fromisoformat(entry["next_review"]) == validated_on.replace(
+        year=validated_on.year + 1
+    )
+    assert entry["overdue"] is False
+    assert inventory["overdue"] == []
+    assert "credit-scoring" in run("inventory", home=home).stdout
+
+    run("train", "models/credit_scoring/model.yaml", "--as", "alice", home=home)
+    run("validate", "credit-scoring@3", "--as", "victor", home=home)
+
+    def refused(*args: str, says: str) -> None:
+        before = table_rows(home)
+        done = run(*args, home=home, check=2)
+        assert says in done.stderr
+        assert "Hint:" in done.stderr
+        assert "Traceback" not in done.stderr + done.stdout
+        assert table_rows(home) == before
+
+    refused("reject", "credit-scoring@3", "--as", "rita", says="needs a reason")
+    refused(
+        "reject",
+        "credit-scoring@3",
+        "--as",
+        "oscar",
+        "--reason",
+        "not convinced",
+        says="oscar (operator) cannot reject credit-scoring@3",
+    )
+    refused(
+        "override",
+        "credit-scoring@3",
+        "--gate",
+        "performance.auc",
+        "--justification",
+        "looks fine",
+        "--as",
+        "rita",
+        says="a written justification of at least 20",
+    )
+    refused(
+        "override",
+        "credit-scoring@3",
+        "--gate",
+        "performance.auc",
+        "--justification",
+        "The validation sample is too small to judge this gate.",
+        "--as",
+        "rita",
+        says="it is 'validated' (no blocking gate stops it)",
+    )
+
+    run(
+        "approve",
+        "credit-scoring@3",
+        "--as",
+        "victor",
+        "--findings",
+        "Same params as v1; gates reviewed.",
+        "--condition",
+        "monitor PSI monthly",
+        "--condition",
+        "revalidate within 6 months",
+        home=home,
+    )
+    rejected = run(
+        "reject",
+        "credit-scoring@3",
+        "--as",
+        "rita",
+        "--reason",
+        "Adds nothing over the production version.",
+        home=home,
+    )
+    assert "rita rejected credit-scoring@3 as risk_officer; it is rejected." in rejected.stdout
+    shown = json.loads(run("show", "credit-scoring@3", "--json", home=home).stdout)
+    assert shown["state"] == "rejected"
+    signoff, rejection = shown["approvals"]
+    assert signoff["findings"] == "Same params as v1; gates reviewed."
+    assert signoff["conditions"] == ["monitor PSI monthly", "revalidate within 6 months"]
+    assert (rejection["decision"], rejection["note"]) == (
+        "reject",
+        "Adds nothing over the production version.",
+    )
+    refused(
+        "override",
+        "credit-scoring@3",
+        "--gate",
+        "performance.auc",
+        "--justification",
+        "The validation sample is too small to judge this gate.",
+        "--as",
+        "rita",
+        says="A person's rejection cannot be overridden",
+    )
+    log = json.loads(run("audit", "log", "--model", "credit-scoring@3", "--json", home=home).stdout)
+    assert [e["action"] for e in log][-2:] == ["version.signed_off", "version.rejected"]
+    assert "audit chain verified: 17 events" in run("audit", "verify", home=home).stdout
+
+    for command in ("reject", "override", "inventory", "reproduce"):
+        assert command in run("--help", home=home).stdout
+        assert "Example: riskops" in run(command, "--help", home=home).stdout
