@@ -15,6 +15,7 @@ from typing import Any
 from riskops.audit import VerifyReport, verify
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
+from riskops.documents.render import render_documents
 from riskops.errors import ConflictError, InputError
 from riskops.governance.approvals import approve
 from riskops.governance.deployments import deploy, rollback
@@ -53,6 +54,7 @@ class DemoSummary:
     audit: VerifyReport | None = None
     seconds: float = 0.0
     production_history: list[tuple[datetime, int]] = field(default_factory=list)
+    documents: list[Path] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class DemoSummary:
             ],
             "versions": self.versions,
             "audit": self.audit.as_dict() if self.audit else None,
+            "documents": [str(p) for p in self.documents],
             "seconds": self.seconds,
         }
 
@@ -123,6 +126,11 @@ def run_demo(
     summary = DemoSummary(settings=settings)
     try:
         _walk(ctx, spec_path, summary, progress)
+        progress("Writing the validation reports, model cards and Annex IV packs")
+        for number in summary.versions:
+            summary.documents += render_documents(
+                ctx, ModelRef("credit-scoring", number), home / "reports"
+            )
         progress("Verifying the audit chain")
         summary.audit = verify(ctx.store)
     finally:

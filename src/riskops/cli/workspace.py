@@ -109,6 +109,13 @@ def demo(
                 f"[red]audit chain BROKEN at event {summary.audit.first_broken_seq}[/red]: "
                 f"{summary.audit.reason}"
             )
+        html = [p for p in summary.documents if p.suffix == ".html"]
+        if html:
+            console.print(
+                f"documents ({len(html)} HTML, each also as Markdown) in {html[0].parent}:"
+            )
+            for path in html:
+                console.print(f"  {path.name}")
         console.print(f"riskops store: {settings.database_url}")
         console.print(
             f"MLflow store:  {settings.mlflow_tracking_uri} (artifacts {settings.artifact_root})"
@@ -116,7 +123,8 @@ def demo(
         if len(summary.production_history) > 1:
             moment = summary.production_history[1][0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             console.print(
-                f"Try: riskops models · riskops show credit-scoring --at {moment} · riskops audit verify"
+                f"Try: riskops models · riskops show credit-scoring --at {moment} · "
+                "riskops audit verify · riskops reproduce credit-scoring@1 · riskops inventory"
             )
         console.print(f"Finished in {summary.seconds:.1f} s")
     if summary.audit is None or not summary.audit.ok:

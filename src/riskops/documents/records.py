@@ -1,0 +1,417 @@
+"""Everything the store holds about one model version, gathered once for its documents.
+
+The documents read only this record: the model and its version history (through
+:func:`riskops.governance.inventory.describe_model`), the version's row with its recorded spec,
+its validation runs and the gate results of the latest one, its sign-offs, the deployment history
+and the audit events about it. Each item keeps its table and id, so a document can name the record
+behind every number ("gate_results #7").
+
+Columns other people add later (a validator's ``findings`` and ``conditions`` on approvals, an
+override on a gate result) are read when they exist: every row keeps its extra columns in
+``extra``, and any table whose name mentions ``override`` is read for this version.
+
+Example::
+
+    records = gather_records(ctx, ModelRef("credit-scoring", 1))
+    records.run.id if records.run else "not validated yet"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, inspect, select
+from sqlalchemy.orm import Session
+
+from riskops.context import Context
+from riskops.errors import SpecError
+from riskops.governance.approvals import approvals_of
+from riskops.governance.deployments import history
+from riskops.governance.inventory import ModelView, describe_model
+from riskops.registry.versions import ModelRef, get_version
+from riskops.spec import ModelSpec, parse_spec
+from riskops.store.tables import (
+    AuditEventRecord,
+    AuditHeadRecord,
+    Base,
+    GateResultRecord,
+    ValidationRunRecord,
+)
+
+KIND = "riskops.documents/records@1"
+
+
+def _extra(row: object, known: frozenset[str]) -> dict[str, Any]:
+    """Columns of ``row`` beyond the ones this module knows, with their values (None skipped)."""
+    columns = inspect(type(row)).columns.keys()
+    return {c: getattr(row, c) for c in columns if c not in known and getattr(row, c) is not None}
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """The ``model_versions`` row of the documented version."""
+
+    id: int
+    state: str
+    digest: str
+    artifact_uri: str
+    mlflow_run_id: str
+    flavor: str
+    data_fingerprint: str
+    data_source: str
+    data_rows: int
+    code_commit: str | None
+    code_dirty: bool
+    code_diff_sha256: str | None
+    trainer_sha256: str
+    spec_sha256: str
+    spec_yaml: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    packages: Mapping[str, Any]
+    trained_by: str
+    created_at: datetime
+    updated_at: datetime
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A ``validation_runs`` row."""
+
+    id: int
+    run_by: str
+    passed: bool
+    champion_version: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """A ``gate_results`` row with its evidence as stored."""
+
+    id: int
+    gate: str
+    kind: str
+    metric: str
+    value: float | None
+    threshold: float | None
+    comparison: str
+    severity: str
+    passed: bool
+    evidence: Mapping[str, Any]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        """The gate family: ``performance`` for ``performance.auc``."""
+        return self.gate.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class ApprovalRow:
+    """An ``approvals`` row; ``findings``, ``conditions`` and ``decision`` when the store has
+    those columns."""
+
+    id: int
+    actor: str
+    role: str
+    note: str
+    created_at: datetime
+    findings: Any = None
+    conditions: Any = None
+    decision: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    """A ``deployments`` row."""
+
+    id: int
+    environment: str
+    version: int
+    action: str
+    previous_version: int | None
+    actor: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An ``audit_events`` row with its payload parsed."""
+
+    seq: int
+    occurred_at: str
+    actor: str
+    role: str
+    action: str
+    object_id: str
+    payload: Mapping[str, Any]
+    hash: str
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    """A row of an overrides table about this version, as stored (any columns)."""
+
+    table: str
+    id: Any
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DocumentRecords:
+    """What the documents of ``ref`` are made of; ``kind`` names this record's shape."""
+
+    ref: ModelRef
+    model: ModelView
+    version: VersionRow
+    spec: ModelSpec | None
+    spec_problem: str | None
+    runs: tuple[RunRow, ...]
+    gates: tuple[GateRow, ...]
+    approvals: tuple[ApprovalRow, ...]
+    deployments: tuple[DeploymentRow, ...]
+    events: tuple[AuditRow, ...]
+    overrides: tuple[OverrideRow, ...]
+    audit_head: tuple[int, str] | None
+    kind: str = KIND
+
+    @property
+    def run(self) -> RunRow | None:
+        """The latest validation run, whose gate results are ``gates``."""
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def override_events(self) -> tuple[AuditRow, ...]:
+        """Audit events about this version that record an override."""
+        return tuple(e for e in self.events if "override" in e.action)
+
+    def gates_of(self, family: str) -> tuple[GateRow, ...]:
+        return tuple(g for g in self.gates if g.family == family)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Gate families in the order their results were stored."""
+        return tuple(dict.fromkeys(g.family for g in self.gates))
+
+
+_VERSION_COLUMNS = frozenset(
+    {"id", "model_name", "version", *VersionRow.__dataclass_fields__} - {"extra"}
+)
+_GATE_COLUMNS = frozenset({"id", "validation_run_id", *GateRow.__dataclass_fields__} - {"extra"})
+_APPROVAL_COLUMNS = frozenset(
+    {"id", "model_name", "version", *ApprovalRow.__dataclass_fields__} - {"extra"}
+)
+
+
+def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
+    """Read every record the documents of ``ref`` need; NotFoundError if ``ref`` does not exist."""
+    with ctx.store.reading() as session:
+        row = get_version(session, ref)  # NotFoundError names the latest version
+        version = VersionRow(
+            id=row.id,
+            state=row.state,
+            digest=row.digest,
+            artifact_uri=row.artifact_uri,
+            mlflow_run_id=row.mlflow_run_id,
+            flavor=row.flavor,
+            data_fingerprint=row.data_fingerprint,
+            data_source=row.data_source,
+            data_rows=row.data_rows,
+            code_commit=row.code_commit,
+            code_dirty=row.code_dirty,
+            code_diff_sha256=row.code_diff_sha256,
+            trainer_sha256=row.trainer_sha256,
+            spec_sha256=row.spec_sha256,
+            spec_yaml=row.spec_yaml,
+            params=dict(row.params),
+            metrics=dict(row.metrics),
+            packages=dict(row.packages),
+            trained_by=row.trained_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            extra=_extra(row, _VERSION_COLUMNS),
+        )
+        runs = _runs(session, ref)
+        gates = _gates(session, runs[-1].id) if runs else ()
+        approvals = tuple(
+            ApprovalRow(
+                id=a.id,
+                actor=a.actor,
+                role=a.role,
+                note=a.note or "",
+                created_at=a.created_at,
+                findings=getattr(a, "findings", None),
+                conditions=getattr(a, "conditions", None),
+                decision=getattr(a, "decision", None),
+                extra=_extra(a, _APPROVAL_COLUMNS),
+            )
+            for a in approvals_of(session, ref)
+        )
+        deployments = tuple(
+            DeploymentRow(
+                id=d.id,
+                environment=d.environment,
+                version=d.version,
+                action=d.action,
+                previous_version=d.previous_version,
+                actor=d.actor,
+                reason=d.reason or "",
+                created_at=d.created_at,
+            )
+            for d in history(session, ref.name)
+        )
+        events = _events(session, ref)
+        overrides = _overrides(session, ref, runs[-1].id if runs else None, gates)
+        head = session.get(AuditHeadRecord, 1)
+        audit_head = (head.seq, head.hash) if head is not None else None
+    spec: ModelSpec | None = None
+    problem: str | None = None
+    try:
+        spec = parse_spec(version.spec_yaml, source=f"the spec recorded with {ref}").spec
+    except SpecError as error:
+        problem = str(error)
+    return DocumentRecords(
+        ref=ref,
+        model=describe_model(ctx, ref.name),
+        version=version,
+        spec=spec,
+        spec_problem=problem,
+        runs=runs,
+        gates=gates,
+        approvals=approvals,
+        deployments=deployments,
+        events=events,
+        overrides=overrides,
+        audit_head=audit_head,
+    )
+
+
+def _runs(session: Session, ref: ModelRef) -> tuple[RunRow, ...]:
+    rows = session.execute(
+        select(ValidationRunRecord)
+        .where(
+            ValidationRunRecord.model_name == ref.name, ValidationRunRecord.version == ref.version
+        )
+        .order_by(ValidationRunRecord.id)
+    ).scalars()
+    return tuple(
+        RunRow(
+            id=r.id,
+            run_by=r.run_by,
+            passed=r.passed,
+            champion_version=r.champion_version,
+            created_at=r.created_at,
+        )
+        for r in rows
+    )
+
+
+def _gates(session: Session, run_id: int) -> tuple[GateRow, ...]:
+    rows = session.execute(
+        select(GateResultRecord)
+        .where(GateResultRecord.validation_run_id == run_id)
+        .order_by(GateResultRecord.id)
+    ).scalars()
+    return tuple(
+        GateRow(
+            id=g.id,
+            gate=g.gate,
+            kind=g.kind,
+            metric=g.metric,
+            value=g.value,
+            threshold=g.threshold,
+            comparison=g.comparison,
+            severity=g.severity,
+            passed=g.passed,
+            evidence=dict(g.evidence or {}),
+            extra=_extra(g, _GATE_COLUMNS),
+        )
+        for g in rows
+    )
+
+
+def _events(session: Session, ref: ModelRef) -> tuple[AuditRow, ...]:
+    rows = session.execute(
+        select(AuditEventRecord)
+        .where(AuditEventRecord.object_id == str(ref))
+        .order_by(AuditEventRecord.seq)
+    ).scalars()
+    events = []
+    for e in rows:
+        try:
+            payload = json.loads(e.payload)
+        except ValueError:
+            payload = {"text": e.payload}
+        events.append(
+            AuditRow(
+                seq=e.seq,
+                occurred_at=e.occurred_at,
+                actor=e.actor,
+                role=e.role,
+                action=e.action,
+                object_id=e.object_id,
+                payload=payload if isinstance(payload, dict) else {"value": payload},
+                hash=e.hash,
+            )
+        )
+    return tuple(events)
+
+
+def _overrides(
+    session: Session, ref: ModelRef, run_id: int | None, gates: tuple[GateRow, ...]
+) -> tuple[OverrideRow, ...]:
+    """Rows about ``ref`` in any table whose name mentions overrides (added by a later
+    migration), linked by model and version, by validation run or by gate result; none while no
+    such table exists."""
+    found: list[OverrideRow] = []
+    for name, table in sorted(Base.metadata.tables.items()):
+        if "override" not in name:
+            continue
+        condition = _about(table, ref, run_id, gates)
+        if condition is None:
+            continue
+        for mapping in session.execute(select(table).where(condition)).mappings():
+            values = dict(mapping)
+            found.append(OverrideRow(table=name, id=values.get("id"), values=values))
+    return tuple(found)
+
+
+def _about(
+    table: Table, ref: ModelRef, run_id: int | None, gates: tuple[GateRow, ...]
+) -> ColumnElement[bool] | None:
+    columns = table.c
+    if "model_name" in columns and "version" in columns:
+        condition = and_(columns.model_name == ref.name, columns.version == ref.version)
+        if "validation_run_id" in columns and run_id is not None:
+            condition = and_(condition, columns.validation_run_id == run_id)
+        return condition
+    if "gate_result_id" in columns:
+        return columns.gate_result_id.in_([g.id for g in gates])
+    if "validation_run_id" in columns and run_id is not None:
+        return columns.validation_run_id == run_id
+    return None
+
+
+def cite(table: str, ids: Iterable[int], *, mark: str = "#") -> str:
+    """Name stored rows: ``cite("gate_results", [7, 8, 9, 12])`` → ``gate_results #7–#9, #12``."""
+    numbers = sorted(set(ids))
+    if not numbers:
+        return ""
+    spans: list[str] = []
+    start = previous = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == previous + 1:
+            previous = n
+            continue
+        spans.append(f"{mark}{start}" if start == previous else f"{mark}{start}–{mark}{previous}")
+        if n is not None:
+            start = previous = n
+    return f"{table} {', '.join(spans)}"

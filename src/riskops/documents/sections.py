@@ -1,0 +1,386 @@
+"""What the documents say, worked out from the records before any template sees them: gate
+verdicts and intervals, evidence tables and plots per gate family, the data and feature
+descriptions, the sign-offs and overrides, the limitations, the monitoring plan and the
+regulatory mapping. The templates only lay this out, so HTML, Markdown and PDF say the same.
+
+Example::
+
+    content = build_content(gather_records(ctx, ref), rendered_at=ctx.clock())
+    [line.row.gate for line in content.gate_lines]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from riskops.documents import evidence as ev
+from riskops.documents import figures
+from riskops.documents.card import (
+    NO_DATES,
+    Balance,
+    FeatureLine,
+    class_balance,
+    feature_lines,
+    limitations,
+    monitoring_plan,
+)
+from riskops.documents.figures import Plot
+from riskops.documents.records import ApprovalRow, DocumentRecords, GateRow, cite
+from riskops.documents.regulation import STATUS_TEXT, AnnexPoint, Pillar, annex_iv, model_risk
+
+Tone = Literal["pass", "fail", "warn", "na"]
+
+
+@dataclass(frozen=True)
+class GateLine:
+    """One gate result as the report lists it."""
+
+    row: GateRow
+    interval: ev.Interval | None
+    verdict: str
+    tone: Tone
+    override: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceBlock:
+    """One stored evidence mapping and the gate results that share it."""
+
+    rows: tuple[GateRow, ...]
+    tables: tuple[ev.Table, ...]
+    raw: str
+
+    @property
+    def source(self) -> str:
+        return cite("gate_results", [g.id for g in self.rows])
+
+    @property
+    def names(self) -> str:
+        return ", ".join(g.gate for g in self.rows)
+
+
+@dataclass(frozen=True)
+class FamilySection:
+    family: str
+    kinds: tuple[str, ...]
+    lines: tuple[GateLine, ...]
+    plots: tuple[Plot, ...]
+    blocks: tuple[EvidenceBlock, ...]
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """The groups of one protected attribute, as the fairness evidence records them."""
+
+    attribute: str
+    table: ev.Table
+    source: str
+
+
+@dataclass(frozen=True)
+class SignOffLine:
+    row: ApprovalRow
+    decision: str
+    findings: tuple[str, ...]
+    conditions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OverrideLine:
+    gate: str
+    actor: str
+    at: str
+    justification: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Content:
+    """Everything a template shows, from one :class:`DocumentRecords`."""
+
+    records: DocumentRecords
+    rendered_at: datetime
+    gate_lines: tuple[GateLine, ...]
+    families: tuple[FamilySection, ...]
+    plots: tuple[Plot, ...]
+    balance: tuple[Balance, ...]
+    features: tuple[FeatureLine, ...]
+    signoffs: tuple[SignOffLine, ...]
+    overrides: tuple[OverrideLine, ...]
+    limitations: tuple[str, ...]
+    monitoring: tuple[str, ...]
+    annex: tuple[AnnexPoint, ...]
+    model_risk: tuple[Pillar, ...]
+
+    @property
+    def group_tables(self) -> tuple[GroupTable, ...]:
+        """One table per protected attribute, from the fairness evidence (shared evidence
+        is shown once, naming every gate result that holds it)."""
+        section = self.family("fairness")
+        found: dict[str, tuple[ev.Table, list[int]]] = {}
+        for block in section.blocks if section is not None else ():
+            evidence = block.rows[0].evidence
+            groups = ev.fairness_groups(evidence)
+            if groups is None:
+                continue
+            attribute = str(evidence.get("attribute", "group"))
+            table = ev.rows_table("groups", groups)
+            entry = found.setdefault(attribute, (table, []))
+            entry[1].extend(g.id for g in block.rows)
+        return tuple(
+            GroupTable(attribute, table, cite("gate_results", ids))
+            for attribute, (table, ids) in found.items()
+        )
+
+    def family(self, name: str) -> FamilySection | None:
+        return next((f for f in self.families if f.family == name), None)
+
+    def plots_named(self, *prefixes: str) -> tuple[Plot, ...]:
+        return tuple(p for p in self.plots if p.name.startswith(prefixes))
+
+    @property
+    def data_period(self) -> str:
+        recorded = self.records.version.extra.get("data_period")
+        return str(recorded) if recorded else NO_DATES
+
+    @property
+    def data_file(self) -> str:
+        return Path(self.records.version.data_source).name
+
+    @property
+    def annex_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """(status, its text, how many Annex IV items have it), for every status."""
+        items = [i for p in self.annex for i in p.items]
+        return tuple(
+            (status, text, sum(1 for i in items if i.status == status))
+            for status, text in STATUS_TEXT.items()
+        )
+
+    @property
+    def failed_blocking(self) -> tuple[GateLine, ...]:
+        return tuple(
+            g for g in self.gate_lines if not g.row.passed and g.row.severity == "blocking"
+        )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-")
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """Findings or conditions as stored (text, list, or nothing) as lines."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
+    if isinstance(value, Sequence):
+        return tuple(str(v) for v in value if str(v).strip())
+    return (str(value),)
+
+
+def _overrides(r: DocumentRecords) -> tuple[OverrideLine, ...]:
+    lines = [
+        OverrideLine(
+            gate=str(o.values.get("gate", "")),
+            actor=str(o.values.get("actor", "")),
+            at=_time(o.values.get("created_at")),
+            justification=str(o.values.get("justification", o.values.get("reason", ""))),
+            source=cite(o.table, [o.id]) if isinstance(o.id, int) else o.table,
+        )
+        for o in r.overrides
+    ]
+    if not lines:  # before an overrides table exists, the audit chain still records them
+        lines = [
+            OverrideLine(
+                gate=str(e.payload.get("gate", "")),
+                actor=e.actor,
+                at=e.occurred_at,
+                justification=str(e.payload.get("justification", e.payload.get("reason", ""))),
+                source=cite("audit_events", [e.seq]),
+            )
+            for e in r.override_events
+        ]
+    return tuple(lines)
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else str(value)
+
+
+def _line(row: GateRow, overrides: Sequence[OverrideLine]) -> GateLine:
+    interval = ev.confidence_interval(row.evidence, row.metric)
+    override = next((o for o in overrides if o.gate == row.gate), None)
+    override_text = (
+        f"overridden by {override.actor} ({override.source}): {override.justification}"
+        if override is not None
+        else None
+    )
+    verdict: str
+    tone: Tone
+    if row.value is None:
+        verdict, tone = "n/a (passes)", "na"
+    elif row.comparison == "n/a":
+        verdict, tone = ("reported", "na") if row.passed else ("fail", "fail")
+    elif row.passed:
+        verdict, tone = "pass", "pass"
+    elif override is not None:
+        verdict, tone = "fail, overridden", "warn"
+    elif row.severity == "blocking":
+        verdict, tone = "FAIL (blocking)", "fail"
+    else:
+        verdict, tone = "fail (advisory)", "warn"
+    return GateLine(row, interval, verdict, tone, override_text)
+
+
+def _plots_for(family: str, block: EvidenceBlock, r: DocumentRecords) -> list[Plot]:
+    evidence = block.rows[0].evidence
+    attribute = evidence.get("attribute")
+    subject = attribute if isinstance(attribute, str) else evidence.get("feature")
+    # one block per protected attribute or per feature: name its plots after it
+    suffix = f"-{_slug(subject)}" if isinstance(subject, str) else ""
+    plots: list[Plot] = []
+
+    def add(kind: str, title: str, png: bytes | None) -> None:
+        if png is not None:
+            plots.append(Plot(f"{_slug(family)}-{kind}{suffix}", title, block.source, png))
+
+    roc = ev.curve(evidence, "roc", "fpr", "tpr")
+    if roc is not None:
+        add("roc", "ROC curve", figures.roc_figure(roc, auc=ev.metric_value(evidence, "auc")))
+    pr = ev.curve(evidence, "pr", "recall", "precision")
+    if pr is not None:
+        rows, events = evidence.get("rows"), evidence.get("events")
+        base = (
+            float(events) / float(rows)
+            if ev.is_number(rows) and ev.is_number(events) and rows
+            else None
+        )
+        add("pr", "Precision-recall curve", figures.precision_recall_figure(pr, base_rate=base))
+    histogram = ev.histogram(evidence)
+    if histogram is not None:
+        cut_offs = (
+            {
+                "approve below": r.spec.policy.approve_below,
+                "decline from": r.spec.policy.decline_from,
+            }
+            if r.spec is not None
+            else None
+        )
+        add(
+            "scores",
+            "Score distributions of events and non-events",
+            figures.score_distribution_figure(histogram, cut_offs=cut_offs),
+        )
+    bands = ev.calibration_bands(evidence)
+    if bands is not None:
+        add(
+            "calibration",
+            "Calibration: observed rate against mean score per band",
+            figures.calibration_figure(bands),
+        )
+    groups = ev.fairness_groups(evidence)
+    if groups is not None:
+        name = attribute if isinstance(attribute, str) else "group"
+        add(
+            "approval-rate",
+            f"Approval rate by {name}",
+            figures.fairness_figure(groups, attribute=name),
+        )
+    pairs = ev.importance(evidence)
+    if pairs is not None:
+        unit = evidence.get("unit")
+        add(
+            "importance",
+            "Global feature importance",
+            figures.importance_figure(pairs, unit=unit if isinstance(unit, str) else None),
+        )
+    worst = ev.worst_row_curve(evidence)
+    if worst is not None:
+        feature = str(evidence.get("feature", "feature"))
+        direction = evidence.get("direction")
+        add(
+            "worst-row",
+            f"Monotonicity: the worst row's score along {feature}",
+            figures.monotonicity_figure(
+                worst, feature=feature, direction=direction if isinstance(direction, str) else None
+            ),
+        )
+    return plots
+
+
+def _families(r: DocumentRecords, lines: Sequence[GateLine]) -> tuple[FamilySection, ...]:
+    sections = []
+    for family in r.families:
+        rows = r.gates_of(family)
+        grouped: dict[str, list[GateRow]] = {}
+        for row in rows:
+            key = json.dumps(row.evidence, sort_keys=True, default=str)
+            grouped.setdefault(key, []).append(row)
+        blocks = [
+            EvidenceBlock(
+                rows=tuple(members),
+                tables=tuple(ev.evidence_tables(members[0].evidence)),
+                raw=json.dumps(members[0].evidence, indent=2, sort_keys=True, default=str),
+            )
+            for members in grouped.values()
+        ]
+        plots: dict[str, Plot] = {}
+        for block in blocks:
+            for plot in _plots_for(family, block, r):
+                name, n = plot.name, 1
+                while name in plots and plots[name].png != plot.png:
+                    n += 1
+                    name = f"{plot.name}-{n}"
+                plots.setdefault(name, replace(plot, name=name))
+        sections.append(
+            FamilySection(
+                family=family,
+                kinds=tuple(dict.fromkeys(g.kind for g in rows)),
+                lines=tuple(line for line in lines if line.row.family == family),
+                plots=tuple(plots.values()),
+                blocks=tuple(blocks),
+            )
+        )
+    return tuple(sections)
+
+
+def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
+    """Work out every section of the three documents from ``r``."""
+    overrides = _overrides(r)
+    lines = tuple(_line(g, overrides) for g in r.gates)
+    families = _families(r, lines)
+    plots: dict[str, Plot] = {}
+    for f in families:
+        for p in f.plots:
+            plots.setdefault(p.name, p)
+    balance = class_balance(r)
+    advisory = [g.row.gate for g in lines if g.tone == "warn" and g.override is None]
+    return Content(
+        records=r,
+        rendered_at=rendered_at,
+        gate_lines=lines,
+        families=families,
+        plots=tuple(plots.values()),
+        balance=balance,
+        features=feature_lines(r),
+        signoffs=tuple(
+            SignOffLine(
+                row=a,
+                decision=a.decision or "approve",
+                findings=_texts(a.findings),
+                conditions=_texts(a.conditions),
+            )
+            for a in r.approvals
+        ),
+        overrides=overrides,
+        limitations=limitations(r, balance, advisory),
+        monitoring=monitoring_plan(r),
+        annex=annex_iv(r),
+        model_risk=model_risk(r),
+    )

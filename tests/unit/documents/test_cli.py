@@ -1,0 +1,102 @@
+"""``riskops docs`` as users run it: the installed console script, in its own process, on a
+workspace that ``riskops demo`` built."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+RISKOPS = str(Path(sys.executable).parent / "riskops")
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISKOPS_", "MLFLOW_"))}
+    env["RISKOPS_HOME"] = str(home)
+    return subprocess.run(
+        [RISKOPS, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("docs-cli") / "ws"
+    done = run("demo", home=home)
+    assert done.returncode == 0, done.stderr
+    return home
+
+
+def test_docs_writes_every_document_and_exits_0(demo_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    done = run("docs", "credit-scoring@2", "--out", str(out), home=demo_home)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "credit-scoring-v2-annex-iv.html",
+        "credit-scoring-v2-annex-iv.md",
+        "credit-scoring-v2-figures",
+        "credit-scoring-v2-model-card.html",
+        "credit-scoring-v2-model-card.md",
+        "credit-scoring-v2-validation-report.html",
+        "credit-scoring-v2-validation-report.md",
+    ]
+    for name in written:
+        if name.endswith((".html", ".md")):
+            assert str(out / name) in done.stdout
+    report = (out / "credit-scoring-v2-validation-report.md").read_text()
+    assert "Champion compared: credit-scoring@1" in report
+
+
+def test_docs_json_and_a_single_format(demo_home: Path, tmp_path: Path) -> None:
+    done = run(
+        "docs",
+        "credit-scoring@1",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "html",
+        "--json",
+        home=demo_home,
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["model"] == "credit-scoring@1"
+    assert [Path(p).suffix for p in body["documents"]] == [".html"] * 3
+
+
+def test_an_unknown_version_exits_2_with_a_hint(demo_home: Path, tmp_path: Path) -> None:
+    done = run("docs", "credit-scoring@9", "--out", str(tmp_path / "x"), home=demo_home)
+    assert done.returncode == 2
+    assert "credit-scoring@9 does not exist" in done.stderr
+    assert "Hint: riskops show credit-scoring lists its versions." in done.stderr
+    assert not (tmp_path / "x").exists()
+    malformed = run("docs", "credit-scoring", "--out", str(tmp_path), home=demo_home)
+    assert malformed.returncode == 2
+    assert "is not a model version reference" in malformed.stderr
+
+
+def test_pdf_without_weasyprint_exits_2_with_the_install_hint(
+    demo_home: Path, tmp_path: Path
+) -> None:
+    done = run(
+        "docs", "credit-scoring@1", "--out", str(tmp_path), "--format", "pdf", home=demo_home
+    )
+    try:
+        import weasyprint  # noqa: F401
+    except ModuleNotFoundError:
+        assert done.returncode == 2
+        assert "Hint: Install it with: pip install 'riskops[pdf]'" in done.stderr
+        assert "Traceback" not in done.stderr
+    except OSError:
+        assert done.returncode == 2
+        assert "libpango" in done.stderr
+    else:
+        pytest.skip("weasyprint is installed here, so PDF works")

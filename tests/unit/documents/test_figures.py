@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from riskops.documents.evidence import Curve, Histogram
+from riskops.documents.figures import (
+    PNG_SIGNATURE,
+    calibration_figure,
+    fairness_figure,
+    importance_figure,
+    monotonicity_figure,
+    precision_recall_figure,
+    roc_figure,
+    score_distribution_figure,
+)
+
+
+def test_every_plot_is_a_png() -> None:
+    pngs = [
+        roc_figure(Curve((0.0, 0.2, 1.0), (0.0, 0.7, 1.0)), auc=0.81),
+        precision_recall_figure(Curve((0.0, 0.5, 1.0), (1.0, 0.6, 0.3)), base_rate=0.3),
+        calibration_figure([(0.1, 0.08), (0.5, 0.55), (0.9, 1.0)]),
+        score_distribution_figure(
+            Histogram((0.0, 0.5, 1.0), (2.0, 8.0), (9.0, 1.0)),
+            cut_offs={"approve below": 0.25, "decline from": 0.6},
+        ),
+        importance_figure([("age", 0.2), ("amount", -0.4)], unit="mean |SHAP|"),
+        monotonicity_figure(
+            Curve((1.0, 2.0), (0.2, 0.3)), feature="duration", direction="increasing"
+        ),
+    ]
+    groups = [
+        {"group": "< 25", "count": 43, "approval_rate": 0.37},
+        {"group": ">= 25", "count": 257, "approval_rate": 0.53, "excluded": False},
+        {"group": "missing", "count": 2, "approval_rate": 1.0, "excluded": True},
+    ]
+    fairness = fairness_figure(groups, attribute="age_in_years")
+    assert fairness is not None
+    for png in [*pngs, fairness]:
+        assert png.startswith(PNG_SIGNATURE)
+        assert len(png) > 2_000
+    assert fairness_figure([{"group": "a"}], attribute="x") is None
+
+
+def test_importing_the_documents_selects_no_global_matplotlib_backend() -> None:
+    code = (
+        "import sys, riskops.documents.render, riskops.documents.figures as f\n"
+        "from riskops.documents.evidence import Curve\n"
+        "f.roc_figure(Curve((0.0, 1.0), (0.0, 1.0)))\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"

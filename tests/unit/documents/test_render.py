@@ -1,0 +1,305 @@
+"""The documents of a real version: trained, validated, signed off and deployed, then rendered
+from the store, and rendered again after a stored record changes.
+
+Tests that only read share one such workspace (``shared``); tests that change records get
+their own (``ctx`` and ``deployed``)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from riskops.context import Context, open_context
+from riskops.documents.figures import PNG_SIGNATURE
+from riskops.documents.render import number, render_documents
+from riskops.errors import InputError, MissingExtraError, NotFoundError
+from riskops.registry.versions import ModelRef
+from riskops.store.tables import (
+    ApprovalRecord,
+    Base,
+    GateResultRecord,
+    ModelVersionRecord,
+    ValidationRunRecord,
+)
+from riskops.training.pipeline import train
+from riskops.workspace import init_workspace
+from tests.conftest import _WORKSPACE_VARS, PEOPLE, SPEC, approve_and_deploy
+
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+MD_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
+
+
+Shared = tuple[Context, ModelRef]
+
+
+@pytest.fixture
+def deployed(ctx: Context) -> ModelRef:
+    ref = train(ctx, SPEC, actor="alice").ref
+    approve_and_deploy(ctx, ref)
+    return ref
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """One workspace with a deployed version, for the tests that only read it."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in _WORKSPACE_VARS:
+            env.delenv(name, raising=False)
+        settings = init_workspace(tmp_path_factory.mktemp("documents") / "ws", people=PEOPLE)
+        context = open_context(settings)
+        try:
+            ref = train(context, SPEC, actor="alice").ref
+            approve_and_deploy(context, ref)
+            yield context, ref
+        finally:
+            context.close()
+
+
+def _gates(ctx: Context, ref: ModelRef) -> list[GateResultRecord]:
+    with ctx.store.reading() as session:
+        run_id = session.execute(
+            select(ValidationRunRecord.id).where(
+                ValidationRunRecord.model_name == ref.name,
+                ValidationRunRecord.version == ref.version,
+            )
+        ).scalar_one()
+        return list(
+            session.execute(
+                select(GateResultRecord).where(GateResultRecord.validation_run_id == run_id)
+            ).scalars()
+        )
+
+
+def _gate_row(html: str, gate_id: int) -> str:
+    match = re.search(rf'<tr id="gate-{gate_id}">(.*?)</tr>', html, re.DOTALL)
+    assert match is not None, f"no row for gate_results #{gate_id}"
+    return match.group(1)
+
+
+def test_the_html_report_shows_every_gate_with_its_stored_value(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    paths = render_documents(ctx, deployed, tmp_path / "out", formats=("html",))
+    names = sorted(p.name for p in paths)
+    assert names == [
+        "credit-scoring-v1-annex-iv.html",
+        "credit-scoring-v1-model-card.html",
+        "credit-scoring-v1-validation-report.html",
+    ]
+    html = (tmp_path / "out" / "credit-scoring-v1-validation-report.html").read_text()
+    gates = _gates(ctx, deployed)
+    assert gates
+    for g in gates:
+        assert f"<code>{g.gate}</code>" in html  # the records table names it whole
+        row = _gate_row(html, g.id)
+        assert f">{number(g.value)}<" in row
+        assert f'title="{g.value}"' in row  # the exact stored number
+        assert f">{number(g.threshold)}<" in row
+        assert 'class="badge' in row  # the verdict
+    assert "victor" in html
+    assert "rita" in html
+    assert "Not validated yet" not in html
+
+
+def test_plots_are_embedded_as_png_so_one_file_can_be_mailed(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("html",))
+    html = (tmp_path / "credit-scoring-v1-validation-report.html").read_text()
+    images = DATA_URI.findall(html)
+    assert images, "the validation report embeds no plot"
+    for encoded in images:
+        assert base64.b64decode(encoded).startswith(PNG_SIGNATURE)
+    assert not re.search(r'<img src="(?!data:)', html)  # nothing linked from outside
+    assert 'rel="stylesheet"' not in html
+    performance = next(g for g in _gates(ctx, deployed) if g.gate == "performance.auc")
+    if "roc" in performance.evidence:
+        assert 'alt="ROC curve"' in html
+
+
+def test_markdown_links_png_files_written_beside_it(shared: Shared, tmp_path: Path) -> None:
+    ctx, deployed = shared
+    paths = render_documents(ctx, deployed, tmp_path, formats=("md",))
+    assert [p.suffix for p in paths] == [".md", ".md", ".md"]
+    linked = []
+    for path in paths:
+        for target in MD_IMAGE.findall(path.read_text()):
+            figure = path.parent / target
+            assert figure.is_file(), f"{path.name} links the missing {target}"
+            assert figure.read_bytes().startswith(PNG_SIGNATURE)
+            linked.append(target)
+    assert linked, "no figure is linked"
+    assert all(t.startswith("credit-scoring-v1-figures/") for t in linked)
+
+
+def test_every_number_comes_from_a_stored_record(
+    ctx: Context, deployed: ModelRef, tmp_path: Path
+) -> None:
+    auc = next(g for g in _gates(ctx, deployed) if g.gate == "performance.auc")
+    with ctx.store.transaction() as session:
+        session.execute(
+            update(GateResultRecord).where(GateResultRecord.id == auc.id).values(value=0.123456)
+        )
+        version = session.execute(
+            select(ModelVersionRecord).where(ModelVersionRecord.model_name == deployed.name)
+        ).scalar_one()
+        version.metrics = {**version.metrics, "validation_auc": 0.654321}
+    render_documents(ctx, deployed, tmp_path, formats=("html", "md"))
+    report = (tmp_path / "credit-scoring-v1-validation-report.html").read_text()
+    row = _gate_row(report, auc.id)
+    assert ">0.1235<" in row
+    assert 'title="0.123456"' in row
+    assert number(auc.value) not in row
+    card = (tmp_path / "credit-scoring-v1-model-card.html").read_text()
+    assert 'title="0.654321">0.6543<' in card
+    assert (
+        "| `validation_auc` | 0.6543 |"
+        in (tmp_path / "credit-scoring-v1-model-card.md").read_text()
+    )
+
+
+def test_the_annex_iv_pack_lists_nine_points_and_leaves_7_and_8_to_the_provider(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path)
+    html = (tmp_path / "credit-scoring-v1-annex-iv.html").read_text()
+    for point in range(1, 10):
+        assert f'id="point-{point}"' in html
+    assert '<section class="point provider" id="point-7">' in html
+    assert '<section class="point provider" id="point-8">' in html
+    assert '<section class="point" id="point-2">' in html
+    assert "(2)(g)" in html
+    assert "Parts of point 5 are the provider&#39;s own" in html
+    markdown = (tmp_path / "credit-scoring-v1-annex-iv.md").read_text()
+    headings = re.findall(r"^## \((\d)\) (.*)$", markdown, re.MULTILINE)
+    assert [int(n) for n, _ in headings] == list(range(1, 10))
+    provider = {int(n) for n, title in headings if title.endswith("the provider's to write")}
+    assert provider == {7, 8}
+    run_id = _gates(ctx, deployed)[0].validation_run_id
+    assert f"validation_runs #{run_id}" in markdown
+
+
+def test_the_model_risk_mapping_names_us_and_uk_texts(shared: Shared, tmp_path: Path) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path)
+    for name in ("credit-scoring-v1-annex-iv.html", "credit-scoring-v1-annex-iv.md"):
+        text = (tmp_path / name).read_text()
+        for reference in (
+            "SR 26-2",
+            "OCC Bulletin 2026-13",
+            "SR 11-7",
+            "OCC 2011-12",
+            "PRA SS1/23",
+        ):
+            assert reference in text, f"{name} does not name {reference}"
+        assert "2026-04-17" in text
+
+
+def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("md",))
+    card = (tmp_path / "credit-scoring-v1-model-card.md").read_text()
+    assert "Support the credit decision on new consumer instalment loan" in card  # intended use
+    assert "Business lending, mortgages" in card  # out of scope
+    assert "| period | no dates in the source data |" in card
+    assert "| rows | 1000 |" in card
+    assert "| `duration_in_month` | numeric | 1 to 120 |" in card
+    assert "| below 0.25 | approve |" in card
+    assert "| from 0.25 to below 0.6 | **referred: a person decides** |" in card
+    assert "Monitoring is not yet implemented in this version of riskops." in card
+    assert "| production | deploy | v1 |" in card
+    with ctx.store.reading() as session:
+        fingerprint = session.execute(select(ModelVersionRecord.data_fingerprint)).scalar_one()
+    assert fingerprint in card
+
+
+def test_findings_conditions_and_overrides_are_shown_when_the_store_has_them(
+    ctx: Context, deployed: ModelRef, tmp_path: Path
+) -> None:
+    if (
+        "findings" not in ApprovalRecord.__table__.c
+        or "conditions" not in ApprovalRecord.__table__.c
+    ):
+        pytest.skip("the approvals table has no findings/conditions columns yet")
+    overrides = Base.metadata.tables.get("gate_overrides")
+    needed = {"model_name", "version", "gate", "validation_run_id", "actor", "justification"}
+    if overrides is None or not needed <= set(overrides.c.keys()):
+        pytest.skip("the store has no gate_overrides table yet")
+    gates = _gates(ctx, deployed)
+    with ctx.store.transaction() as session:
+        session.execute(
+            update(ApprovalRecord)
+            .where(ApprovalRecord.role == "validator")
+            .values(findings="Calibration drifts above 0.6", conditions=["monitor PSI monthly"])
+        )
+        session.execute(
+            insert(overrides).values(
+                model_name=deployed.name,
+                version=deployed.version,
+                gate="performance.ks",
+                validation_run_id=gates[0].validation_run_id,
+                actor="rita",
+                justification="KS is within noise of the minimum",
+                created_at=datetime(2026, 1, 5, tzinfo=UTC),
+            )
+        )
+    render_documents(ctx, deployed, tmp_path, formats=("html",))
+    html = (tmp_path / "credit-scoring-v1-validation-report.html").read_text()
+    assert "<li>Calibration drifts above 0.6</li>" in html
+    assert "<li>monitor PSI monthly</li>" in html
+    assert "KS is within noise of the minimum" in html
+
+
+def test_a_version_without_validation_still_gets_its_model_card(
+    ctx: Context, tmp_path: Path
+) -> None:
+    ref = train(ctx, SPEC, actor="alice").ref
+    paths = render_documents(ctx, ref, tmp_path)
+    assert len(paths) == 6
+    report = (tmp_path / "credit-scoring-v1-validation-report.md").read_text()
+    assert "**Not validated yet.**" in report
+    card = (tmp_path / "credit-scoring-v1-model-card.html").read_text()
+    assert "Intended use" in card
+    assert "candidate" in card
+    assert "Not validated yet: no gate has run on this version." in card
+
+
+def test_bad_input_is_refused_before_anything_is_written(shared: Shared, tmp_path: Path) -> None:
+    ctx, ref = shared
+    with pytest.raises(NotFoundError, match=r"credit-scoring@7 does not exist"):
+        render_documents(ctx, ModelRef("credit-scoring", 7), tmp_path / "a")
+    with pytest.raises(NotFoundError, match=r"No model named 'no-such-model'"):
+        render_documents(ctx, ModelRef("no-such-model", 1), tmp_path / "b")
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(InputError, match=r"taken\.txt is a file; the documents go into a folder"):
+        render_documents(ctx, ref, a_file)
+    with pytest.raises(InputError, match=r"Unknown document format 'docx'"):
+        render_documents(ctx, ref, tmp_path / "c", formats=("html", "docx"))
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "c").exists()
+
+
+def test_pdf_without_weasyprint_says_which_extra_to_install(shared: Shared, tmp_path: Path) -> None:
+    ctx, ref = shared
+    try:
+        import weasyprint  # noqa: F401
+    except ModuleNotFoundError:
+        pass
+    except OSError:
+        pytest.skip("weasyprint is installed here (its native libraries do not load)")
+    else:
+        pytest.skip("weasyprint is installed here")
+    with pytest.raises(MissingExtraError, match=r"PDF documents needs weasyprint") as raised:
+        render_documents(ctx, ref, tmp_path / "pdf", formats=("pdf",))
+    assert raised.value.hint == "Install it with: pip install 'riskops[pdf]'"
+    assert not (tmp_path / "pdf").exists()
