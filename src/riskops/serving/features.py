@@ -1,0 +1,271 @@
+"""One subject's features, as a request carries them, checked against the spec and encoded as
+the model's float64 row.
+
+The encoding is training's (:mod:`riskops.datasets.encoding`): a numeric feature is its value as
+float64, a categorical feature is the position of its value in the spec's ``categories``, and a
+missing value is NaN. It is computed here without pandas, from lookup tables compiled once per
+spec, so that encoding a request costs a few dictionary lookups.
+
+Every problem with a request is collected, not just the first, and raised as one
+:class:`RequestInvalid` whose ``problems`` name each field, so the HTTP layer can answer 422
+with all of them:
+
+- a feature that is absent or null, unless the spec sets ``allow_missing: true`` (then NaN);
+- a field the spec does not list;
+- a value of the wrong type: a numeric feature takes a JSON number (not a boolean, not a string
+  holding a number), a categorical feature takes a string;
+- a number that is not finite, or outside the feature's ``min``/``max``;
+- a category outside the spec's list, unless the encoder's ``unknown_category`` policy is
+  ``"missing"``, which encodes it as NaN (the model's missing-value path) instead.
+
+Example::
+
+    encoder = FeatureEncoder(spec)                      # compile once per model version
+    row = encoder.encode({"duration_in_month": 24, "purpose": "car (new)", ...})
+    row.shape                                           # (1, len(spec.features))
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from riskops.errors import ConfigError, InputError, Problem
+from riskops.spec import Feature, ModelSpec
+
+UnknownCategory = Literal["reject", "missing"]
+UNKNOWN_CATEGORY_POLICIES: tuple[str, ...] = get_args(UnknownCategory)
+
+# The largest finite float stands in for an absent bound, so that one chained comparison in the
+# fast path also turns away infinities (and NaN, which compares false with everything).
+_UNBOUNDED = sys.float_info.max
+_NUMBER_TYPES = frozenset({int, float})
+_ABSENT = object()
+
+
+class RequestInvalid(InputError):
+    """A scoring request that does not match the model's spec; ``problems`` names each field."""
+
+    def __init__(
+        self, message: str, *, problems: Sequence[Problem] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        lines = [self.message, *(f"  - {p}" for p in self.problems)]
+        return "\n".join(lines)
+
+
+class FeatureEncoder:
+    """Validation and encoding of requests for one spec, compiled once.
+
+    ``unknown_category`` says what a category outside the spec's list does: ``"reject"`` (the
+    default) names it as a problem; ``"missing"`` encodes it as NaN, as training encodes a value
+    outside the list, even where the feature does not allow missing values, because the
+    operator chose that. A value of the wrong type is rejected under either policy.
+    """
+
+    def __init__(self, spec: ModelSpec, *, unknown_category: UnknownCategory = "reject") -> None:
+        if unknown_category not in UNKNOWN_CATEGORY_POLICIES:
+            raise ConfigError(
+                f"unknown_category is {unknown_category!r}; valid policies are: "
+                f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
+                hint="Use 'reject' to refuse an unknown category, or 'missing' to score it as "
+                "a missing value.",
+            )
+        self.model_name = spec.name
+        self.unknown_category: UnknownCategory = unknown_category
+        self.features: tuple[Feature, ...] = spec.features
+        self.feature_names: tuple[str, ...] = spec.feature_names
+        self.width = len(spec.features)
+        self._positions = {name: i for i, name in enumerate(self.feature_names)}
+        self._template = [0.0] * self.width
+        self._numeric = tuple(
+            (
+                i,
+                f.name,
+                f.min if f.min is not None else -_UNBOUNDED,
+                f.max if f.max is not None else _UNBOUNDED,
+            )
+            for i, f in enumerate(spec.features)
+            if f.type == "numeric"
+        )
+        self._codes: dict[str, dict[str, float]] = {
+            f.name: {value: float(code) for code, value in enumerate(f.categories)}
+            for f in spec.features
+            if f.type == "categorical" and f.categories is not None
+        }
+        self._categorical = tuple(
+            (i, f.name, self._codes[f.name])
+            for i, f in enumerate(spec.features)
+            if f.type == "categorical"
+        )
+
+    def encode(self, features: Mapping[str, object]) -> np.ndarray:
+        """The (1, n) float64 row of one subject's ``features``; RequestInvalid naming every
+        bad field otherwise."""
+        values = self._fast(features)
+        if values is None:
+            values, problems = self._checked(features, prefix="")
+            if problems:
+                raise self._invalid(problems)
+        return np.array([values], dtype=np.float64)
+
+    def encode_batch(self, rows: Sequence[Mapping[str, object]]) -> np.ndarray:
+        """The (m, n) float64 matrix of ``rows``; one RequestInvalid names every bad field of
+        every row, located as ``[row].feature``."""
+        if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
+            raise self._invalid(
+                [Problem("(batch)", f"expected a list of subjects, got {_kind(rows)}")]
+            )
+        matrix: list[list[float]] = []
+        problems: list[Problem] = []
+        for index, features in enumerate(rows):
+            values = self._fast(features)
+            if values is None:
+                values, found = self._checked(features, prefix=f"[{index}].")
+                problems.extend(found)
+            matrix.append(values)
+        if problems:
+            raise self._invalid(problems)
+        if not matrix:
+            return np.empty((0, self.width), dtype=np.float64)
+        return np.array(matrix, dtype=np.float64)
+
+    def _fast(self, features: object) -> list[float] | None:
+        """The encoded values when ``features`` is complete and valid, else None (the checked
+        path then says what is wrong). Kept to plain lookups: this runs on every request."""
+        if type(features) is not dict or len(features) != self.width:
+            return None
+        get: Callable[[str], Any] = features.get
+        values = self._template.copy()
+        try:
+            for i, name, low, high in self._numeric:
+                value = get(name)
+                if type(value) in _NUMBER_TYPES and low <= value <= high:
+                    values[i] = value
+                else:
+                    return None
+            for i, name, codes in self._categorical:
+                code = codes.get(get(name))
+                if code is None:
+                    return None
+                values[i] = code
+        except TypeError:  # an unhashable value (a list or an object) where a category goes
+            return None
+        return values
+
+    def _checked(self, features: object, *, prefix: str) -> tuple[list[float], list[Problem]]:
+        """The encoded values and every problem, feature by feature."""
+        if not isinstance(features, Mapping):
+            where = prefix.rstrip(".") or "(body)"
+            problem = f"expected an object of feature name → value, got {_kind(features)}"
+            return [math.nan] * self.width, [Problem(where, problem)]
+        values = [math.nan] * self.width
+        problems: list[Problem] = []
+        for i, feature in enumerate(self.features):
+            value = features.get(feature.name, _ABSENT)
+            if feature.type == "numeric":
+                code, message = self._number(feature, value)
+            else:
+                code, message = self._category(feature, value)
+            if message is None:
+                values[i] = code
+            else:
+                problems.append(Problem(prefix + feature.name, message))
+        for key in features:
+            if key not in self._positions:
+                problems.append(Problem(prefix + str(key), self._unknown_field(key)))
+        return values, problems
+
+    def _number(self, feature: Feature, value: object) -> tuple[float, str | None]:
+        if value is _ABSENT or value is None:
+            return self._missing(feature)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return math.nan, _expected_number(value)
+        number: Any = value  # int, float, a numpy number or a Fraction: all compare with float
+        if number != number:  # NaN: a missing value, however it was spelled
+            return self._missing(feature)
+        if number in (math.inf, -math.inf):
+            return math.nan, f"must be a finite number, got {number}"
+        # Compared before converting, so that a huge integer is reported as out of range.
+        if feature.min is not None and number < feature.min:
+            return math.nan, f"{number} is below the allowed minimum {feature.min:g}"
+        if feature.max is not None and number > feature.max:
+            return math.nan, f"{number} is above the allowed maximum {feature.max:g}"
+        try:
+            return float(number), None
+        except OverflowError:
+            return math.nan, "is too large for a number"
+
+    def _category(self, feature: Feature, value: object) -> tuple[float, str | None]:
+        if value is _ABSENT or value is None:
+            return self._missing(feature)
+        if not isinstance(value, str):
+            return math.nan, (
+                f"expected one of the categories as a string, got {_kind(value)} ({value!r})"
+            )
+        code = self._codes[feature.name].get(value)
+        if code is not None:
+            return code, None
+        if self.unknown_category == "missing":
+            return math.nan, None
+        allowed = feature.categories or ()
+        close = difflib.get_close_matches(value, allowed, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(repr(c) for c in allowed)
+        return math.nan, f"{value!r} is not an allowed category ({listed}){suggestion}"
+
+    @staticmethod
+    def _missing(feature: Feature) -> tuple[float, str | None]:
+        if feature.allow_missing:
+            return math.nan, None
+        return math.nan, "is required: send a value (the spec does not allow it to be missing)"
+
+    def _unknown_field(self, key: object) -> str:
+        close = difflib.get_close_matches(str(key), self.feature_names, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        return f"is not a feature of {self.model_name}{suggestion}"
+
+    def _invalid(self, problems: Sequence[Problem]) -> RequestInvalid:
+        return RequestInvalid(
+            f"The request for {self.model_name} has {len(problems)} problem(s):",
+            problems=problems,
+            hint="Fix each field named above: send every feature of the model's spec once, "
+            "numbers as JSON numbers within their min/max, categories as one of the listed "
+            "strings.",
+        )
+
+
+def _kind(value: object) -> str:
+    """A request value's JSON kind, as the caller wrote it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, numbers.Number):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _expected_number(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return f"expected a number, got a string ({value!r})"
+        return f"expected a number, got the string {value!r}: send it without quotes"
+    return f"expected a number, got {_kind(value)} ({value!r})"
