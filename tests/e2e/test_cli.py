@@ -283,5 +283,5 @@ def test_init_doctor_and_help(tmp_path: Path) -> None:
 def test_spec_check_reports_a_good_spec_and_its_data(tmp_path: Path) -> None:
     done = run("spec", "check", str(SPEC), home=tmp_path / "ws")
     assert (
-        "valid spec for credit-scoring (18 features); its data matches (1000 rows)" in done.stdout
+        "valid spec for credit-scoring (17 features); its data matches (1000 rows)" in done.stdout
     )
