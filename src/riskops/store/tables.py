@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -178,7 +179,93 @@ class DeploymentRecord(Base):
     previous_version: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # How the version serves: "full" (answers every request), "canary" (answers `share` of
+    # subjects, sticky by subject) or "shadow" (scored and logged, never returned).
+    mode: Mapped[str] = mapped_column(String(10), default="full", server_default="full")
+    share: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
+
+
+class DecisionRecord(Base):
+    """One decision as served (or shadow-scored): what was decided, by which version, why.
+
+    The subject appears only as a keyed pseudonym; the request's features only encrypted with
+    the subject's own key (``subject_keys``), so deleting that key erases them.
+    """
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    decided_at: Mapped[datetime] = mapped_column(index=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(71))
+    route: Mapped[str] = mapped_column(String(10))
+    served: Mapped[bool] = mapped_column(Boolean)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(10))
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    fallback: Mapped[bool] = mapped_column(Boolean)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    features_nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
+    features_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("decision_batches.id"))
+
+
+class DecisionBatchRecord(Base):
+    """A batch of decisions flushed together; its Merkle root is sealed in the audit chain."""
+
+    __tablename__ = "decision_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    first_decided_at: Mapped[datetime]
+    last_decided_at: Mapped[datetime]
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class SubjectKeyRecord(Base):
+    """A data subject's encryption key, itself encrypted with the workspace's key. Deleting
+    the row crypto-shreds every logged feature of that subject (GDPR Art. 17)."""
+
+    __tablename__ = "subject_keys"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class MonitoringObservationRecord(Base):
+    """What drift monitoring needs from a decision, with no link to the subject or the
+    decision: the version, the hour, the score and the de-identified (binned) features."""
+
+    __tablename__ = "monitoring_observations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    hour: Mapped[datetime] = mapped_column(index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    bins: Mapped[dict[str, Any]]
+
+
+class ApiKeyRecord(Base):
+    """An API key for the scoring service: only its SHA-256 is stored, with its scopes."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class AuditEventRecord(Base):
