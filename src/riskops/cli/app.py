@@ -73,6 +73,8 @@ app.add_typer(spec.app, name="spec")
 def main() -> None:
     """Console entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # MLflow configures its own loggers when imported; this is its documented switch.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for noisy in ("mlflow", "alembic", "urllib3", "botocore"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if not os.environ.get("RISKOPS_DEBUG"):

@@ -103,7 +103,9 @@ def validate(
             table.add_row(
                 r.gate,
                 "-" if r.value is None else f"{r.value:.4f}",
-                "-" if r.threshold is None else f"{r.comparison} {r.threshold:.4f}",
+                "-"
+                if r.threshold is None or r.comparison == "n/a"
+                else f"{r.comparison} {r.threshold:.4f}",
                 r.severity,
                 "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
             )

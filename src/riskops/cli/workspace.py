@@ -32,7 +32,7 @@ def init(
     settings = init_workspace(state.settings().home, force=force)
     console.print(f"Workspace ready in {settings.home}")
     console.print(
-        f"  config:   {settings.home / 'riskops.toml'} (add people and roles under [people])"
+        f"  config:   {settings.home / 'riskops.toml'} (add people and roles under \\[people])"
     )
     console.print(f"  store:    {settings.database_url}")
     console.print(f"  mlflow:   {settings.mlflow_tracking_uri}")
