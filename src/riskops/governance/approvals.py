@@ -33,7 +33,7 @@ from riskops.errors import ConflictError, InputError, PermissionDeniedError
 from riskops.governance.lifecycle import State, move
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.versions import ModelRef, get_version
-from riskops.store.tables import ApprovalRecord, ModelVersionRecord
+from riskops.store.tables import ApprovalRecord, ModelVersionRecord, ValidationRunRecord
 
 Decision = Literal["approve", "reject"]
 DECISIONS: tuple[Decision, ...] = ("approve", "reject")
@@ -137,6 +137,23 @@ def approve(
                 raise PermissionDeniedError(
                     f"{who} signed off {ref} as its validator, so cannot also give its final "
                     "approval (separation of duties).",
+                    actor=who,
+                    model_ref=str(ref),
+                    hint=f"Another risk officer must approve: riskops approve {ref} --as <risk officer>",
+                )
+            ran_gates = session.execute(
+                select(ValidationRunRecord.run_by)
+                .where(
+                    ValidationRunRecord.model_name == ref.name,
+                    ValidationRunRecord.version == ref.version,
+                )
+                .order_by(ValidationRunRecord.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if who == ran_gates:
+                raise PermissionDeniedError(
+                    f"{who} ran the validation of {ref}, so cannot also give its final approval "
+                    "(separation of duties).",
                     actor=who,
                     model_ref=str(ref),
                     hint=f"Another risk officer must approve: riskops approve {ref} --as <risk officer>",

@@ -79,3 +79,11 @@ def test_roles_are_enforced(ctx: Context, validated: ModelRef) -> None:
 def test_a_candidate_cannot_be_approved(ctx: Context) -> None:
     ref = train(ctx, SPEC, actor="alice").ref
     refused(ctx, ConflictError, "its gates have not run yet", ref, "victor")
+
+
+def test_whoever_ran_the_gates_cannot_give_final_approval(ctx: Context) -> None:
+    ref = train(ctx, SPEC, actor="alice").ref
+    validate(ctx, ref, actor="vera")
+    approve(ctx, ref, actor="victor")
+    refused(ctx, PermissionDeniedError, "vera ran the validation of credit-scoring@1", ref, "vera")
+    assert approve(ctx, ref, actor="rita").state == "approved"
