@@ -11,12 +11,16 @@ environment variable       riskops.toml key (``[riskops]``)        default
 ``MLFLOW_REGISTRY_URI``    ``mlflow_registry_uri``                 the tracking URI
 ``RISKOPS_ARTIFACT_ROOT``  ``artifact_root``                       ``$HOME/mlartifacts``
 ``RISKOPS_ACTOR``          —                                       none (``--as`` names the actor)
+``RISKOPS_SECRET_KEY``     ``secret_key_file`` (a path)            ``$HOME/secret.key``
 =========================  ======================================  =============================
 
 People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
 How often each risk tier's models are reviewed is the ``[review_months]`` table, in months
 after the last validation (defaults ``high = 12``, ``medium = 24``, ``low = 36``; SR 11-7 asks
 for at least an annual review of high-risk models).
+``RISKOPS_SECRET_KEY`` is the workspace secret itself (64 hex digits); without it the secret is
+read from ``secret_key_file``, which :func:`riskops.privacy.secrets.load_secrets` creates on first
+use. Settings carry only the value or the path and never read or create the file.
 Settings are read only when :func:`load_settings` is called; importing this module does no I/O.
 
 Example::
@@ -67,6 +71,9 @@ class Settings:
     actor: str | None = None
     config_file: Path | None = None
     review_months: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_REVIEW_MONTHS))
+    # The workspace secret (hex) from RISKOPS_SECRET_KEY, or None to use secret_key_file.
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_file: Path | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -82,6 +89,7 @@ _KNOWN_KEYS = {
     "mlflow_registry_uri",
     "artifact_root",
     "environments",
+    "secret_key_file",
 }
 
 
@@ -121,6 +129,11 @@ def load_settings(
             hint='Write it as: environments = ["staging", "production"]',
         )
     _check_url(database_url, "RISKOPS_DATABASE_URL", ("sqlite", "postgresql"))
+    secret_key_file = Path(
+        str(file_values.get("secret_key_file") or home_path / "secret.key")
+    ).expanduser()
+    if not secret_key_file.is_absolute():
+        secret_key_file = home_path / secret_key_file
     return Settings(
         home=home_path,
         database_url=database_url,
@@ -132,6 +145,8 @@ def load_settings(
         actor=env.get("RISKOPS_ACTOR") or None,
         config_file=config_file if config_file.is_file() else None,
         review_months=review_months,
+        secret_key=env.get("RISKOPS_SECRET_KEY") or None,
+        secret_key_file=secret_key_file,
     )
 
 

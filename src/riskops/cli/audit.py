@@ -31,18 +31,28 @@ def verify(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Recompute the whole hash chain; exit 1 and name the first broken event if it fails.
+    """Recompute the whole hash chain and every decision batch's Merkle root; exit 1 and name
+    the first broken event, or the batch with a deleted or edited decision.
 
     Example: riskops audit verify
     """
+    from riskops.serving.decision_log import verify_decisions
+
     state: State = ctx.obj
     report = verify_chain(state.context().store)
+    decisions = verify_decisions(state.context().store)
     anchored = True
     if report.ok and expect_head:
         events = list_events(state.context().store)
         anchored = any(e.hash == expect_head.strip() for e in events)
     if as_json:
-        print_json({**report.as_dict(), "anchor_found": anchored if expect_head else None})
+        print_json(
+            {
+                **report.as_dict(),
+                "anchor_found": anchored if expect_head else None,
+                "decisions": decisions.as_dict(),
+            }
+        )
     elif report.ok and anchored:
         console.print(
             f"audit chain verified: {report.events} events (head {report.head_hash[:16]})"
@@ -57,7 +67,14 @@ def verify(
             f"[red]audit chain BROKEN at event {report.first_broken_seq}[/red]: {report.reason}. "
             f"{report.events} events before it verify."
         )
-    if not (report.ok and anchored):
+    if not as_json and decisions.ok:
+        console.print(
+            f"decision log verified: {decisions.decisions} decisions in {decisions.batches} "
+            "sealed batches"
+        )
+    elif not as_json:
+        console.print(f"[red]decision log BROKEN[/red]: {decisions.reason}.")
+    if not (report.ok and anchored and decisions.ok):
         raise typer.Exit(EXIT_FAILURE)
 
 

@@ -1,0 +1,331 @@
+"""The decision log's local write-ahead log: JSON lines in numbered segment files, with group
+commit and a flush checkpoint.
+
+Layout of the WAL folder::
+
+    LOCK                              held (flock) by the one process that writes this folder
+    wal-0000000000000001.jsonl        segments, replayed in name (= number) order
+    wal-0000000000000002.jsonl
+    checkpoint.json                   {"segment": "wal-0000000000000002.jsonl", "offset": 8191}
+
+An entry is one line of JSON ending in ``\\n``. :meth:`WriteAheadLog.append` returns only once
+its line is on disk (``fsync``). Appends are group-committed: threads that append while an
+``fsync`` is running queue their lines, and the next thread to run writes and syncs them all at
+once, so N concurrent appenders cost about one ``fsync`` per group instead of N.
+
+A segment is closed (and synced) when it reaches ``segment_bytes``; a process never appends to a
+segment of an earlier process but starts a new one. The checkpoint is the position up to which
+every entry is in the store: segments before it are fully flushed and deleted. It is replaced
+atomically (write, ``fsync``, rename, ``fsync`` of the folder). After a crash, a line that was
+being written (no ``\\n``, or not JSON) can only be at the end of the last segment and was never
+acknowledged: it is cut off on open.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from riskops.errors import BackendError, ConflictError
+
+SEGMENT_PREFIX = "wal-"
+SEGMENT_SUFFIX = ".jsonl"
+CHECKPOINT = "checkpoint.json"
+LOCK = "LOCK"
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+def segment_name(index: int) -> str:
+    return f"{SEGMENT_PREFIX}{index:016d}{SEGMENT_SUFFIX}"
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the WAL: a segment number and a byte offset in it."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class WalBatch:
+    """Consecutive entries read from the WAL, and the position just after the last one."""
+
+    lines: list[bytes]
+    end: Position
+
+
+class WriteAheadLog:
+    """One folder of WAL segments, written by one process (others get a ConflictError)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        on_durable: Callable[[int], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self._on_durable = on_durable
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise ConflictError(
+                f"Another process writes the decision log in {directory}.",
+                hint="Give each server process a WAL folder of its own (serving wal_path).",
+            ) from None
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._queued = 0  # lines handed to append
+        self._durable = 0  # lines written and fsync'd
+        self._writing = False
+        self._error: OSError | None = None
+        self._closed = False
+        self._cursor, self._backlog = self._recover()
+        existing = self._segments()
+        self._own_start = max([*existing, self._cursor.segment, 0]) + 1
+        self._active_index = self._own_start
+        self._active_fd: int | None = None
+        self._active_size = 0
+        # The last durable position of this process's own segments (None before the first).
+        self._synced: Position | None = None
+
+    # -- appending --------------------------------------------------------------------------
+
+    def append(self, line: bytes) -> None:
+        """Write one entry (without its newline) and return once it is fsync'd."""
+        with self._cond:
+            if self._closed:
+                raise ConflictError(
+                    "The decision log is closed.", hint="Open a new DecisionLog to append."
+                )
+            self._pending.append(line + b"\n")
+            self._queued += 1
+            ticket = self._queued
+            while self._durable < ticket:
+                if self._error is not None:
+                    raise self._failure()
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                group, self._pending = self._pending, []
+                upto = self._queued
+                self._writing = True
+                self._cond.release()
+                error: OSError | None = None
+                try:
+                    self._write_group(group)
+                except OSError as exc:
+                    error = exc
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                if error is not None:
+                    # After a failed fsync the kernel may have dropped the pages: nothing in
+                    # this WAL can be trusted to be durable any more, so stop accepting.
+                    self._error = error
+                    self._cond.notify_all()
+                    raise self._failure()
+                self._durable = upto
+                self._synced = Position(self._active_index, self._active_size)
+                self._backlog += len(group)
+                backlog = self._backlog
+                self._cond.notify_all()
+                if self._on_durable is not None:
+                    self._on_durable(backlog)
+
+    def _failure(self) -> BackendError:
+        return BackendError(
+            f"The decision log could not write its WAL in {self.directory}: {self._error}",
+            hint="Free disk space or fix the folder's permissions, then restart the server; "
+            "unflushed decisions are replayed on start.",
+        )
+
+    def _write_group(self, group: list[bytes]) -> None:
+        if self._active_fd is not None and self._active_size >= self.segment_bytes:
+            os.close(self._active_fd)  # already fsync'd with its last group
+            self._active_fd = None
+            self._active_index += 1
+            self._active_size = 0
+        if self._active_fd is None:
+            path = self.directory / segment_name(self._active_index)
+            self._active_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._active_size = os.fstat(self._active_fd).st_size
+            _fsync_dir(self.directory)
+        data = b"".join(group)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._active_fd, view)
+            view = view[written:]
+        os.fsync(self._active_fd)
+        self._active_size += len(data)
+
+    # -- reading and checkpointing (one reader: the flusher) ---------------------------------
+
+    def backlog(self) -> int:
+        """Durable entries not yet checkpointed as flushed."""
+        with self._cond:
+            return self._backlog
+
+    def read_batch(self, max_entries: int) -> WalBatch | None:
+        """The next entries after the checkpoint (at most ``max_entries``, all in one
+        segment), or None when every durable entry is flushed."""
+        while True:
+            cursor = self._cursor
+            limit, complete = self._extent(cursor.segment)
+            if cursor.offset < limit:
+                lines, end = _read_lines(
+                    self.directory / segment_name(cursor.segment), cursor.offset, limit, max_entries
+                )
+                return WalBatch(lines, Position(cursor.segment, end))
+            later = [s for s in self._segments() if s > cursor.segment]
+            if not complete or not later:
+                return None
+            # Every entry of this segment is flushed: move on and drop it.
+            self.checkpoint(WalBatch([], Position(later[0], 0)))
+
+    def checkpoint(self, batch: WalBatch) -> None:
+        """Record that ``batch`` is in the store, and delete segments wholly before it."""
+        text = json.dumps({"segment": segment_name(batch.end.segment), "offset": batch.end.offset})
+        tmp = self.directory / (CHECKPOINT + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, text.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.directory / CHECKPOINT)
+        _fsync_dir(self.directory)
+        with self._cond:
+            self._cursor = batch.end
+            self._backlog -= len(batch.lines)
+        for index in self._segments():
+            if index < batch.end.segment:
+                (self.directory / segment_name(index)).unlink(missing_ok=True)
+
+    def unflushed(self) -> Iterator[dict[str, Any]]:
+        """Every durable entry after the checkpoint, oldest first."""
+        cursor = self._cursor
+        for index in self._segments():
+            if index < cursor.segment:
+                continue
+            limit, _ = self._extent(index)
+            start = cursor.offset if index == cursor.segment else 0
+            if start >= limit:
+                continue
+            lines, _end = _read_lines(self.directory / segment_name(index), start, limit, None)
+            for line in lines:
+                yield json.loads(line)
+
+    def _extent(self, index: int) -> tuple[int, bool]:
+        """How many bytes of segment ``index`` are durable, and whether it is complete."""
+        path = self.directory / segment_name(index)
+        if index < self._own_start:
+            return (path.stat().st_size if path.exists() else 0), True
+        with self._cond:
+            synced = self._synced
+        if synced is None or index > synced.segment:
+            return 0, False
+        if index == synced.segment:
+            return synced.offset, False
+        return path.stat().st_size, True
+
+    def _segments(self) -> list[int]:
+        found = []
+        for path in self.directory.glob(f"{SEGMENT_PREFIX}*{SEGMENT_SUFFIX}"):
+            digits = path.name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]
+            if digits.isdigit():
+                found.append(int(digits))
+        return sorted(found)
+
+    # -- recovery and closing -----------------------------------------------------------------
+
+    def _recover(self) -> tuple[Position, int]:
+        """Read the checkpoint, drop flushed segments, cut a torn last line, count the rest."""
+        segments = self._segments()
+        cursor = Position(segments[0] if segments else 1, 0)
+        checkpoint = self.directory / CHECKPOINT
+        if checkpoint.exists():
+            data = json.loads(checkpoint.read_text(encoding="ascii"))
+            name = str(data["segment"])
+            cursor = Position(
+                int(name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]), int(data["offset"])
+            )
+        for index in segments:
+            if index < cursor.segment:
+                (self.directory / segment_name(index)).unlink()
+        segments = [s for s in segments if s >= cursor.segment]
+        if segments:
+            _cut_torn_tail(self.directory / segment_name(segments[-1]))
+        backlog = 0
+        for index in segments:
+            path = self.directory / segment_name(index)
+            start = cursor.offset if index == cursor.segment else 0
+            lines, _ = _read_lines(path, start, path.stat().st_size, None)
+            backlog += len(lines)
+        return cursor, backlog
+
+    def close(self) -> None:
+        """Stop accepting appends and release the folder (appends in flight finish first)."""
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._closed = True
+            if self._active_fd is not None:
+                os.close(self._active_fd)
+                self._active_fd = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+def _read_lines(
+    path: Path, start: int, limit: int, max_entries: int | None
+) -> tuple[list[bytes], int]:
+    lines: list[bytes] = []
+    position = start
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while position < limit and (max_entries is None or len(lines) < max_entries):
+            line = handle.readline(limit - position)
+            if not line.endswith(b"\n"):
+                break
+            position += len(line)
+            lines.append(line[:-1])
+    return lines, position
+
+
+def _cut_torn_tail(path: Path) -> None:
+    good = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                json.loads(line)
+            except ValueError:
+                break
+            good += len(line)
+    if good < path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

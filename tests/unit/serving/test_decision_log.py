@@ -1,0 +1,511 @@
+"""The durable decision log on a real store: WAL durability and privacy, flushing and sealing,
+tamper detection, a real database outage, a killed writer process, concurrency, erasure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from riskops.audit import list_events, verify
+from riskops.context import Context
+from riskops.errors import BackendError, ConflictError, InputError
+from riskops.privacy.pseudonyms import pseudonym
+from riskops.privacy.secrets import WorkspaceSecrets
+from riskops.serving.decision_log import (
+    DecisionLog,
+    LoggedDecision,
+    deidentify,
+    verify_decisions,
+)
+from riskops.store import Store, open_store
+from riskops.store.tables import DecisionRecord, MonitoringObservationRecord
+from tests.conftest import REPO, admin_engine
+
+SUBJECT = "CUSTOMER-SECRET-4242"
+FEATURES = {"age": 37, "credit_amount": 98765.4321, "purpose": "yacht-purchase-marker"}
+SECRET = bytes(range(32))
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def entry(
+    subject: str = SUBJECT, features: dict[str, Any] | None = None, **changes: Any
+) -> LoggedDecision:
+    values: dict[str, Any] = {
+        "decision_id": str(uuid.uuid4()),
+        "decided_at": clock(),
+        "model_name": "credit-scoring",
+        "version": 2,
+        "digest": "sha256:" + "d" * 64,
+        "route": "champion",
+        "served": True,
+        "subject_id": subject,
+        "features": FEATURES if features is None else features,
+        "score": 0.6125,
+        "decision": "decline",
+        "reasons": [
+            {"code": "R01", "text": "Duration too long", "contribution": 0.41, "value": 48}
+        ],
+        "latency_ms": 0.8,
+        "fallback": False,
+        "request_sha256": "e" * 64,
+    }
+    values.update(changes)
+    return LoggedDecision(**values)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+@pytest.fixture
+def secrets() -> WorkspaceSecrets:
+    return WorkspaceSecrets.from_secret(SECRET)
+
+
+@pytest.fixture
+def make_log(
+    store: Store, secrets: WorkspaceSecrets, tmp_path: Path
+) -> Iterator[Callable[..., DecisionLog]]:
+    logs: list[DecisionLog] = []
+
+    def make(start: bool = True, **options: Any) -> DecisionLog:
+        options.setdefault("flush_interval", 0.02)
+        options.setdefault("wal_dir", tmp_path / "wal")
+        options.setdefault("store", store)
+        log = DecisionLog(options.pop("store"), options.pop("wal_dir"), secrets, clock, **options)
+        if start:
+            log.start()
+        logs.append(log)
+        return log
+
+    yield make
+    for log in logs:
+        log.close()
+
+
+def stored_ids(store: Store) -> list[str]:
+    with store.reading() as session:
+        return list(session.scalars(select(DecisionRecord.id)))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+# -- the WAL -------------------------------------------------------------------------------------
+
+
+def test_append_is_on_disk_with_no_subject_id_or_feature_value(
+    make_log: Callable[..., DecisionLog], secrets: WorkspaceSecrets, tmp_path: Path
+) -> None:
+    log = make_log(start=False)
+    logged = entry()
+    log.append(logged)
+    files = sorted((tmp_path / "wal").glob("wal-*.jsonl"))
+    data = b"".join(f.read_bytes() for f in files)
+    assert data.count(b"\n") == 1
+    assert logged.decision_id.encode() in data
+    assert pseudonym(secrets, SUBJECT).encode() in data
+    for secret in (SUBJECT, "yacht-purchase-marker", "98765.4321", '"age":37'):
+        assert secret.encode() not in data
+    assert log.backlog() == 1
+    pending = log.get(logged.decision_id)
+    assert pending is not None
+    assert (pending.flushed, pending.features, pending.decision) == (False, FEATURES, "decline")
+    assert stored_ids(log.store) == []
+
+
+def test_a_second_process_cannot_write_the_same_wal(make_log: Callable[..., DecisionLog]) -> None:
+    make_log(start=False)
+    with pytest.raises(ConflictError, match="Another process writes the decision log"):
+        make_log(start=False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"score": float("nan")}, "score must be finite"),
+        ({"route": "side"}, "route must be one of champion, canary, shadow"),
+        ({"route": "shadow", "served": True}, "a shadow decision is never served"),
+        ({"decision_id": "42"}, "decision_id must be a UUID"),
+        ({"decided_at": datetime(2026, 1, 1)}, "decided_at must be timezone-aware"),
+        ({"features": {"when": datetime.now(UTC)}}, "features and reasons must be JSON values"),
+    ],
+)
+def test_an_entry_the_store_could_not_hold_is_refused_before_the_wal(
+    make_log: Callable[..., DecisionLog], changes: dict[str, Any], message: str
+) -> None:
+    log = make_log(start=False)
+    with pytest.raises(InputError, match=message):
+        log.append(entry(**changes))
+    assert log.backlog() == 0
+
+
+def test_a_torn_last_line_is_cut_and_the_rest_replayed(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path
+) -> None:
+    log = make_log(start=False)
+    ids = [e.decision_id for e in (entry(), entry())]
+    for decision_id in ids:
+        log.append(entry(decision_id=decision_id))
+    log.close()
+    (segment,) = sorted((tmp_path / "wal").glob("wal-*.jsonl"))
+    with segment.open("ab") as handle:
+        handle.write(b'{"v":1,"id":"half-writ')  # a crash in the middle of an unacknowledged write
+    reopened = make_log()
+    assert reopened.backlog() == 2
+    wait_for(lambda: reopened.backlog() == 0)
+    assert sorted(stored_ids(store)) == sorted(ids)
+
+
+def test_segments_rotate_and_flushed_ones_are_deleted(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path
+) -> None:
+    log = make_log(start=False, segment_bytes=3000, batch_size=7)
+    for _ in range(40):
+        log.append(entry())
+    assert len(list((tmp_path / "wal").glob("wal-*.jsonl"))) > 3
+    assert log.flush() == 40
+    assert len(list((tmp_path / "wal").glob("wal-*.jsonl"))) == 1  # the one still written
+    assert len(stored_ids(store)) == 40
+    assert verify_decisions(store).ok
+
+
+# -- flushing and sealing --------------------------------------------------------------------------
+
+
+def test_flush_stores_seals_and_keeps_monitoring_without_subject(
+    make_log: Callable[..., DecisionLog], store: Store, secrets: WorkspaceSecrets
+) -> None:
+    log = make_log(start=False, batch_size=5)
+    logged = [entry(subject=f"C-{i % 3}", route="shadow", served=False) for i in range(12)]
+    for e in logged:
+        log.append(e)
+    assert log.flush() == 12
+    assert log.backlog() == 0
+    with store.reading() as session:
+        rows = session.scalars(select(DecisionRecord)).all()
+        observations = session.scalars(select(MonitoringObservationRecord)).all()
+    assert sorted(r.id for r in rows) == sorted(e.decision_id for e in logged)
+    assert {r.subject for r in rows} == {pseudonym(secrets, f"C-{i}") for i in range(3)}
+    assert all(r.batch_id is not None and not r.served for r in rows)
+    sealed = list_events(store, action="decisions.batch_sealed")
+    assert [e.payload["count"] for e in sealed] == [5, 5, 2]
+    assert verify(store).ok
+    report = verify_decisions(store)
+    assert (report.ok, report.batches, report.decisions) == (True, 3, 12)
+    # De-identified: no subject, no decision id, the hour, coarse bins.
+    assert len(observations) == 12
+    assert {o.bins["purpose"] for o in observations} == {"yacht-purchase-marker"}
+    assert {o.bins["credit_amount"] for o in observations} == {99000.0}
+    assert {o.hour.minute for o in observations} == {0}
+    found = log.get(logged[0].decision_id)
+    assert found is not None
+    assert (found.features, found.flushed, found.erased) == (FEATURES, True, False)
+    assert found.reasons == [
+        {"code": "R01", "text": "Duration too long", "contribution": 0.41, "value": 48}
+    ]
+
+
+def test_deidentified_bins() -> None:
+    assert deidentify({"a": 37, "b": 1234, "c": 0.04567, "d": "car", "e": True, "f": None}) == {
+        "a": 37.0,
+        "b": 1200.0,
+        "c": 0.046,
+        "d": "car",
+        "e": True,
+        "f": None,
+    }
+
+
+def test_a_replay_after_commit_but_before_checkpoint_duplicates_nothing(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path
+) -> None:
+    log = make_log(start=False)
+    for _ in range(30):
+        log.append(entry())
+    log.close()
+    shutil.copytree(tmp_path / "wal", tmp_path / "wal-before")
+    flushed = make_log(start=False)
+    assert flushed.flush() == 30
+    flushed.close()
+    # The crash: the store committed, the checkpoint never reached the disk.
+    shutil.rmtree(tmp_path / "wal")
+    (tmp_path / "wal-before").rename(tmp_path / "wal")
+    replayed = make_log(start=False)
+    assert replayed.backlog() == 30
+    assert replayed.flush() == 30
+    assert replayed.backlog() == 0
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids)) == 30
+    assert len(list_events(store, action="decisions.batch_sealed")) == 1
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(
+            lambda s, d: s.execute(delete(DecisionRecord).where(DecisionRecord.id == d)),
+            id="delete",
+        ),
+        pytest.param(
+            lambda s, d: s.execute(
+                update(DecisionRecord).where(DecisionRecord.id == d).values(decision="approve")
+            ),
+            id="edit",
+        ),
+        pytest.param(
+            lambda s, d: s.execute(
+                update(DecisionRecord).where(DecisionRecord.id == d).values(score=0.1)
+            ),
+            id="edit-score",
+        ),
+    ],
+)
+def test_a_deleted_or_edited_decision_names_its_batch(
+    make_log: Callable[..., DecisionLog], store: Store, tamper: Callable[..., Any]
+) -> None:
+    log = make_log(start=False, batch_size=4)
+    for _ in range(12):
+        log.append(entry())
+    log.flush()
+    with store.reading() as session:
+        victim = session.execute(
+            select(DecisionRecord.id, DecisionRecord.batch_id)
+            .where(DecisionRecord.batch_id == 2)
+            .order_by(DecisionRecord.id)
+            .offset(1)
+        ).first()
+    assert victim is not None
+    with store.transaction() as session:
+        tamper(session, victim.id)
+    report = verify_decisions(store)
+    assert not report.ok
+    assert report.broken_batch == 2
+    assert report.batches == 1  # batch 1 still verifies
+    assert "batch 2" in (report.reason or "")
+    assert verify(store).ok  # the chain itself is intact: only the Merkle root tells
+
+
+def test_riskops_audit_verify_fails_on_a_deleted_decision(ctx: Context, tmp_path: Path) -> None:
+    from riskops.cli.app import app
+
+    log = DecisionLog.open(
+        store=ctx.store, wal_dir=tmp_path / "wal", settings=ctx.settings, clock=ctx.clock
+    )
+    first, second = entry(), entry()
+    log.append(first)
+    log.append(second)
+    log.close()
+    env = {"RISKOPS_HOME": str(ctx.settings.home)}
+    runner = CliRunner()
+    ok = runner.invoke(app, ["audit", "verify"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "decision log verified: 2 decisions in" in ok.output
+    with ctx.store.transaction() as session:
+        session.execute(delete(DecisionRecord).where(DecisionRecord.id == first.decision_id))
+    broken = runner.invoke(app, ["audit", "verify"], env=env)
+    assert broken.exit_code == 1
+    assert "decision log BROKEN" in broken.output
+    assert f"decision {first.decision_id} was deleted" in " ".join(broken.output.split())
+
+
+# -- a real database outage (PostgreSQL refusing connections) -------------------------------------
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[tuple[str, Callable[[bool], None]]]:
+    """A database of its own, and a switch that makes it unreachable: ALLOW_CONNECTIONS false
+    plus terminating every session on it, so that connecting really fails."""
+    name = f"riskops_outage_{uuid.uuid4().hex[:10]}"
+    admin = admin_engine(postgres_url)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def reachable(up: bool) -> None:
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(up).lower()}')
+            )
+            if not up:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                    ),
+                    {"n": name},
+                )
+
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url, reachable
+    finally:
+        reachable(True)
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.mark.integration
+def test_decisions_survive_a_database_outage(
+    make_log: Callable[..., DecisionLog], pg_database: tuple[str, Callable[[bool], None]]
+) -> None:
+    url, reachable = pg_database
+    store = open_store(url, connect_args={"connect_timeout": 2})
+    log = make_log(store=store, flush_interval=0.02, max_backoff=0.2, batch_size=50)
+    before = [entry() for _ in range(20)]
+    for e in before:
+        log.append(e)
+    wait_for(lambda: log.backlog() == 0)
+
+    reachable(False)
+    during = [entry() for _ in range(150)]
+    for e in during:
+        log.append(e)  # serving goes on: every append is acknowledged
+    wait_for(lambda: isinstance(log.last_error, BackendError))
+    time.sleep(0.3)
+    assert log.backlog() == 150
+    assert log.get(during[0].decision_id) is not None  # still readable from the WAL
+
+    reachable(True)
+    wait_for(lambda: log.backlog() == 0)
+    ids = stored_ids(store)
+    assert sorted(ids) == sorted(e.decision_id for e in before + during)
+    assert verify(store).ok
+    assert verify_decisions(store).ok
+    store.dispose()
+
+
+# -- a killed writer ------------------------------------------------------------------------------
+
+WRITER = """
+import sys, uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from riskops.privacy.secrets import WorkspaceSecrets
+from riskops.serving.decision_log import DecisionLog, LoggedDecision
+from riskops.store import open_store
+
+url, wal, interval = sys.argv[1:]
+log = DecisionLog.open(store=open_store(url), wal_dir=Path(wal),
+                       secrets=WorkspaceSecrets.from_secret(bytes(range(32))),
+                       clock=lambda: datetime.now(UTC), flush_interval=float(interval))
+i = 0
+while True:
+    decision_id = str(uuid.uuid4())
+    log.append(LoggedDecision(decision_id, datetime.now(UTC), "credit-scoring", 2, "sha256:x",
+                              "champion", True, f"C-{i}", {"age": i}, 0.5, "approve", [], 0.5,
+                              False, "e" * 64))
+    print(decision_id, flush=True)  # acknowledged: the caller got its answer
+    i += 1
+"""
+
+
+@pytest.mark.parametrize("flush_interval", [3600.0, 0.005], ids=["never-flushed", "flushing"])
+def test_every_acknowledged_decision_survives_sigkill(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path, flush_interval: float
+) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    url = store.engine.url.render_as_string(hide_password=False)
+    process = subprocess.Popen(
+        [sys.executable, str(script), url, str(tmp_path / "wal"), str(flush_interval)],
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert process.stdout is not None
+    acknowledged = []
+    while len(acknowledged) < 300:
+        line = process.stdout.readline()
+        assert line, "the writer died"
+        acknowledged.append(line.decode().strip())
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    acknowledged += [line.decode().strip() for line in process.stdout.readlines()]
+    process.stdout.close()
+
+    log = make_log(start=False)
+    log.flush()
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids))  # nothing twice
+    assert set(acknowledged) <= set(ids)  # nothing acknowledged is missing
+    assert verify(store).ok
+    assert verify_decisions(store).ok
+
+
+# -- concurrency and erasure ----------------------------------------------------------------------
+
+
+def test_eight_threads_each_decision_stored_once(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    log = make_log(flush_interval=0.01, batch_size=100)
+    ids: list[list[str]] = [[] for _ in range(8)]
+
+    def work(n: int) -> None:
+        for i in range(200):
+            e = entry(subject=f"T{n}-{i % 20}")
+            log.append(e)
+            ids[n].append(e.decision_id)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: log.backlog() == 0)
+    with store.reading() as session:
+        count = session.scalar(select(func.count()).select_from(DecisionRecord))
+    assert count == 1600
+    assert sorted(stored_ids(store)) == sorted(i for chunk in ids for i in chunk)
+    assert verify(store).ok
+    assert verify_decisions(store).ok
+
+
+def test_erasure_shreds_features_and_everything_still_verifies(
+    make_log: Callable[..., DecisionLog], store: Store, secrets: WorkspaceSecrets
+) -> None:
+    log = make_log(start=False)
+    erased, kept = entry(subject="C-1"), entry(subject="C-2")
+    later = entry(subject="C-1")
+    log.append(erased)
+    log.append(kept)
+    log.append(later)  # still in the backlog: erasure flushes it first
+    assert log.erase_subject("C-1", actor="oscar", role="operator") is True
+    for decision_id in (erased.decision_id, later.decision_id):
+        found = log.get(decision_id)
+        assert found is not None
+        assert (found.erased, found.features, found.decision) == (True, None, "decline")
+    still = log.get(kept.decision_id)
+    assert still is not None
+    assert (still.erased, still.features) == (False, FEATURES)
+    (event,) = list_events(store, action="subject.erased")
+    assert event.object_id == pseudonym(secrets, "C-1")
+    assert verify(store).ok
+    assert verify_decisions(store).ok
