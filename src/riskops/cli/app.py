@@ -18,7 +18,16 @@ from typing import Annotated
 import typer
 
 from riskops import __version__
-from riskops.cli import audit, documents, governance, lifecycle, models, spec, workspace
+from riskops.cli import (
+    audit,
+    documents,
+    governance,
+    lifecycle,
+    models,
+    serving,
+    spec,
+    workspace,
+)
 from riskops.cli.errors import EXIT_FAILURE, exit_code, render
 from riskops.cli.state import State
 from riskops.errors import RiskopsError
@@ -66,6 +75,7 @@ lifecycle.register(app)
 governance.register(app)
 models.register(app)
 documents.register(app)
+serving.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 

@@ -171,21 +171,52 @@ def deploy(
     env: Env = "production",
     actor: Actor = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="full (answers every request), canary (answers --share of subjects) or "
+            "shadow (scored and logged, never returned).",
+        ),
+    ] = "full",
+    share: Annotated[
+        float | None,
+        typer.Option("--share", help="Share of subjects a canary answers, e.g. 0.1."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Make an approved version the serving version of an environment.
+    """Make an approved version the serving version of an environment, or run it beside the
+    champion as a canary or in shadow. Promote a canary by deploying it with --mode full.
 
-    Example: riskops deploy credit-scoring@1 --env production --as oscar
+    Example: riskops deploy credit-scoring@2 --env production --mode canary --share 0.1 --as oscar
     """
     from riskops.governance.deployments import deploy as deploy_version
     from riskops.registry.versions import parse_ref
 
     state: State = ctx.obj
     done = deploy_version(
-        state.context(), parse_ref(ref), environment=env, actor=actor, reason=reason
+        state.context(),
+        parse_ref(ref),
+        environment=env,
+        actor=actor,
+        reason=reason,
+        mode=mode,  # type: ignore[arg-type]  # checked by the service, which names the valid modes
+        share=share,
     )
     if as_json:
         print_json(done.as_dict())
+        return
+    if done.mode == "canary":
+        console.print(
+            f"{done.ref} answers {done.share:.1%} of subjects in [bold]{done.environment}"
+            f"[/bold] as a canary beside v{done.previous_version}."
+        )
+        return
+    if done.mode == "shadow":
+        console.print(
+            f"{done.ref} runs in shadow in [bold]{done.environment}[/bold] beside "
+            f"v{done.previous_version}: scored and logged, never returned."
+        )
         return
     was = f" (replacing v{done.previous_version})" if done.previous_version else ""
     console.print(f"{done.ref} now serves in [bold]{done.environment}[/bold]{was}.")

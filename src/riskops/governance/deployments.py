@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,11 @@ from riskops.registry.mlflow_adapter import alias_for
 from riskops.registry.versions import ModelRef, get_model, get_version
 from riskops.store.tables import DeploymentRecord, ModelRecord
 
+Mode = Literal["full", "canary", "shadow"]
+MODES: tuple[str, ...] = get_args(Mode)
+"""How a deployed version serves: ``full`` answers every request (the champion), ``canary``
+answers a sticky share of subjects, ``shadow`` is scored and logged but never returned."""
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -32,6 +38,8 @@ class Deployment:
     previous_version: int | None
     actor: str
     at: datetime
+    mode: Mode = "full"
+    share: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +49,8 @@ class Deployment:
             "previous_version": self.previous_version,
             "actor": self.actor,
             "at": self.at.isoformat(),
+            "mode": self.mode,
+            "share": self.share,
         }
 
 
@@ -54,9 +64,12 @@ def history(session: Session, name: str, environment: str | None = None) -> list
 def serving_at(
     session: Session, name: str, environment: str, at: datetime | None = None
 ) -> DeploymentRecord | None:
-    """The deployment record in force in ``environment`` at ``at`` (default: now)."""
+    """The full deployment record in force in ``environment`` at ``at`` (default: now): the
+    champion's. Canary and shadow rows do not change what serves the environment."""
     query = select(DeploymentRecord).where(
-        DeploymentRecord.model_name == name, DeploymentRecord.environment == environment
+        DeploymentRecord.model_name == name,
+        DeploymentRecord.environment == environment,
+        DeploymentRecord.mode == "full",
     )
     if at is not None:
         query = query.where(DeploymentRecord.created_at <= at)
@@ -73,11 +86,21 @@ def _check_environment(ctx: Context, environment: str) -> None:
 
 
 def deploy(
-    ctx: Context, ref: ModelRef, *, environment: str, actor: str | None, reason: str = ""
+    ctx: Context,
+    ref: ModelRef,
+    *,
+    environment: str,
+    actor: str | None,
+    reason: str = "",
+    mode: Mode = "full",
+    share: float | None = None,
 ) -> Deployment:
-    """Make the approved ``ref`` the serving version of ``environment``."""
+    """Make the approved ``ref`` the serving version of ``environment`` (``mode="full"``), or
+    run it beside the champion as a ``canary`` answering ``share`` (0 < share < 1) of subjects,
+    or in ``shadow``. Promoting a canary is deploying its version with ``mode="full"``."""
     who = require_actor(actor)
     _check_environment(ctx, environment)
+    _check_mode(ref, mode, share)
     role = require_role(ctx.settings, who, Role.OPERATOR, doing=f"deploy {ref}")
     with ctx.store.transaction() as session:
         _lock_model(session, ref.name)
@@ -103,8 +126,37 @@ def deploy(
                 model_ref=str(ref),
                 hint=f"riskops show {ref.name} shows what serves where.",
             )
+        if mode != "full" and current is None:
+            raise ConflictError(
+                f"Cannot deploy {ref} as a {mode}: no version of {ref.name} serves in "
+                f"{environment} yet, so there is no champion to run beside.",
+                model_ref=str(ref),
+                hint=f"Deploy it in full first: riskops deploy {ref} --env {environment} "
+                "--as <operator>",
+            )
         previous = current.version if current is not None else None
-        return _write(ctx, session, ref, environment, "deploy", previous, who, role, reason)
+        return _write(
+            ctx, session, ref, environment, "deploy", previous, who, role, reason, mode, share
+        )
+
+
+def _check_mode(ref: ModelRef, mode: str, share: float | None) -> None:
+    if mode not in MODES:
+        raise InputError(
+            f"Unknown deployment mode {mode!r}; valid modes are: {', '.join(MODES)}.",
+            hint=f"riskops deploy {ref} --mode canary --share 0.1 --as <operator>",
+        )
+    if mode == "canary":
+        if share is None or not 0.0 < share < 1.0:
+            raise InputError(
+                f"A canary needs a share of subjects strictly between 0 and 1, got {share}.",
+                hint=f"riskops deploy {ref} --mode canary --share 0.1 --as <operator>",
+            )
+    elif share is not None:
+        raise InputError(
+            f"--share applies only to a canary, not to mode {mode!r}.",
+            hint=f"riskops deploy {ref} --mode canary --share {share} --as <operator>",
+        )
 
 
 def rollback(
@@ -125,7 +177,8 @@ def rollback(
     )
     with ctx.store.transaction() as session:
         _lock_model(session, name)
-        rows = history(session, name, environment)
+        # Rollback is about the champion: canary and shadow rows do not count.
+        rows = [r for r in history(session, name, environment) if r.mode == "full"]
         if not rows:
             raise ConflictError(
                 f"Nothing to roll back: {name} has never been deployed to {environment}.",
@@ -187,6 +240,8 @@ def _write(
     actor: str,
     role: Role,
     reason: str,
+    mode: Mode = "full",
+    share: float | None = None,
 ) -> Deployment:
     now = ctx.clock()
     version = get_version(session, ref)
@@ -199,6 +254,8 @@ def _write(
             previous_version=previous,
             actor=actor,
             reason=reason,
+            mode=mode,
+            share=share,
             created_at=now,
         )
     )
@@ -214,11 +271,15 @@ def _write(
             "previous_version": previous,
             "digest": version.digest,
             "reason": reason,
+            "mode": mode,
+            "share": share,
         },
         at=now,
     )
-    # Inside the transaction: if MLflow refuses the alias, nothing is recorded either.
-    ctx.registry.set_alias(ref.name, alias_for(environment), ref.version)
+    # Inside the transaction: if MLflow refuses the alias, nothing is recorded either. Only the
+    # champion carries the environment's alias.
+    if mode == "full":
+        ctx.registry.set_alias(ref.name, alias_for(environment), ref.version)
     return Deployment(
         ref=ref,
         environment=environment,
@@ -226,4 +287,6 @@ def _write(
         previous_version=previous,
         actor=actor,
         at=now,
+        mode=mode,
+        share=share,
     )

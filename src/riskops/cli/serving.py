@@ -1,0 +1,159 @@
+"""Serving commands: API keys (``riskops keys``) and the scoring server (``riskops serve``).
+Each parses input, calls one service function, and prints the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from riskops.cli.output import console, print_json
+from riskops.cli.state import State
+from riskops.errors import InputError
+
+Actor = Annotated[
+    str | None,
+    typer.Option("--as", envvar="RISKOPS_ACTOR", help="Who does this (a name in riskops.toml)."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+keys = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True)
+
+
+@keys.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. loan-portal.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="score, read_decisions or admin (repeatable)."),
+    ] = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """Make an API key; it is printed once and only its hash is stored.
+
+    Example: riskops keys create loan-portal --scope score --scope read_decisions --as oscar
+    """
+    from riskops.serving.auth import create_key
+
+    state: State = ctx.obj
+    made = create_key(state.context(), name, scopes=scope or [], actor=actor)
+    if as_json:
+        print_json({**made.key.as_dict(), "key": made.token})
+        return
+    console.print(f"API key for [bold]{made.key.name}[/bold] ({', '.join(made.key.scopes)}):")
+    console.print(made.token)
+    console.print(
+        "Store it now: it is not shown again. Revoke it with: riskops keys revoke "
+        + made.key.prefix
+    )
+
+
+@keys.command("list")
+def list_(ctx: typer.Context, as_json: Json = False) -> None:
+    """List API keys by prefix, with their scopes and state (never their secrets).
+
+    Example: riskops keys list --json
+    """
+    from riskops.serving.auth import list_keys
+
+    state: State = ctx.obj
+    found = list_keys(state.context())
+    if as_json:
+        print_json([k.as_dict() for k in found])
+        return
+    table = Table(title="API keys", title_justify="left")
+    for column in ("prefix", "name", "scopes", "created by", "created", "state"):
+        table.add_column(column)
+    for k in found:
+        table.add_row(
+            k.prefix,
+            k.name,
+            ", ".join(k.scopes),
+            k.created_by,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@keys.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, as riskops keys list shows.")],
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """Revoke an API key; running servers refuse it within their refresh interval.
+
+    Example: riskops keys revoke 1f2e3d4c --as oscar
+    """
+    from riskops.serving.auth import revoke_key
+
+    state: State = ctx.obj
+    done = revoke_key(state.context(), prefix, actor=actor)
+    if as_json:
+        print_json(done.as_dict())
+        return
+    console.print(f"Revoked the API key {done.prefix} ({done.name}).")
+
+
+def serve(
+    ctx: typer.Context,
+    env: Annotated[
+        str, typer.Option("--env", help="The environment whose deployments serve.")
+    ] = "production",
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (1).")] = 1,
+    refresh_seconds: Annotated[
+        float, typer.Option("--refresh-seconds", help="How often deployments are re-read.")
+    ] = 2.0,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most subjects per batch.")] = 1000,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Largest request body accepted.")
+    ] = 1_048_576,
+    unknown_category: Annotated[
+        str,
+        typer.Option("--unknown-category", help="reject (422) or missing (scored as missing)."),
+    ] = "reject",
+) -> None:
+    """Serve the deployed, approved models of an environment over HTTP.
+
+    Example: riskops serve --env production --host 127.0.0.1 --port 8080
+    """
+    import uvicorn
+
+    from riskops.serving.app import ServerSettings, create_app
+    from riskops.serving.features import UNKNOWN_CATEGORY_POLICIES
+
+    if workers != 1:
+        raise InputError(
+            f"--workers {workers}: one worker per process is supported.",
+            hint="Run several `riskops serve` processes on different ports behind a load "
+            "balancer (or replicas in Kubernetes).",
+        )
+    if unknown_category not in UNKNOWN_CATEGORY_POLICIES:
+        raise InputError(
+            f"--unknown-category {unknown_category!r}; valid policies are: "
+            f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
+            hint="riskops serve --unknown-category reject",
+        )
+    state: State = ctx.obj
+    settings = ServerSettings(
+        workspace=state.settings(),
+        environment=env,
+        refresh_seconds=refresh_seconds,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
+    )
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys, name="keys")
+    app.command()(serve)

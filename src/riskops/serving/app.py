@@ -1,0 +1,323 @@
+"""The HTTP scoring API: a thin FastAPI shell over :class:`riskops.serving.service.ScoringService`.
+
+Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
+
+- ``POST /v1/models/{name}/decisions`` — one subject's decision with its reason codes (scope
+  ``score``);
+- ``POST /v1/models/{name}/decisions:batch`` — up to ``max_batch`` subjects (scope ``score``);
+- ``GET /v1/decisions/{id}`` — a stored decision and its reasons (scope ``read_decisions``);
+- ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
+  verified), ``/metrics`` (Prometheus) — no key needed.
+
+Decision endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so a
+request waiting for the decision log's fsync does not hold the event loop, and concurrent
+requests share one group commit. All state lives on ``app.state.service``.
+
+Example::
+
+    app = create_app(ServerSettings(workspace=load_settings(), environment="production"))
+    uvicorn.run(app, host="127.0.0.1", port=8080)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from riskops import __version__
+from riskops.serving.auth import Scope as KeyScope
+from riskops.serving.http_errors import install, problem_bytes
+from riskops.serving.metrics import CONTENT_TYPE
+from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
+
+__all__ = ["ServerSettings", "create_app"]
+
+# -- request and response bodies ---------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecisionRequest(_Body):
+    subject_id: str = Field(min_length=1, max_length=200, description="The subject's key.")
+    features: dict[str, Any] = Field(description="Feature name → value, as the model's spec lists.")
+    explain: bool = Field(False, description="Give reasons even for an approval.")
+
+
+class BatchItem(_Body):
+    subject_id: str = Field(min_length=1, max_length=200)
+    features: dict[str, Any]
+
+
+class BatchRequest(_Body):
+    subjects: list[BatchItem] = Field(description="The subjects, each decided independently.")
+    explain: bool = False
+
+
+class ReasonOut(BaseModel):
+    code: str
+    text: str
+    contribution: float | None
+    value: Any
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    model: str
+    version: int
+    digest: str
+    score: float | None
+    decision: str
+    reasons: list[ReasonOut]
+    fallback: bool
+
+
+class BatchOut(BaseModel):
+    decisions: list[DecisionOut]
+
+
+class StoredDecisionOut(BaseModel):
+    decision_id: str
+    decided_at: str | None
+    model: str | None
+    version: int | None
+    digest: str | None
+    route: str | None
+    served: bool | None
+    score: float | None
+    decision: str | None
+    reasons: list[dict[str, Any]]
+    fallback: bool | None
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    hint: str | None
+    problems: list[dict[str, str]]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in (
+        (401, "No valid API key."),
+        (403, "The key lacks the scope."),
+        (404, "The model does not serve here, or no such decision."),
+        (413, "The body is too large."),
+        (422, "The request is invalid; problems names each field."),
+    )
+}
+
+# -- auth --------------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _requires(scope: KeyScope) -> Any:
+    async def check(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        header: Annotated[str | None, Depends(_api_key)],
+    ) -> str:
+        token = bearer.credentials if bearer is not None else header
+        service: ScoringService = request.app.state.service
+        return service.keys.authorise(token, scope=scope)
+
+    return Depends(check)
+
+
+# -- body size ---------------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuses a body over ``limit`` bytes: at once from Content-Length, or while it streams."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0
+                if length > self.limit:
+                    await self._refuse(send, length)
+                    return
+        # A streamed body is counted as it arrives. Past the limit the app is told the client
+        # left (so it stops reading), and whatever it answers is replaced by the 413.
+        seen = 0
+        over = False
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def answer(message: Message) -> None:
+            nonlocal refused
+            if not over:
+                await send(message)
+            elif not refused:
+                refused = True
+                await self._refuse(send, seen)
+
+        await self.app(scope, counted, answer)
+
+    async def _refuse(self, send: Send, length: int) -> None:
+        body = problem_bytes(
+            413,
+            f"The request body is over {self.limit} bytes (at least {length}); at most "
+            f"{self.limit} are accepted.",
+            hint="Split a large batch into smaller requests.",
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+def _out(outcome: Outcome) -> DecisionOut:
+    d = outcome.decision
+    return DecisionOut(
+        decision_id=outcome.decision_id,
+        model=d.model,
+        version=d.version,
+        digest=d.digest,
+        score=d.score,
+        decision=d.decision,
+        reasons=[ReasonOut(**r.as_dict()) for r in d.reasons],
+        fallback=d.fallback,
+    )
+
+
+def create_app(settings: ServerSettings, *, service: ScoringService | None = None) -> FastAPI:
+    """The scoring app for ``settings``; its models load in the background after start-up
+    (``/readyz`` says when they are in)."""
+    running = service or ScoringService.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running.start()
+        try:
+            yield
+        finally:
+            running.close()
+
+    app = FastAPI(
+        title="riskops scoring",
+        version=__version__,
+        description="Decisions with reason codes from approved, digest-verified model versions.",
+        lifespan=lifespan,
+    )
+    app.state.service = running
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install(app)
+
+    @app.post(
+        "/v1/models/{name}/decisions",
+        response_model=DecisionOut,
+        responses=_ERRORS,
+        tags=["decisions"],
+    )
+    def decide(
+        name: str,
+        body: DecisionRequest,
+        background: BackgroundTasks,
+        _key: Annotated[str, _requires("score")],
+    ) -> DecisionOut:
+        """One subject's decision: score, outcome from the spec's policy, principal reasons
+        (for refer and decline, or all with ``explain``), and the model version that gave it.
+        Logged durably before it is returned."""
+        outcome, shadows = running.decide(
+            name, Subject(body.subject_id, body.features), explain=body.explain
+        )
+        background.add_task(shadows)
+        return _out(outcome)
+
+    @app.post(
+        "/v1/models/{name}/decisions:batch",
+        response_model=BatchOut,
+        responses=_ERRORS,
+        tags=["decisions"],
+    )
+    def decide_batch(
+        name: str,
+        body: BatchRequest,
+        background: BackgroundTasks,
+        _key: Annotated[str, _requires("score")],
+    ) -> BatchOut:
+        """Decisions for up to the configured number of subjects, in order."""
+        outcomes, shadows = running.decide_batch(
+            name,
+            [Subject(s.subject_id, s.features) for s in body.subjects],
+            explain=body.explain,
+        )
+        background.add_task(shadows)
+        return BatchOut(decisions=[_out(o) for o in outcomes])
+
+    @app.get(
+        "/v1/decisions/{decision_id}",
+        response_model=StoredDecisionOut,
+        responses=_ERRORS,
+        tags=["decisions"],
+    )
+    def stored_decision(
+        decision_id: str, _key: Annotated[str, _requires("read_decisions")]
+    ) -> StoredDecisionOut:
+        """A stored decision with its reasons (GDPR Art. 15: the logic involved)."""
+        return StoredDecisionOut(**running.get_decision(decision_id))
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        """200 once every deployed version is loaded with its digest verified; 503 otherwise,
+        saying which is missing and why."""
+        ready, body = running.readiness()
+        response.status_code = 200 if ready else 503
+        return body
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return app

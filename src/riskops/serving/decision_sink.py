@@ -1,0 +1,118 @@
+"""Where the scoring service puts each decision: the port the service writes through, and the
+one adapter onto the durable decision log (:mod:`riskops.serving.decision_log`).
+
+The service calls :meth:`DecisionSink.append` before it answers, and it returns only once the
+entry is durable (fsync'd in the log's write-ahead file). Appends block, so the HTTP layer runs
+them in its thread pool, where concurrent requests share a group commit.
+
+Example::
+
+    sink = open_decision_log(ctx, wal_dir)
+    sink.append(decision_id=..., decided_at=..., route="champion", served=True, ...)
+    sink.get(decision_id)        # the stored decision with its reasons, or None
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from riskops.context import Context
+from riskops.privacy.secrets import load_secrets
+from riskops.serving.decision_log import DecisionLog, LoggedDecision, StoredDecision
+from riskops.serving.scorer import Decision
+
+
+class DecisionSink(Protocol):
+    """What the service needs of a decision log."""
+
+    def append(
+        self,
+        *,
+        decision_id: str,
+        decided_at: datetime,
+        route: str,
+        served: bool,
+        subject_id: str,
+        features: Mapping[str, object],
+        decision: Decision,
+        request_sha256: str,
+    ) -> None: ...
+
+    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+
+    def backlog(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class DurableDecisions:
+    """:class:`DecisionSink` over :class:`riskops.serving.decision_log.DecisionLog`."""
+
+    def __init__(self, log: DecisionLog) -> None:
+        self._log = log
+
+    def append(
+        self,
+        *,
+        decision_id: str,
+        decided_at: datetime,
+        route: str,
+        served: bool,
+        subject_id: str,
+        features: Mapping[str, object],
+        decision: Decision,
+        request_sha256: str,
+    ) -> None:
+        self._log.append(
+            LoggedDecision.from_decision(
+                decision,
+                decision_id=decision_id,
+                decided_at=decided_at,
+                route=route,
+                served=served,
+                subject_id=subject_id,
+                features=features,
+                request_sha256=request_sha256,
+            )
+        )
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        found = self._log.get(decision_id)
+        return None if found is None else stored_view(found)
+
+    def backlog(self) -> int:
+        return self._log.backlog()
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def stored_view(found: StoredDecision) -> dict[str, Any]:
+    """The caller's view of a stored decision: what was decided and why, never the features
+    or the subject's pseudonym."""
+    return {
+        "decision_id": found.decision_id,
+        "decided_at": found.decided_at.isoformat(),
+        "model": found.model_name,
+        "version": found.version,
+        "digest": found.digest,
+        "route": found.route,
+        "served": found.served,
+        "score": found.score,
+        "decision": found.decision,
+        "reasons": list(found.reasons),
+        "fallback": found.fallback,
+    }
+
+
+def open_decision_log(ctx: Context, wal_dir: Path) -> DecisionSink:
+    """The workspace's durable decision log, with its write-ahead files in ``wal_dir``; it
+    replays what an earlier process left unflushed."""
+    wal_dir.mkdir(parents=True, exist_ok=True)
+    log = DecisionLog.open(
+        store=ctx.store, wal_dir=wal_dir, secrets=load_secrets(ctx.settings), clock=ctx.clock
+    )
+    return DurableDecisions(log)

@@ -1,0 +1,165 @@
+"""The one table that maps riskops errors to HTTP statuses, and the problem+json body they get.
+
+Every error answer is ``application/problem+json`` (RFC 9457) with ``type``, ``title``,
+``status`` and ``detail``, plus riskops' ``hint`` (what to do next) and ``problems`` (each bad
+field: ``{"field": ..., "message": ...}``). No answer ever carries a traceback: an unexpected
+exception is logged here, server-side, and the caller gets a 500 problem naming no internals.
+
+=======================================  ======
+error                                    status
+=======================================  ======
+InputError (RequestInvalid, ...)         422
+PayloadTooLarge                          413
+ApiKeyMissing                            401
+PermissionDeniedError                    403
+NotFoundError                            404
+ConflictError                            409
+BackendError, IntegrityError, others     503 / 500
+=======================================  ======
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from riskops.errors import (
+    BackendError,
+    ConfigError,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+    RiskopsError,
+)
+from riskops.serving.auth import ApiKeyMissing
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://riskops.dev/problems/"
+
+
+class PayloadTooLarge(InputError):
+    """A request body larger than the server accepts."""
+
+
+STATUS: dict[type[RiskopsError], int] = {
+    PayloadTooLarge: 413,
+    InputError: 422,
+    ApiKeyMissing: 401,
+    PermissionDeniedError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    BackendError: 503,
+    IntegrityError: 500,
+    ConfigError: 500,
+}
+
+TITLES: dict[int, str] = {
+    401: "API key required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Invalid request",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+def status_of(error: RiskopsError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    hint: str | None = None,
+    problems: Iterable[Problem] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json answer."""
+    title = TITLES.get(status, "Error")
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "hint": hint,
+        "problems": [{"field": p.location, "message": p.message} for p in problems],
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_bytes(status: int, detail: str, *, hint: str | None = None) -> bytes:
+    """The body of :func:`problem_response`, for an ASGI layer that answers by itself."""
+    return bytes(problem_response(status, detail, hint=hint).body)
+
+
+async def _riskops_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RiskopsError)
+    status = status_of(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(
+        status,
+        exc.message,
+        hint=exc.hint,
+        problems=getattr(exc, "problems", ()),
+        headers=headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(e) for e in exc.errors()]
+    return problem_response(
+        422,
+        f"The request body has {len(problems)} problem(s).",
+        hint="Send a JSON object as the OpenAPI schema at /docs describes.",
+        problems=problems,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(exc.status_code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("Unexpected error answering %s %s", request.method, request.url.path)
+    return problem_response(
+        500,
+        "The server could not answer this request.",
+        hint="Retry; if it persists, report it to the operator with the time of the request.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(RiskopsError, _riskops_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _problem(error: Any) -> Problem:
+    loc: Sequence[Any] = error.get("loc", ())
+    parts = [str(p) for p in loc if p != "body"]
+    where = ".".join(parts) or "(body)"
+    return Problem(where, str(error.get("msg", "is invalid")))

@@ -1,0 +1,142 @@
+"""The scoring service's Prometheus metrics, in a registry owned by one app (never the global
+default, so that two apps in one process, or a test, count apart).
+
+=============================================  ===========================================
+metric                                          what it counts
+=============================================  ===========================================
+``riskops_request_latency_seconds``             per model, version and endpoint
+``riskops_decisions_total``                     per model, version, route and outcome
+``riskops_score``                               the scores given, per model and version
+``riskops_feature_missing_total``               a feature sent null or absent, per feature
+``riskops_feature_out_of_range_total``          a feature refused as outside its min/max
+``riskops_model_info``                          1 per loaded lane (model, version, digest, lane)
+``riskops_fallback_total``                      fallback decisions, per model and version
+``riskops_artifact_digest_mismatch_total``      artifacts refused for a digest mismatch
+``riskops_decision_log_backlog``                decisions logged locally, not yet in the store
+=============================================  ===========================================
+
+Example::
+
+    metrics = ServingMetrics()
+    metrics.decision(decision, route="champion")
+    body = metrics.exposition()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from riskops.errors import Problem
+from riskops.serving.scorer import Decision
+
+__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_SCORE_BUCKETS = tuple(i / 20 for i in range(1, 21))
+
+
+class ServingMetrics:
+    """Every metric of one scoring app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.latency = Histogram(
+            "riskops_request_latency_seconds",
+            "Time to answer a decision request, from receipt to response.",
+            ["model", "version", "endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "riskops_decisions",
+            "Decisions made, by outcome and route (champion, canary, shadow).",
+            ["model", "version", "route", "outcome"],
+            registry=r,
+        )
+        self.scores = Histogram(
+            "riskops_score",
+            "Scores given (probability of the adverse event).",
+            ["model", "version"],
+            buckets=_SCORE_BUCKETS,
+            registry=r,
+        )
+        self.missing = Counter(
+            "riskops_feature_missing",
+            "Requests where a feature was null or absent.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.out_of_range = Counter(
+            "riskops_feature_out_of_range",
+            "Requests refused because a feature was outside its allowed range.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "riskops_model_info",
+            "1 for each loaded model version and lane.",
+            ["model", "version", "digest", "lane"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "riskops_fallback",
+            "Decisions given as the safe outcome because the model could not answer.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.digest_mismatch = Counter(
+            "riskops_artifact_digest_mismatch",
+            "Artifacts refused because their digest differs from the approved one.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "riskops_decision_log_backlog",
+            "Decisions in the local write-ahead log not yet flushed to the store.",
+            registry=r,
+        )
+
+    def decision(self, decision: Decision, *, route: str) -> None:
+        version = str(decision.version)
+        self.decisions.labels(decision.model, version, route, decision.decision).inc()
+        if decision.fallback:
+            self.fallbacks.labels(decision.model, version).inc()
+        elif decision.score is not None:
+            self.scores.labels(decision.model, version).observe(decision.score)
+
+    def problems(self, model: str, problems: Iterable[Problem]) -> None:
+        """Count missing and out-of-range features of a refused request."""
+        for problem in problems:
+            feature = problem.location.rsplit(".", 1)[-1]
+            if "is required" in problem.message:
+                self.missing.labels(model, feature).inc()
+            elif "allowed minimum" in problem.message or "allowed maximum" in problem.message:
+                self.out_of_range.labels(model, feature).inc()
+
+    def missing_values(self, model: str, features: dict[str, object], names: Iterable[str]) -> None:
+        """Count features an accepted request left null or absent (allowed by the spec)."""
+        for name in names:
+            if features.get(name) is None:
+                self.missing.labels(model, name).inc()
+
+    def loaded(self, lanes: Iterable[tuple[str, int, str, str]]) -> None:
+        """Set the model info gauge to exactly ``lanes`` (model, version, digest, lane)."""
+        self.model_info.clear()
+        for model, version, digest, lane in lanes:
+            self.model_info.labels(model, str(version), digest, lane).set(1)
+
+    def watch_backlog(self, read: Callable[[], int]) -> None:
+        self.backlog.set_function(lambda: float(read()))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,265 @@
+"""Which loaded version answers which request: the routing table of a running server.
+
+The table is built from the store alone, never from MLflow's aliases. Per model, in the
+server's environment:
+
+- the **champion** is the version of the newest ``full`` deployment row (a deploy or a
+  rollback);
+- a **canary** is the newest ``canary`` row newer than that, answering the subjects whose
+  bucket ``int(sha256(model + "\\x00" + subject_id)[:8]) mod 10,000`` is below
+  ``share × 10,000`` — the same subjects every time, whatever the process;
+- **shadows** are the ``shadow`` rows newer than the champion's: scored and logged after the
+  answer, never returned.
+
+A version is loaded only if it is ``approved`` with both sign-offs (a validator's and a risk
+officer's approval) and only from the artifact whose SHA-256 equals the recorded, approved
+digest (:func:`riskops.registry.artifacts.load_verified_model`). A version that cannot be loaded
+stays in the table as *unavailable*: its requests get the safe fallback decision.
+
+A refresh builds a whole new :class:`RoutingTable` (reusing the scorers of versions already
+loaded) and the server swaps one reference, so a request in flight finishes on the table it
+started with.
+
+Example::
+
+    table = build_table(ctx, "production", previous=None)
+    route = table.routes["credit-scoring"]
+    lane = route.choose("subject-42")          # the champion or the canary
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskops.config import Role
+from riskops.context import Context
+from riskops.errors import IntegrityError
+from riskops.governance.lifecycle import State
+from riskops.registry.artifacts import load_verified_model
+from riskops.serving.features import FeatureEncoder, UnknownCategory
+from riskops.serving.scorer import Scorer
+from riskops.spec import ModelSpec, parse_spec
+from riskops.store.tables import ApprovalRecord, DeploymentRecord, ModelVersionRecord
+
+log = logging.getLogger(__name__)
+
+Lane = Literal["champion", "canary", "shadow"]
+BUCKETS = 10_000
+
+
+def bucket(model: str, subject_id: str) -> int:
+    """The subject's sticky bucket in [0, 10,000) for ``model``."""
+    digest = hashlib.sha256(f"{model}\x00{subject_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One version the store says should serve, and how."""
+
+    model: str
+    version: int
+    digest: str
+    lane: Lane
+    share: float | None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A planned version and its scorer, or why it has none (``scorer`` is None)."""
+
+    plan: Planned
+    spec: ModelSpec
+    encoder: FeatureEncoder
+    scorer: Scorer | None
+    refused: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.scorer is not None
+
+
+@dataclass(frozen=True)
+class Route:
+    """The lanes of one model."""
+
+    champion: Loaded
+    canary: Loaded | None = None
+    shadows: tuple[Loaded, ...] = ()
+
+    def choose(self, subject_id: str) -> Loaded:
+        """The lane that answers ``subject_id``: the canary for its sticky share, else the
+        champion."""
+        canary = self.canary
+        if (
+            canary is not None
+            and canary.plan.share is not None
+            and bucket(canary.plan.model, subject_id) < canary.plan.share * BUCKETS
+        ):
+            return canary
+        return self.champion
+
+    def lanes(self) -> tuple[Loaded, ...]:
+        return (self.champion, *((self.canary,) if self.canary else ()), *self.shadows)
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """Every model's route, and the plan it was built from (to tell when the store changed)."""
+
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    plan: tuple[Planned, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """True when every planned version is loaded with its digest verified."""
+        return all(lane.available for route in self.routes.values() for lane in route.lanes())
+
+    def refused(self) -> list[Loaded]:
+        return [
+            lane for route in self.routes.values() for lane in route.lanes() if not lane.available
+        ]
+
+
+def plan_of(ctx: Context, environment: str) -> tuple[Planned, ...]:
+    """What the store says should serve in ``environment``, eligible versions only (approved,
+    both sign-offs); logged when a deployed version is not eligible."""
+    with ctx.store.reading() as session:
+        rows = list(
+            session.execute(
+                select(DeploymentRecord)
+                .where(DeploymentRecord.environment == environment)
+                .order_by(DeploymentRecord.id)
+            ).scalars()
+        )
+        wanted: list[tuple[DeploymentRecord, Lane]] = []
+        for name in sorted({r.model_name for r in rows}):
+            mine = [r for r in rows if r.model_name == name]
+            full = [r for r in mine if r.mode == "full"]
+            if not full:
+                continue
+            champion = full[-1]
+            wanted.append((champion, "champion"))
+            later = [r for r in mine if r.id > champion.id and r.version != champion.version]
+            canaries = [r for r in later if r.mode == "canary"]
+            if canaries:
+                wanted.append((canaries[-1], "canary"))
+            # A version that answers as the canary is not also scored as a shadow.
+            canary_version = canaries[-1].version if canaries else None
+            shadows: dict[int, DeploymentRecord] = {
+                r.version: r for r in later if r.mode == "shadow" and r.version != canary_version
+            }
+            wanted.extend((r, "shadow") for r in shadows.values())
+        plan = []
+        for row, lane in wanted:
+            version = session.execute(
+                select(ModelVersionRecord).where(
+                    ModelVersionRecord.model_name == row.model_name,
+                    ModelVersionRecord.version == row.version,
+                )
+            ).scalar_one_or_none()
+            why = _ineligible(session, row, version)
+            if why is not None or version is None:
+                log.error("Not serving %s@%s: %s", row.model_name, row.version, why)
+                continue
+            plan.append(Planned(row.model_name, row.version, version.digest, lane, row.share))
+        return tuple(plan)
+
+
+def _ineligible(
+    session: Session, row: DeploymentRecord, version: ModelVersionRecord | None
+) -> str | None:
+    if version is None:
+        return "no such version in the store"
+    if version.state != State.APPROVED:
+        return f"it is '{version.state}', not 'approved'"
+    approvals = session.execute(
+        select(ApprovalRecord.role).where(
+            ApprovalRecord.model_name == row.model_name,
+            ApprovalRecord.version == row.version,
+            ApprovalRecord.decision == "approve",
+        )
+    ).scalars()
+    roles = set(approvals)
+    missing = {Role.VALIDATOR.value, Role.RISK_OFFICER.value} - roles
+    if missing:
+        return f"it lacks the sign-off of a {' and a '.join(sorted(missing))}"
+    return None
+
+
+def build_table(
+    ctx: Context,
+    environment: str,
+    *,
+    previous: RoutingTable | None,
+    unknown_category: UnknownCategory = "reject",
+    on_refused: Callable[[Planned, str], None] | None = None,
+) -> RoutingTable:
+    """A new routing table for what the store says now. Versions loaded in ``previous`` are
+    reused; others are fetched and digest-checked. ``on_refused`` is told of each version that
+    could not be loaded (digest mismatch or load failure)."""
+    plan = plan_of(ctx, environment)
+    if previous is not None and previous.plan == plan:
+        return previous
+    known: dict[tuple[str, int, str], Loaded] = {}
+    if previous is not None:
+        for route in previous.routes.values():
+            for lane in route.lanes():
+                if lane.available:
+                    known[(lane.plan.model, lane.plan.version, lane.plan.digest)] = lane
+    lanes: dict[str, list[Loaded]] = {}
+    for planned in plan:
+        reused = known.get((planned.model, planned.version, planned.digest))
+        if reused is not None:
+            loaded = Loaded(planned, reused.spec, reused.encoder, reused.scorer)
+        else:
+            loaded = _load(ctx, planned, unknown_category)
+            if loaded.refused is not None and on_refused is not None:
+                on_refused(planned, loaded.refused)
+        lanes.setdefault(planned.model, []).append(loaded)
+    routes = {}
+    for name, loaded_lanes in lanes.items():
+        champion = next(x for x in loaded_lanes if x.plan.lane == "champion")
+        canary = next((x for x in loaded_lanes if x.plan.lane == "canary"), None)
+        shadows = tuple(x for x in loaded_lanes if x.plan.lane == "shadow")
+        routes[name] = Route(champion, canary, shadows)
+    return RoutingTable(routes=routes, plan=plan)
+
+
+def _load(ctx: Context, planned: Planned, unknown_category: UnknownCategory) -> Loaded:
+    with ctx.store.reading() as session:
+        version = session.execute(
+            select(ModelVersionRecord).where(
+                ModelVersionRecord.model_name == planned.model,
+                ModelVersionRecord.version == planned.version,
+            )
+        ).scalar_one()
+        spec_yaml, flavor = version.spec_yaml, version.flavor
+    spec = parse_spec(spec_yaml, source=f"{planned.model}@{planned.version}").spec
+    encoder = FeatureEncoder(spec, unknown_category=unknown_category)
+    ref = f"{planned.model}@{planned.version}"
+    try:
+        model = load_verified_model(
+            ctx.registry, planned.model, planned.version, digest=planned.digest, flavor=flavor
+        )
+        scorer = Scorer(
+            spec,
+            model,
+            version=planned.version,
+            digest=planned.digest,
+            unknown_category=unknown_category,
+        )
+    except IntegrityError as exc:
+        log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)
+        return Loaded(planned, spec, encoder, None, refused=f"digest mismatch: {exc}")
+    except Exception as exc:  # a broken artifact must not stop the server: that version falls back
+        log.error("Could not load %s: %s", ref, exc)
+        return Loaded(planned, spec, encoder, None, refused=f"load failed: {exc}")
+    return Loaded(planned, spec, encoder, scorer)

@@ -1,0 +1,401 @@
+"""The scoring service: routes a request to the version that answers it, decides, logs the
+decision durably, and keeps the routing table and the API keys current.
+
+The HTTP app (:mod:`riskops.serving.app`) is a shell over this: it parses, authorises with
+:attr:`ScoringService.keys`, calls one method, and formats the answer.
+
+A decision, in order::
+
+    route   = table.routes[model]                 # NotFoundError: the model does not serve here
+    lane    = route.choose(subject_id)            # champion, or canary for its sticky share
+    result  = lane.scorer.decide(features)        # RequestInvalid (422) propagates; a model
+                                                  # that fails gives the safe fallback
+    log.append(result)                            # fsync'd before the caller sees the answer
+    → response;  then each shadow is scored and logged (served=False), never returned
+
+The routing table and the key ring are refreshed from the store every ``refresh_seconds`` by a
+background thread, which builds the new table completely and then replaces one reference; a
+request reads that reference once, so it finishes on the table it started with.
+
+Example::
+
+    service = ScoringService.open(ServerSettings(workspace=load_settings()))
+    service.start()
+    outcome = service.decide("credit-scoring", "subject-1", features)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from riskops.config import Settings
+from riskops.context import Context, open_context
+from riskops.errors import InputError, NotFoundError, Problem
+from riskops.serving.auth import KeyRing
+from riskops.serving.decision_sink import DecisionSink, open_decision_log
+from riskops.serving.features import RequestInvalid, UnknownCategory
+from riskops.serving.metrics import ServingMetrics
+from riskops.serving.policy import MODEL_UNAVAILABLE, DecisionPolicy
+from riskops.serving.routing import Loaded, Planned, RoutingTable, build_table
+from riskops.serving.scorer import Decision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How one scoring server runs: the workspace it serves from, its environment, limits."""
+
+    workspace: Settings
+    environment: str = "production"
+    refresh_seconds: float = 2.0
+    max_batch: int = 1_000
+    max_body_bytes: int = 1_048_576
+    unknown_category: UnknownCategory = "reject"
+    wal_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.refresh_seconds <= 0 or self.max_batch < 1 or self.max_body_bytes < 1:
+            raise InputError(
+                f"Server limits must be positive: refresh_seconds={self.refresh_seconds}, "
+                f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}.",
+                hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576.",
+            )
+
+    @property
+    def wal_path(self) -> Path:
+        return self.wal_dir or self.workspace.home / "decision-wal" / self.environment
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A served decision and its id."""
+
+    decision_id: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Subject:
+    subject_id: str
+    features: Mapping[str, object]
+
+
+@dataclass
+class ScoringService:
+    """State of one running server: context, routing table, keys, metrics and decision log."""
+
+    settings: ServerSettings
+    ctx: Context
+    keys: KeyRing
+    metrics: ServingMetrics
+    decisions: DecisionSink
+    table: RoutingTable = field(default_factory=RoutingTable)
+    loaded_once: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: ServerSettings) -> ScoringService:
+        ctx = open_context(settings.workspace)
+        if settings.environment not in settings.workspace.environments:
+            raise InputError(
+                f"Unknown environment {settings.environment!r}. Valid environments are: "
+                f"{', '.join(settings.workspace.environments)}.",
+                hint="riskops serve --env production",
+            )
+        metrics = ServingMetrics()
+        sink = open_decision_log(ctx, settings.wal_path)
+        metrics.watch_backlog(sink.backlog)
+        return cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the refresher, whose first pass loads the models (until then: not ready)."""
+        self._thread = threading.Thread(target=self._refresh_loop, name="riskops-refresh")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.decisions.close()
+        self.ctx.close()
+
+    def refresh(self) -> None:
+        """Re-read the keys and the deployments; swap in a new routing table if they changed."""
+        self.keys.refresh()
+        table = build_table(
+            self.ctx,
+            self.settings.environment,
+            previous=self.table if self.loaded_once else None,
+            unknown_category=self.settings.unknown_category,
+            on_refused=self._refused,
+        )
+        if table is not self.table:
+            self.table = table  # the one swap: a request holds the table it read
+            self.metrics.loaded(
+                (lane.plan.model, lane.plan.version, lane.plan.digest, lane.plan.lane)
+                for route in table.routes.values()
+                for lane in route.lanes()
+                if lane.available
+            )
+            log.info("Routing table: %s", [(p.model, p.version, p.lane) for p in table.plan])
+        self.loaded_once = True
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # the store may be briefly away; keep serving the last table
+                log.exception("Could not refresh the routing table; serving the previous one")
+            self._stop.wait(self.settings.refresh_seconds)
+
+    def _refused(self, planned: Planned, why: str) -> None:
+        if why.startswith("digest mismatch"):
+            self.metrics.digest_mismatch.labels(planned.model, str(planned.version)).inc()
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether every deployed version is loaded and verified, and what is loaded."""
+        table = self.table
+        refused = table.refused()
+        ready = self.loaded_once and not refused
+        body = {
+            "ready": ready,
+            "environment": self.settings.environment,
+            "loaded": [
+                {"model": p.model, "version": p.version, "digest": p.digest, "lane": p.lane}
+                for p in table.plan
+            ],
+            "refused": [
+                {"model": x.plan.model, "version": x.plan.version, "reason": x.refused}
+                for x in refused
+            ],
+        }
+        if not self.loaded_once:
+            body["waiting"] = "models are still loading"
+        return ready, body
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def decide(
+        self, model: str, subject: Subject, *, explain: bool = False
+    ) -> tuple[Outcome, Callable[[], None]]:
+        """The served decision (logged durably) and a callable that scores the shadows; the
+        caller runs it after answering."""
+        started = perf_counter()
+        table = self.table
+        route = self._route(table, model)
+        lane = route.choose(subject.subject_id)
+        decision = self._decide_one(lane, subject.features, explain)
+        digest = request_digest(model, subject)
+        decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+        self.metrics.decision(decision, route=lane.plan.lane)
+        self.metrics.latency.labels(model, str(decision.version), "decision").observe(
+            perf_counter() - started
+        )
+        shadows = route.shadows
+
+        def score_shadows() -> None:
+            for shadow in shadows:
+                self._shadow(shadow, subject, explain, digest)
+
+        return Outcome(decision_id, decision), score_shadows
+
+    def decide_batch(
+        self, model: str, subjects: Sequence[Subject], *, explain: bool = False
+    ) -> tuple[list[Outcome], Callable[[], None]]:
+        """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
+        bad field as ``[i].feature``."""
+        started = perf_counter()
+        if len(subjects) > self.settings.max_batch:
+            raise RequestInvalid(
+                f"The batch has {len(subjects)} subjects; at most {self.settings.max_batch} "
+                "are allowed.",
+                problems=[
+                    Problem(
+                        "subjects",
+                        f"has {len(subjects)} items, more than {self.settings.max_batch}",
+                    )
+                ],
+                hint=f"Split the batch into requests of at most {self.settings.max_batch}.",
+            )
+        table = self.table
+        route = self._route(table, model)
+        groups: dict[int, tuple[Loaded, list[int]]] = {}
+        for i, subject in enumerate(subjects):
+            lane = route.choose(subject.subject_id)
+            groups.setdefault(id(lane), (lane, []))[1].append(i)
+        decided: dict[int, Decision] = {}
+        problems: list[Problem] = []
+        for lane, indices in groups.values():
+            rows = [subjects[i].features for i in indices]
+            try:
+                results = self._decide_many(lane, rows, explain)
+            except RequestInvalid as exc:
+                problems.extend(_relocate(exc.problems, indices))
+                continue
+            decided.update(zip(indices, results, strict=True))
+        if problems:
+            self.metrics.problems(model, problems)
+            raise RequestInvalid(
+                f"The batch for {model} has {len(problems)} problem(s):",
+                problems=sorted(problems, key=_position),
+                hint="Fix each field named above; no decision of this batch was made.",
+            )
+        outcomes = []
+        for i, subject in enumerate(subjects):
+            decision = decided[i]
+            lane = route.choose(subject.subject_id)
+            digest = request_digest(model, subject)
+            decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+            self.metrics.decision(decision, route=lane.plan.lane)
+            outcomes.append(Outcome(decision_id, decision))
+        self.metrics.latency.labels(model, str(route.champion.plan.version), "batch").observe(
+            perf_counter() - started
+        )
+        shadows = route.shadows
+
+        def score_shadows() -> None:
+            for shadow in shadows:
+                for subject in subjects:
+                    self._shadow(shadow, subject, explain, request_digest(model, subject))
+
+        return outcomes, score_shadows
+
+    def get_decision(self, decision_id: str) -> dict[str, Any]:
+        found = self.decisions.get(decision_id)
+        if found is None:
+            raise NotFoundError(
+                f"No decision with id {decision_id!r}.",
+                hint="Use the decision_id returned with the decision.",
+            )
+        return found
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _route(self, table: RoutingTable, model: str) -> Any:
+        route = table.routes.get(model)
+        if route is None:
+            serving = ", ".join(sorted(table.routes)) or "none"
+            raise NotFoundError(
+                f"No model named {model!r} serves in {self.settings.environment} (serving: "
+                f"{serving}).",
+                hint=f"Deploy an approved version: riskops deploy {model}@<version> --env "
+                f"{self.settings.environment} --as <operator>",
+            )
+        return route
+
+    def _decide_one(self, lane: Loaded, features: Mapping[str, object], explain: bool) -> Decision:
+        try:
+            if lane.scorer is not None:
+                decision = lane.scorer.decide(features, explain=explain)
+            else:
+                started = perf_counter()
+                lane.encoder.encode(features)  # a bad request is still a 422
+                decision = _unavailable(lane, started)
+        except RequestInvalid as exc:
+            self.metrics.problems(lane.plan.model, exc.problems)
+            raise
+        self._count_missing(lane, features)
+        return decision
+
+    def _decide_many(
+        self, lane: Loaded, rows: Sequence[Mapping[str, object]], explain: bool
+    ) -> tuple[Decision, ...]:
+        if lane.scorer is not None:
+            decisions = lane.scorer.decide_batch(rows, explain=explain)
+        else:
+            started = perf_counter()
+            lane.encoder.encode_batch(rows)
+            decisions = tuple(_unavailable(lane, started) for _ in rows)
+        for features in rows:
+            self._count_missing(lane, features)
+        return decisions
+
+    def _count_missing(self, lane: Loaded, features: Mapping[str, object]) -> None:
+        for feature in lane.spec.features:
+            if feature.allow_missing and features.get(feature.name) is None:
+                self.metrics.missing.labels(lane.plan.model, feature.name).inc()
+
+    def _shadow(self, lane: Loaded, subject: Subject, explain: bool, digest: str) -> None:
+        # A shadow never changes an answer: any failure of it is logged and dropped.
+        try:
+            decision = self._decide_one(lane, subject.features, explain)
+            self._log(decision, lane, subject, served=False, request_sha256=digest)
+            self.metrics.decision(decision, route="shadow")
+        except Exception:
+            log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
+
+    def _log(
+        self,
+        decision: Decision,
+        lane: Loaded,
+        subject: Subject,
+        *,
+        served: bool,
+        request_sha256: str,
+    ) -> str:
+        decision_id = str(uuid.uuid4())
+        self.decisions.append(
+            decision_id=decision_id,
+            decided_at=self.ctx.clock(),
+            route=lane.plan.lane,
+            served=served,
+            subject_id=subject.subject_id,
+            features=dict(subject.features),
+            decision=decision,
+            request_sha256=request_sha256,
+        )
+        return decision_id
+
+
+def request_digest(model: str, subject: Subject) -> str:
+    """SHA-256 of the request as canonical JSON (sorted keys): the model, subject and features."""
+    body = {"model": model, "subject_id": subject.subject_id, "features": dict(subject.features)}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _unavailable(lane: Loaded, started: float) -> Decision:
+    policy = DecisionPolicy.from_spec(lane.spec.policy)
+    return Decision(
+        lane.plan.model,
+        lane.plan.version,
+        lane.plan.digest,
+        None,
+        policy.safe_outcome,
+        (MODEL_UNAVAILABLE,),
+        True,
+        (perf_counter() - started) * 1000.0,
+        f"model unavailable: {lane.refused}",
+    )
+
+
+def _relocate(problems: Sequence[Problem], indices: Sequence[int]) -> list[Problem]:
+    """Problems located ``[k].feature`` within a group, as ``[i].feature`` in the batch."""
+    moved = []
+    for p in problems:
+        if p.location.startswith("["):
+            k, _, rest = p.location[1:].partition("]")
+            if k.isdigit() and int(k) < len(indices):
+                moved.append(Problem(f"subjects[{indices[int(k)]}]{rest}", p.message))
+                continue
+        moved.append(Problem(f"subjects{p.location}", p.message))
+    return moved
+
+
+def _position(problem: Problem) -> tuple[int, str]:
+    head = problem.location.removeprefix("subjects[").partition("]")[0]
+    return (int(head) if head.isdigit() else -1, problem.location)

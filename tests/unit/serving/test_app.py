@@ -1,0 +1,117 @@
+"""The scoring app in process (FastAPI's TestClient over the real service, store, registry and
+decision log): what a real uvicorn process adds is covered in tests/integration."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import lightgbm as lgb
+import pytest
+
+from riskops.context import Context
+from riskops.serving.app import create_app
+from riskops.serving.auth import create_key
+from riskops.serving.routing import Route, RoutingTable
+from riskops.serving.scorer import Scorer
+from riskops.serving.service import ScoringService, ServerSettings
+from riskops.training.pipeline import train
+from tests.conftest import SPEC, approve_and_deploy
+from tests.unit.serving.conftest import German
+
+# Starlette deprecates its httpx-based TestClient in favour of a package this project does not
+# install; the client still works as documented.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+URL = "/v1/models/credit-scoring/decisions"
+
+
+class BrokenBooster(lgb.Booster):
+    """A real booster whose predict fails, as a corrupt model or a library bug would."""
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        raise lgb.basic.LightGBMError("Unknown model format or submodel type in model file")
+
+
+@pytest.fixture
+def served(ctx: Context) -> Iterator[tuple[Any, ScoringService, str]]:
+    from fastapi.testclient import TestClient
+
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    key = create_key(ctx, "portal", scopes=["score", "read_decisions"], actor="oscar").token
+    settings = ServerSettings(workspace=ctx.settings, refresh_seconds=3600)
+    app = create_app(settings)
+    service: ScoringService = app.state.service
+    with TestClient(app, raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.05)
+        client.headers["Authorization"] = f"Bearer {key}"
+        yield client, service, key
+
+
+def test_not_ready_until_loaded_and_then_decides(
+    ctx: Context, served: tuple[Any, ScoringService, str], german: German
+) -> None:
+    client, _service, _ = served
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True
+    assert ready["refused"] == []
+    answer = client.post(URL, json={"subject_id": "s1", "features": german.requests[0]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["version"] == 1
+    assert body["fallback"] is False
+    stored = client.get(f"/v1/decisions/{body['decision_id']}").json()
+    assert stored["score"] == body["score"]
+    assert stored["served"] is True
+    schema = client.get("/openapi.json").json()
+    assert "/v1/models/{name}/decisions:batch" in schema["paths"]
+    assert "/v1/decisions/{decision_id}" in schema["paths"]
+
+
+def test_a_model_that_fails_gives_the_fallback_not_an_error(
+    served: tuple[Any, ScoringService, str], german: German
+) -> None:
+    client, service, _ = served
+    table = service.table
+    route = table.routes["credit-scoring"]
+    champion = route.champion
+    assert champion.scorer is not None
+    broken = BrokenBooster(model_str=champion.scorer.model.model_to_string())
+    scorer = Scorer(champion.spec, broken, version=1, digest=champion.plan.digest)
+    service.table = RoutingTable(
+        routes={"credit-scoring": Route(dataclasses.replace(champion, scorer=scorer))},
+        plan=table.plan,
+    )
+    answer = client.post(URL, json={"subject_id": "s1", "features": german.requests[0]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["fallback"] is True
+    assert body["decision"] == "refer"
+    assert [r["code"] for r in body["reasons"]] == ["model_unavailable"]
+    batch = client.post(
+        URL + ":batch",
+        json={"subjects": [{"subject_id": "a", "features": f} for f in german.requests[:3]]},
+    )
+    assert [d["fallback"] for d in batch.json()["decisions"]] == [True, True, True]
+    metrics = client.get("/metrics").text
+    assert 'riskops_fallback_total{model="credit-scoring",version="1"} 4.0' in metrics
+    stored = client.get(f"/v1/decisions/{body['decision_id']}").json()
+    assert stored["fallback"] is True
+
+
+def test_an_unexpected_error_is_a_500_problem_without_traceback(
+    served: tuple[Any, ScoringService, str], german: German
+) -> None:
+    client, service, _ = served
+    service.table = RoutingTable(routes={"credit-scoring": "corrupt"}, plan=())  # type: ignore[dict-item]
+    answer = client.post(URL, json={"subject_id": "s1", "features": german.requests[0]})
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["title"] == "Internal error"
+    assert "Traceback" not in answer.text
+    assert "AttributeError" not in answer.text
