@@ -145,7 +145,8 @@ def inventory(ctx: typer.Context, as_json: Json = False) -> None:
         names = ", ".join(e.name for e in result.overdue)
         console.print(
             f"[bold red]{len(result.overdue)} review(s) overdue: {names}.[/bold red] "
-            "Revalidate: train a new version, or riskops validate MODEL@VERSION --as <validator>"
+            "Revalidate: train a new version on current data and validate it "
+            "(riskops train SPEC --as <developer>, then riskops validate MODEL@VERSION --as <validator>)"
         )
 
 

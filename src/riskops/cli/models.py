@@ -44,7 +44,15 @@ def _versions_table(view: ModelView, title: str) -> Table:
         if v.gates:
             failed = [g["gate"] for g in v.gates if not g["passed"]]
             gates = "all passed" if not failed else "failed: " + ", ".join(failed)
-        approvals = ", ".join(f"{a['actor']} ({a['role']})" for a in v.approvals) or "-"
+        approvals = (
+            ", ".join(
+                f"{a['actor']} ({a['role']}"
+                + (", rejected" if a.get("decision") == "reject" else "")
+                + ")"
+                for a in v.approvals
+            )
+            or "-"
+        )
         commit = v.lineage["code_commit"]
         code = (commit[:10] if commit else "no git") + (
             "*" if v.lineage["code_dirty"] and commit else ""

@@ -129,9 +129,9 @@ def _pdf_writer() -> PdfWriter:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "weasyprint":
             raise
-        raise MissingExtraError("PDF documents", "weasyprint", "pdf") from exc
+        raise MissingExtraError("Writing PDF documents", "weasyprint", "pdf") from exc
     except OSError as exc:  # WeasyPrint is installed but cannot load Pango and friends
-        error = MissingExtraError("PDF documents", "WeasyPrint's native libraries", "pdf")
+        error = MissingExtraError("Writing PDF documents", "WeasyPrint's native libraries", "pdf")
         error.message = (
             f"PDF documents need WeasyPrint's native libraries, which did not load: {exc}"
         )

@@ -111,7 +111,9 @@ def deploy(
                 State.CANDIDATE: f"It still needs validation: riskops validate {ref} --as <validator>",
                 State.VALIDATED: "It still needs sign-off by a validator and then a risk officer: "
                 f"riskops approve {ref} --as <validator>, then --as <risk officer>",
-                State.REJECTED: "It failed validation; train and validate a new version.",
+                State.REJECTED: "It was rejected. If blocking gates failed, a risk officer may "
+                f"override them with a justification (riskops override {ref} --gate GATE ...); "
+                "otherwise train and validate a new version.",
                 State.RETIRED: "It was retired and cannot serve again.",
             }[state]
             raise ConflictError(

@@ -226,8 +226,8 @@ def _rejecting_run(session: Session, ref: ModelRef, state: State) -> ValidationR
     by = rejection_by_person(session, ref)
     if by is not None:
         raise ConflictError(
-            f"{ref} was rejected by {by.actor} ({by.role}), not by its gates: {by.note}. A "
-            "person's rejection cannot be overridden.",
+            f"{ref} was rejected by {by.actor} ({by.role}), not by its gates: "
+            f"{by.note.rstrip('.')}. A person's rejection cannot be overridden.",
             model_ref=str(ref),
             hint="Train and validate a new version: riskops train <spec> --as <developer>",
         )

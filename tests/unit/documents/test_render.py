@@ -299,7 +299,9 @@ def test_pdf_without_weasyprint_says_which_extra_to_install(shared: Shared, tmp_
         pytest.skip("weasyprint is installed here (its native libraries do not load)")
     else:
         pytest.skip("weasyprint is installed here")
-    with pytest.raises(MissingExtraError, match=r"PDF documents needs weasyprint") as raised:
+    with pytest.raises(
+        MissingExtraError, match=r"Writing PDF documents needs weasyprint"
+    ) as raised:
         render_documents(ctx, ref, tmp_path / "pdf", formats=("pdf",))
     assert raised.value.hint == "Install it with: pip install 'riskops[pdf]'"
     assert not (tmp_path / "pdf").exists()
