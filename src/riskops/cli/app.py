@@ -20,6 +20,7 @@ import typer
 from riskops import __version__
 from riskops.cli import (
     audit,
+    decisions,
     documents,
     governance,
     lifecycle,
@@ -76,6 +77,7 @@ governance.register(app)
 models.register(app)
 documents.register(app)
 serving.register(app)
+decisions.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 

@@ -119,6 +119,15 @@ def serve(
         str,
         typer.Option("--unknown-category", help="reject (422) or missing (scored as missing)."),
     ] = "reject",
+    flush_interval: Annotated[
+        float,
+        typer.Option(
+            "--flush-interval",
+            hidden=True,
+            help="Seconds between decision-log flushes to the store (tests set it long to "
+            "leave decisions in the write-ahead log).",
+        ),
+    ] = 0.2,
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
@@ -149,6 +158,7 @@ def serve(
         max_batch=max_batch,
         max_body_bytes=max_body_bytes,
         unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
+        flush_interval=flush_interval,
     )
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -108,11 +108,16 @@ def stored_view(found: StoredDecision) -> dict[str, Any]:
     }
 
 
-def open_decision_log(ctx: Context, wal_dir: Path) -> DecisionSink:
-    """The workspace's durable decision log, with its write-ahead files in ``wal_dir``; it
-    replays what an earlier process left unflushed."""
+def open_decision_log(ctx: Context, wal_dir: Path, *, flush_interval: float = 0.2) -> DecisionSink:
+    """The workspace's durable decision log, with its write-ahead files in ``wal_dir``,
+    flushed to the store every ``flush_interval`` seconds; it replays what an earlier process
+    left unflushed."""
     wal_dir.mkdir(parents=True, exist_ok=True)
     log = DecisionLog.open(
-        store=ctx.store, wal_dir=wal_dir, secrets=load_secrets(ctx.settings), clock=ctx.clock
+        store=ctx.store,
+        wal_dir=wal_dir,
+        secrets=load_secrets(ctx.settings),
+        clock=ctx.clock,
+        flush_interval=flush_interval,
     )
     return DurableDecisions(log)

@@ -62,13 +62,21 @@ class ServerSettings:
     max_body_bytes: int = 1_048_576
     unknown_category: UnknownCategory = "reject"
     wal_dir: Path | None = None
+    flush_interval: float = 0.2  # seconds between decision-log flushes to the store
 
     def __post_init__(self) -> None:
-        if self.refresh_seconds <= 0 or self.max_batch < 1 or self.max_body_bytes < 1:
+        if (
+            self.refresh_seconds <= 0
+            or self.max_batch < 1
+            or self.max_body_bytes < 1
+            or self.flush_interval <= 0
+        ):
             raise InputError(
                 f"Server limits must be positive: refresh_seconds={self.refresh_seconds}, "
-                f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}.",
-                hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576.",
+                f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}, "
+                f"flush_interval={self.flush_interval}.",
+                hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576, "
+                "flush_interval=0.2.",
             )
 
     @property
@@ -114,7 +122,7 @@ class ScoringService:
                 hint="riskops serve --env production",
             )
         metrics = ServingMetrics()
-        sink = open_decision_log(ctx, settings.wal_path)
+        sink = open_decision_log(ctx, settings.wal_path, flush_interval=settings.flush_interval)
         metrics.watch_backlog(sink.backlog)
         return cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
 
