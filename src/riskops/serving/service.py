@@ -163,11 +163,20 @@ class ScoringService:
         self.loaded_once = True
 
     def _refresh_loop(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 self.refresh()
-            except Exception:  # the store may be briefly away; keep serving the last table
-                log.exception("Could not refresh the routing table; serving the previous one")
+                if failing:
+                    log.warning("Routing table refreshed again; the store is back")
+                failing = False
+            except Exception as exc:  # the store may be briefly away; keep serving the last table
+                if failing:
+                    # One line per retry while it lasts; the traceback was logged once.
+                    log.warning("Still cannot refresh the routing table: %s", exc)
+                else:
+                    log.exception("Could not refresh the routing table; serving the previous one")
+                failing = True
             self._stop.wait(self.settings.refresh_seconds)
 
     def _refused(self, planned: Planned, why: str) -> None:
