@@ -527,39 +527,7 @@ class DecisionLog:
         return self._stored(decision_id)
 
     def _stored(self, decision_id: str) -> StoredDecision | None:
-        with self.store.reading() as session:
-            row = session.get(DecisionRecord, decision_id)
-            if row is None:
-                return None
-            key = self.keys.keys_for(session, [row.subject], create=False).get(row.subject)
-        features = None
-        if key is not None and row.features_nonce is not None and row.features_ciphertext:
-            try:
-                features = open_features(
-                    key, row.subject, row.features_nonce, row.features_ciphertext
-                )
-            except InvalidTag:
-                features = None  # a newer key: the one that sealed these was erased
-        return StoredDecision(
-            decision_id=row.id,
-            decided_at=row.decided_at,
-            model_name=row.model_name,
-            version=row.version,
-            digest=row.digest,
-            route=row.route,
-            served=row.served,
-            subject=row.subject,
-            score=row.score,
-            decision=row.decision,
-            reasons=list(row.reasons),
-            latency_ms=row.latency_ms,
-            fallback=row.fallback,
-            request_sha256=row.request_sha256,
-            features=features,
-            erased=features is None,
-            flushed=True,
-            batch_id=row.batch_id,
-        )
+        return read_stored(self.store, self.keys, decision_id)
 
     def _pending(self, entry: Mapping[str, Any]) -> StoredDecision:
         return StoredDecision(
@@ -756,3 +724,39 @@ def _batch_problem(
             f"the Merkle root sealed at audit event {seq}: a decision was edited"
         )
     return None
+
+
+def read_stored(store: Store, keys: SubjectKeys, decision_id: str) -> StoredDecision | None:
+    """A flushed decision from the store, its features decrypted while the subject's key
+    exists (after erasure ``features`` is None and ``erased`` True); None if not stored."""
+    with store.reading() as session:
+        row = session.get(DecisionRecord, decision_id)
+        if row is None:
+            return None
+        key = keys.keys_for(session, [row.subject], create=False).get(row.subject)
+    features = None
+    if key is not None and row.features_nonce is not None and row.features_ciphertext:
+        try:
+            features = open_features(key, row.subject, row.features_nonce, row.features_ciphertext)
+        except InvalidTag:
+            features = None  # a newer key: the one that sealed these was erased
+    return StoredDecision(
+        decision_id=row.id,
+        decided_at=row.decided_at,
+        model_name=row.model_name,
+        version=row.version,
+        digest=row.digest,
+        route=row.route,
+        served=row.served,
+        subject=row.subject,
+        score=row.score,
+        decision=row.decision,
+        reasons=list(row.reasons),
+        latency_ms=row.latency_ms,
+        fallback=row.fallback,
+        request_sha256=row.request_sha256,
+        features=features,
+        erased=features is None,
+        flushed=True,
+        batch_id=row.batch_id,
+    )

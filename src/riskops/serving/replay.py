@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from riskops.audit.trail import record
@@ -42,13 +41,13 @@ from riskops.config import Role
 from riskops.context import Context
 from riskops.errors import ConflictError, IntegrityError, NotFoundError
 from riskops.governance.roles import require_actor, require_role
-from riskops.privacy.keys import SubjectKeys, open_features
+from riskops.privacy.keys import SubjectKeys
 from riskops.privacy.secrets import load_secrets
 from riskops.registry.artifacts import load_verified_model
-from riskops.serving.decision_log import StoredDecision
+from riskops.serving.decision_log import StoredDecision, read_stored
 from riskops.serving.scorer import Decision, Scorer
 from riskops.spec import parse_spec
-from riskops.store.tables import DecisionRecord, ModelVersionRecord
+from riskops.store.tables import ModelVersionRecord
 
 REPLAY_ACTION = "decision.replayed"
 REPLAY_ROLES = (Role.AUDITOR, Role.VALIDATOR, Role.RISK_OFFICER, Role.OPERATOR)
@@ -61,42 +60,15 @@ def stored_decision(ctx: Context, decision_id: str) -> StoredDecision:
     """A decision from the store, its features decrypted while the subject's key exists;
     NotFoundError if the store has no decision with that id."""
     keys = SubjectKeys(ctx.store, load_secrets(ctx.settings), ctx.clock)
-    with ctx.store.reading() as session:
-        row = session.get(DecisionRecord, decision_id.strip())
-        if row is None:
-            raise NotFoundError(
-                f"No decision with id {decision_id!r} in the store.",
-                hint="Use the decision_id the scoring API returned. A decision made in the last "
-                "moments may still wait in a running server's backlog: GET /v1/decisions/<id> "
-                "on that server shows it.",
-            )
-        key = keys.keys_for(session, [row.subject], create=False).get(row.subject)
-    features = None
-    if key is not None and row.features_nonce is not None and row.features_ciphertext:
-        try:
-            features = open_features(key, row.subject, row.features_nonce, row.features_ciphertext)
-        except InvalidTag:
-            features = None  # a key made after an erasure does not open the older ciphertexts
-    return StoredDecision(
-        decision_id=row.id,
-        decided_at=row.decided_at,
-        model_name=row.model_name,
-        version=row.version,
-        digest=row.digest,
-        route=row.route,
-        served=row.served,
-        subject=row.subject,
-        score=row.score,
-        decision=row.decision,
-        reasons=list(row.reasons),
-        latency_ms=row.latency_ms,
-        fallback=row.fallback,
-        request_sha256=row.request_sha256,
-        features=features,
-        erased=features is None,
-        flushed=True,
-        batch_id=row.batch_id,
-    )
+    found = read_stored(ctx.store, keys, decision_id.strip())
+    if found is None:
+        raise NotFoundError(
+            f"No decision with id {decision_id!r} in the store.",
+            hint="Use the decision_id the scoring API returned. A decision made in the last "
+            "moments may still wait in a running server's backlog: GET /v1/decisions/<id> "
+            "on that server shows it.",
+        )
+    return found
 
 
 @dataclass(frozen=True)
