@@ -12,12 +12,17 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from riskops.context import Context, open_context
 from riskops.workspace import DEMO_PEOPLE, init_workspace
+
+# Property tests check correctness, not speed: a loaded CI machine must not fail them on time.
+settings.register_profile("riskops", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("riskops")
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "models" / "credit_scoring" / "model.yaml"
