@@ -3,8 +3,10 @@
     RiskopsError
     ├── ConfigError              the workspace or an environment variable is wrong
     ├── InputError               bad input at an entry point (CLI argument, file, request)
-    │   ├── SpecError            a model spec that does not validate
-    │   └── DataSchemaError      a dataset that does not match its spec
+    │   └── ProblemsError        several problems, each naming its field or row
+    │       ├── SpecError        a model spec that does not validate
+    │       ├── DataSchemaError  a dataset that does not match its spec
+    │       └── RequestInvalid   a scoring request that does not match its spec (serving)
     ├── NotFoundError            no such model, version, person or event
     ├── ConflictError            the action is not allowed in the object's current state
     ├── PermissionDeniedError    the actor lacks the role, or separation of duties forbids it
@@ -54,32 +56,26 @@ class Problem:
         return f"{self.location}: {self.message}"
 
 
-class SpecError(InputError):
+class ProblemsError(InputError):
+    """Bad input with several problems, each naming where it is (``problems``)."""
+
+    def __init__(
+        self, message: str, *, problems: Sequence[Problem] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        lines = [self.message, *(f"  - {p}" for p in self.problems)]
+        return "\n".join(lines)
+
+
+class SpecError(ProblemsError):
     """A model spec (YAML) failed validation; ``problems`` names each field."""
 
-    def __init__(
-        self, message: str, *, problems: Sequence[Problem] = (), hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = tuple(problems)
 
-    def __str__(self) -> str:
-        lines = [self.message, *(f"  - {p}" for p in self.problems)]
-        return "\n".join(lines)
-
-
-class DataSchemaError(InputError):
+class DataSchemaError(ProblemsError):
     """A dataset does not match the schema its spec declares."""
-
-    def __init__(
-        self, message: str, *, problems: Sequence[Problem] = (), hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = tuple(problems)
-
-    def __str__(self) -> str:
-        lines = [self.message, *(f"  - {p}" for p in self.problems)]
-        return "\n".join(lines)
 
 
 class NotFoundError(RiskopsError):

@@ -36,7 +36,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from riskops.errors import ConfigError, InputError, Problem
+from riskops.errors import ConfigError, Problem, ProblemsError
 from riskops.spec import Feature, ModelSpec
 
 UnknownCategory = Literal["reject", "missing"]
@@ -49,18 +49,8 @@ _NUMBER_TYPES = frozenset({int, float})
 _ABSENT = object()
 
 
-class RequestInvalid(InputError):
+class RequestInvalid(ProblemsError):
     """A scoring request that does not match the model's spec; ``problems`` names each field."""
-
-    def __init__(
-        self, message: str, *, problems: Sequence[Problem] = (), hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = tuple(problems)
-
-    def __str__(self) -> str:
-        lines = [self.message, *(f"  - {p}" for p in self.problems)]
-        return "\n".join(lines)
 
 
 class FeatureEncoder:
