@@ -343,7 +343,12 @@ class DecisionLog:
         subject = pseudonym(self.secrets, entry.subject_id)
         try:
             plain = canonical_json(dict(entry.features)).encode("utf-8")
-            reasons = json.loads(canonical_json(list(entry.reasons)))
+            # A reason's value is the subject's own input: it travels encrypted with the
+            # features and is put back on read while the subject's key exists.
+            reasons = [
+                {k: v for k, v in r.items() if k != "value"}
+                for r in json.loads(canonical_json(list(entry.reasons)))
+            ]
         except (TypeError, ValueError) as exc:
             raise InputError(
                 f"Decision {entry.decision_id}: features and reasons must be JSON values "
@@ -530,6 +535,7 @@ class DecisionLog:
         return read_stored(self.store, self.keys, decision_id)
 
     def _pending(self, entry: Mapping[str, Any]) -> StoredDecision:
+        features = self._open_wal_features(entry)
         return StoredDecision(
             decision_id=entry["id"],
             decided_at=datetime.fromisoformat(entry["decided_at"]),
@@ -541,11 +547,11 @@ class DecisionLog:
             subject=entry["subject"],
             score=entry["score"],
             decision=entry["decision"],
-            reasons=list(entry["reasons"]),
+            reasons=with_values(entry["reasons"], features),
             latency_ms=entry["latency_ms"],
             fallback=entry["fallback"],
             request_sha256=entry["request_sha256"],
-            features=self._open_wal_features(entry),
+            features=features,
             erased=False,
             flushed=False,
             batch_id=None,
@@ -751,7 +757,7 @@ def read_stored(store: Store, keys: SubjectKeys, decision_id: str) -> StoredDeci
         subject=row.subject,
         score=row.score,
         decision=row.decision,
-        reasons=list(row.reasons),
+        reasons=with_values(row.reasons, features),
         latency_ms=row.latency_ms,
         fallback=row.fallback,
         request_sha256=row.request_sha256,
@@ -760,3 +766,17 @@ def read_stored(store: Store, keys: SubjectKeys, decision_id: str) -> StoredDeci
         flushed=True,
         batch_id=row.batch_id,
     )
+
+
+def with_values(
+    reasons: Sequence[Mapping[str, Any]], features: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The stored reasons with each reason's input value put back from the decrypted
+    features; after erasure (no features) the reasons keep only code, text and contribution."""
+    out = []
+    for reason in reasons:
+        item = dict(reason)
+        if features is not None and item.get("code") in features:
+            item["value"] = features[item["code"]]
+        out.append(item)
+    return out

@@ -37,7 +37,12 @@ from riskops.store.tables import DecisionRecord, MonitoringObservationRecord
 from tests.conftest import REPO, admin_engine
 
 SUBJECT = "CUSTOMER-SECRET-4242"
-FEATURES = {"age": 37, "credit_amount": 98765.4321, "purpose": "yacht-purchase-marker"}
+FEATURES = {
+    "age": 37,
+    "credit_amount": 98765.4321,
+    "purpose": "yacht-purchase-marker",
+    "duration_in_month": 48,
+}
 SECRET = bytes(range(32))
 
 
@@ -61,7 +66,12 @@ def entry(
         "score": 0.6125,
         "decision": "decline",
         "reasons": [
-            {"code": "R01", "text": "Duration too long", "contribution": 0.41, "value": 48}
+            {
+                "code": "duration_in_month",
+                "text": "Duration too long",
+                "contribution": 0.41,
+                "value": 48,
+            }
         ],
         "latency_ms": 0.8,
         "fallback": False,
@@ -128,7 +138,7 @@ def test_append_is_on_disk_with_no_subject_id_or_feature_value(
     assert data.count(b"\n") == 1
     assert logged.decision_id.encode() in data
     assert pseudonym(secrets, SUBJECT).encode() in data
-    for secret in (SUBJECT, "yacht-purchase-marker", "98765.4321", '"age":37'):
+    for secret in (SUBJECT, "yacht-purchase-marker", "98765.4321", '"age":37', '"value":48'):
         assert secret.encode() not in data
     assert log.backlog() == 1
     pending = log.get(logged.decision_id)
@@ -225,7 +235,12 @@ def test_flush_stores_seals_and_keeps_monitoring_without_subject(
     assert found is not None
     assert (found.features, found.flushed, found.erased) == (FEATURES, True, False)
     assert found.reasons == [
-        {"code": "R01", "text": "Duration too long", "contribution": 0.41, "value": 48}
+        {
+            "code": "duration_in_month",
+            "text": "Duration too long",
+            "contribution": 0.41,
+            "value": 48,
+        }
     ]
 
 
