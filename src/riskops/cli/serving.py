@@ -3,6 +3,7 @@ Each parses input, calls one service function, and prints the result."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -160,6 +161,9 @@ def serve(
         unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
         flush_interval=flush_interval,
     )
+    # The server's own operational messages (routing table, refused versions) are for the
+    # operator's log, as uvicorn's are.
+    logging.getLogger("riskops").setLevel(logging.INFO)
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
