@@ -266,7 +266,8 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         outcome, shadows = running.decide(
             name, Subject(body.subject_id, body.features), explain=body.explain
         )
-        background.add_task(shadows)
+        if shadows is not None:  # no thread hop after the answer when nothing shadows
+            background.add_task(shadows)
         return _out(outcome)
 
     @app.post(
@@ -287,7 +288,8 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
             [Subject(s.subject_id, s.features) for s in body.subjects],
             explain=body.explain,
         )
-        background.add_task(shadows)
+        if shadows is not None:  # no thread hop after the answer when nothing shadows
+            background.add_task(shadows)
         return BatchOut(decisions=[_out(o) for o in outcomes])
 
     @app.get(

@@ -208,9 +208,9 @@ class ScoringService:
 
     def decide(
         self, model: str, subject: Subject, *, explain: bool = False
-    ) -> tuple[Outcome, Callable[[], None]]:
-        """The served decision (logged durably) and a callable that scores the shadows; the
-        caller runs it after answering."""
+    ) -> tuple[Outcome, Callable[[], None] | None]:
+        """The served decision (logged durably) and a callable that scores the shadows (None
+        when the model has none); the caller runs it after answering."""
         started = perf_counter()
         table = self.table
         route = self._route(table, model)
@@ -228,11 +228,11 @@ class ScoringService:
             for shadow in shadows:
                 self._shadow(shadow, subject, explain, digest)
 
-        return Outcome(decision_id, decision), score_shadows
+        return Outcome(decision_id, decision), (score_shadows if shadows else None)
 
     def decide_batch(
         self, model: str, subjects: Sequence[Subject], *, explain: bool = False
-    ) -> tuple[list[Outcome], Callable[[], None]]:
+    ) -> tuple[list[Outcome], Callable[[], None] | None]:
         """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
         bad field as ``[i].feature``."""
         started = perf_counter()
@@ -289,7 +289,7 @@ class ScoringService:
                 for subject in subjects:
                     self._shadow(shadow, subject, explain, request_digest(model, subject))
 
-        return outcomes, score_shadows
+        return outcomes, (score_shadows if shadows else None)
 
     def get_decision(self, decision_id: str) -> dict[str, Any]:
         found = self.decisions.get(decision_id)
