@@ -122,3 +122,33 @@ def threshold_check(
         passed=bool(passed),
         evidence=evidence,
     )
+
+
+def one_class_result(
+    *,
+    gate: str,
+    kind: str,
+    metric: str,
+    threshold: float | None,
+    severity: Severity,
+    sample: Sample,
+    why: str,
+) -> GateResult:
+    """A failed result for a sample that holds only one outcome, where ``metric`` cannot be
+    measured; ``why`` finishes the note ("the <sample> sample holds one class only; ...")."""
+    return GateResult(
+        gate=gate,
+        kind=kind,
+        metric=metric,
+        value=None,
+        threshold=threshold,
+        comparison="n/a",
+        severity=severity,
+        passed=False,
+        evidence={
+            "sample": sample.name,
+            "rows": len(sample.y),
+            "events": int(sample.y.sum()),
+            "note": f"the {sample.name} sample holds one class only; {why}",
+        },
+    )

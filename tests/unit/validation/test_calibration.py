@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from riskops.context import Context
-from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
 from riskops.statistics.calibration import (
     expected_calibration_error,
@@ -19,45 +17,16 @@ from riskops.statistics.calibration import (
     logit,
 )
 from riskops.training.pipeline import train
-from riskops.validation.gate import GateInput, Sample, VersionInfo
+from riskops.validation.gate import Sample
 from riskops.validation.gates.calibration import CalibrationGate
 from riskops.validation.run import validate
 from tests.conftest import SPEC
+from tests.unit.validation import toys
+from tests.unit.validation.toys import scored, toy_input
 
 
-def toy_spec(**calibration: Any) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": "toy-model",
-            "intended_use": "Checking the calibration gate.",
-            "risk_tier": "low",
-            "owner": "tests",
-            "data": {"source": "toy.csv", "label": {"column": "y", "positive": 1, "negative": 0}},
-            "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
-            "trainer": {"entrypoint": "trainer.py:fit"},
-            "policy": {"approve_below": 0.3, "decline_from": 0.6},
-            "gates": {"calibration": calibration},
-        }
-    )
-
-
-def scored(name: str, y: np.ndarray, scores: np.ndarray) -> Sample:
-    frame = pd.DataFrame({"x": scores})
-    return Sample(name, frame, frame, scores[:, np.newaxis], y, scores)
-
-
-def toy_input(spec: ModelSpec, validation: Sample, out_of_time: Sample | None = None) -> GateInput:
-    return GateInput(
-        spec=spec,
-        candidate=VersionInfo(ModelRef("toy-model", 1), "sha256:toy"),
-        champion=None,
-        train=validation,
-        validation=validation,
-        out_of_time=out_of_time,
-        model=None,
-        flavor="sklearn",
-        score=lambda matrix: matrix[:, 0],
-    )
+def toy_spec(**config: Any) -> ModelSpec:
+    return toys.toy_spec("calibration", **config)
 
 
 def drawn(seed: int, rows: int, *, slope: float = 1.0, shift: float = 0.0) -> Sample:

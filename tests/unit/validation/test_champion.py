@@ -8,55 +8,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import norm
 
 from riskops.context import Context
-from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
 from riskops.statistics.delong import compare_aucs
 from riskops.training.pipeline import train
-from riskops.validation.gate import GateInput, Sample, VersionInfo
+from riskops.validation.gate import GateInput
 from riskops.validation.gates.champion import ChampionGate
 from riskops.validation.run import validate
 from tests.conftest import SPEC, approve_and_deploy
+from tests.unit.validation import toys
 
 
-def toy_spec(**champion: Any) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": "toy-model",
-            "intended_use": "Checking the champion gate.",
-            "risk_tier": "low",
-            "owner": "tests",
-            "data": {"source": "toy.csv", "label": {"column": "y", "positive": 1, "negative": 0}},
-            "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
-            "trainer": {"entrypoint": "trainer.py:fit"},
-            "policy": {"approve_below": 0.3, "decline_from": 0.6},
-            "gates": {"champion": champion},
-        }
-    )
+def toy_spec(**config: Any) -> ModelSpec:
+    return toys.toy_spec("champion", **config)
 
 
 def toy_input(
     spec: ModelSpec, y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None
 ) -> GateInput:
-    frame = pd.DataFrame({"x": candidate})
-    sample = Sample("validation", frame, frame, candidate[:, None], y, candidate, champion)
-    return GateInput(
-        spec=spec,
-        candidate=VersionInfo(ModelRef("toy-model", 2), "sha256:two"),
-        champion=VersionInfo(ModelRef("toy-model", 1), "sha256:one")
-        if champion is not None
-        else None,
-        train=sample,
-        validation=sample,
-        out_of_time=None,
-        model=None,
-        flavor="sklearn",
-        score=lambda matrix: matrix[:, 0],
-    )
+    return toys.toy_input(spec, toys.scored("validation", y, candidate, champion))
 
 
 def two_scores(seed: int, rows: int, candidate_signal: float) -> tuple[np.ndarray, ...]:

@@ -20,48 +20,17 @@ from sklearn.metrics import (
 )
 
 from riskops.context import Context
-from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
 from riskops.training.pipeline import train
-from riskops.validation.gate import GateInput, Sample, VersionInfo
 from riskops.validation.gates.performance import PerformanceGate
 from riskops.validation.run import validate
 from tests.conftest import DATA
+from tests.unit.validation import toys
+from tests.unit.validation.toys import scored, toy_input
 
 
-def toy_spec(**performance: Any) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": "toy-model",
-            "intended_use": "Checking the performance gate.",
-            "risk_tier": "low",
-            "owner": "tests",
-            "data": {"source": "toy.csv", "label": {"column": "y", "positive": 1, "negative": 0}},
-            "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
-            "trainer": {"entrypoint": "trainer.py:fit"},
-            "policy": {"approve_below": 0.3, "decline_from": 0.6},
-            "gates": {"performance": performance},
-        }
-    )
-
-
-def scored(name: str, y: np.ndarray, scores: np.ndarray) -> Sample:
-    frame = pd.DataFrame({"x": scores})
-    return Sample(name, frame, frame, scores[:, np.newaxis], y, scores)
-
-
-def toy_input(spec: ModelSpec, validation: Sample, out_of_time: Sample | None = None) -> GateInput:
-    return GateInput(
-        spec=spec,
-        candidate=VersionInfo(ModelRef("toy-model", 1), "sha256:toy"),
-        champion=None,
-        train=validation,
-        validation=validation,
-        out_of_time=out_of_time,
-        model=None,
-        flavor="sklearn",
-        score=lambda matrix: matrix[:, 0],
-    )
+def toy_spec(**config: Any) -> ModelSpec:
+    return toys.toy_spec("performance", **config)
 
 
 def fixed(seed: int, rows: int, signal: float = 1.2) -> tuple[np.ndarray, np.ndarray]:

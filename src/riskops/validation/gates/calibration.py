@@ -33,7 +33,13 @@ from riskops.statistics.calibration import (
     hosmer_lemeshow,
     logistic_recalibration,
 )
-from riskops.validation.gate import GateInput, GateResult, Sample, threshold_check
+from riskops.validation.gate import (
+    GateInput,
+    GateResult,
+    Sample,
+    one_class_result,
+    threshold_check,
+)
 
 KIND = "riskops.gate/calibration@1"
 HOSMER_LEMESHOW_GROUPS = 10
@@ -186,20 +192,12 @@ def _not_fitted(
 
 
 def _unmeasurable(sample: Sample, config: CalibrationConfig) -> GateResult:
-    return GateResult(
+    return one_class_result(
         gate="calibration.ece",
         kind=KIND,
         metric="ece",
-        value=None,
         threshold=config.max_ece,
-        comparison="n/a",
         severity=config.severity,
-        passed=False,
-        evidence={
-            "sample": sample.name,
-            "rows": len(sample.y),
-            "events": int(sample.y.sum()),
-            "note": f"the {sample.name} sample holds one class only; calibration needs both "
-            "outcomes",
-        },
+        sample=sample,
+        why="calibration needs both outcomes",
     )

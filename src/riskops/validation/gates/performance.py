@@ -23,7 +23,13 @@ from riskops.spec import PerformanceGate as PerformanceConfig
 from riskops.statistics.bootstrap import bootstrap
 from riskops.statistics.curves import pr_points, roc_points, score_histogram
 from riskops.statistics.discrimination import weighted_metrics
-from riskops.validation.gate import GateInput, GateResult, Sample, threshold_check
+from riskops.validation.gate import (
+    GateInput,
+    GateResult,
+    Sample,
+    one_class_result,
+    threshold_check,
+)
 
 KIND = "riskops.gate/performance@1"
 SEED = 20_261_129
@@ -131,20 +137,12 @@ def _reported(
 
 
 def _unmeasurable(prefix: str, sample: Sample, config: PerformanceConfig) -> GateResult:
-    return GateResult(
+    return one_class_result(
         gate=f"{prefix}.auc",
         kind=KIND,
         metric="auc",
-        value=None,
         threshold=config.min_auc,
-        comparison="n/a",
         severity=config.severity,
-        passed=False,
-        evidence={
-            "sample": sample.name,
-            "rows": len(sample.y),
-            "events": int(sample.y.sum()),
-            "note": f"the {sample.name} sample holds one class only, so discrimination "
-            "cannot be measured; supply rows with both outcomes",
-        },
+        sample=sample,
+        why="discrimination cannot be measured; supply rows with both outcomes",
     )
