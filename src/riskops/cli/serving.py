@@ -129,6 +129,14 @@ def serve(
             "leave decisions in the write-ahead log).",
         ),
     ] = 0.2,
+    flusher: Annotated[
+        str,
+        typer.Option(
+            "--flusher",
+            help="Where decisions move from the write-ahead log to the store: process (a "
+            "process of its own, the default) or thread (inside the server).",
+        ),
+    ] = "process",
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
@@ -137,6 +145,7 @@ def serve(
     import uvicorn
 
     from riskops.serving.app import ServerSettings, create_app
+    from riskops.serving.decision_log import FLUSHER_MODES
     from riskops.serving.features import UNKNOWN_CATEGORY_POLICIES
 
     if workers != 1:
@@ -151,6 +160,11 @@ def serve(
             f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
             hint="riskops serve --unknown-category reject",
         )
+    if flusher not in FLUSHER_MODES:
+        raise InputError(
+            f"--flusher {flusher!r}; valid values are: {', '.join(FLUSHER_MODES)}.",
+            hint="riskops serve --flusher process",
+        )
     state: State = ctx.obj
     settings = ServerSettings(
         workspace=state.settings(),
@@ -160,6 +174,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
         flush_interval=flush_interval,
+        flusher=flusher,  # type: ignore[arg-type]  # checked above
     )
     # The server's own operational messages (routing table, refused versions) are for the
     # operator's log, as uvicorn's are.

@@ -37,7 +37,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from riskops.audit.trail import record
@@ -45,7 +45,7 @@ from riskops.errors import IntegrityError
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store
-from riskops.store.tables import SubjectKeyRecord
+from riskops.store.tables import SubjectKeyRecord, table_of
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -114,17 +114,19 @@ class SubjectKeys:
         missing = sorted(wanted - keys.keys())
         if create and missing:
             now = self.clock()
+            new_rows: list[dict[str, Any]] = []
             for subject in missing:
                 key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
                 keys[subject] = key
-                session.add(
-                    SubjectKeyRecord(
-                        subject=subject,
-                        wrapped_key=wrap_key(self.secrets.kek, subject, key),
-                        created_at=now,
-                    )
+                new_rows.append(
+                    {
+                        "subject": subject,
+                        "wrapped_key": wrap_key(self.secrets.kek, subject, key),
+                        "created_at": now,
+                    }
                 )
-            session.flush()
+            # One multi-row INSERT through Core: a flush of decisions creates many keys at once.
+            session.execute(insert(table_of(SubjectKeyRecord)), new_rows)
         return keys
 
     def encrypt_features(self, subject: str, features: Mapping[str, Any]) -> tuple[bytes, bytes]:

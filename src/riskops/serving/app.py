@@ -9,9 +9,11 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
   verified), ``/metrics`` (Prometheus) — no key needed.
 
-Decision endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so a
-request waiting for the decision log's fsync does not hold the event loop, and concurrent
-requests share one group commit. All state lives on ``app.state.service``.
+The single-decision endpoint is the hot path: :class:`riskops.serving.fastpath.DecisionFastPath`
+answers it in front of FastAPI's routing (checks the key and the body, decides on the event
+loop's thread and awaits the decision log's group commit, so that concurrent requests share
+one fsync); the OpenAPI document describes it like the others. The batch and read endpoints are
+plain ``def`` functions in FastAPI's thread pool. All state lives on ``app.state.service``.
 
 Example::
 
@@ -26,12 +28,15 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
 from riskops.serving.auth import Scope as KeyScope
+from riskops.serving.fastpath import DecisionFastPath
 from riskops.serving.http_errors import install, problem_bytes
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
@@ -185,7 +190,15 @@ class BodyLimit:
                 refused = True
                 await self._refuse(send, seen)
 
-        await self.app(scope, counted, answer)
+        try:
+            await self.app(scope, counted, answer)
+        except Exception:
+            # The app may fail on the cut-off body (a client "disconnect" mid-read); past the
+            # limit, that is the 413's doing and the 413 is the answer.
+            if not over:
+                raise
+        if over and not refused:
+            await self._refuse(send, seen)
 
     async def _refuse(self, send: Send, length: int) -> None:
         body = problem_bytes(
@@ -209,6 +222,44 @@ class BodyLimit:
 
 
 # -- the app -----------------------------------------------------------------------------------
+
+
+def _decision_route() -> APIRoute:
+    """The OpenAPI description of ``POST /v1/models/{name}/decisions``, which
+    :class:`riskops.serving.fastpath.DecisionFastPath` answers before FastAPI's routing."""
+
+    def decide(
+        name: str, body: DecisionRequest, _key: Annotated[str, _requires("score")]
+    ) -> DecisionOut:
+        """One subject's decision: score, outcome from the spec's policy, principal reasons
+        (for refer and decline, or all with ``explain``), and the model version that gave it.
+        Logged durably before it is returned."""
+        raise AssertionError("answered by riskops.serving.fastpath.DecisionFastPath")
+
+    return APIRoute(
+        "/v1/models/{name}/decisions",
+        decide,
+        methods=["POST"],
+        response_model=DecisionOut,
+        responses=_ERRORS,
+        tags=["decisions"],
+    )
+
+
+def _document(app: FastAPI, *routes: APIRoute) -> None:
+    """Add ``routes`` to the app's OpenAPI document (not to its router)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=[*routes, *app.routes],
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _out(outcome: Outcome) -> DecisionOut:
@@ -246,29 +297,10 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
     )
     app.state.service = running
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outside BodyLimit: single decisions are answered before FastAPI's routing.
+    app.add_middleware(DecisionFastPath, service=running, max_body_bytes=settings.max_body_bytes)
     install(app)
-
-    @app.post(
-        "/v1/models/{name}/decisions",
-        response_model=DecisionOut,
-        responses=_ERRORS,
-        tags=["decisions"],
-    )
-    def decide(
-        name: str,
-        body: DecisionRequest,
-        background: BackgroundTasks,
-        _key: Annotated[str, _requires("score")],
-    ) -> DecisionOut:
-        """One subject's decision: score, outcome from the spec's policy, principal reasons
-        (for refer and decline, or all with ``explain``), and the model version that gave it.
-        Logged durably before it is returned."""
-        outcome, shadows = running.decide(
-            name, Subject(body.subject_id, body.features), explain=body.explain
-        )
-        if shadows is not None:  # no thread hop after the answer when nothing shadows
-            background.add_task(shadows)
-        return _out(outcome)
+    _document(app, _decision_route())
 
     @app.post(
         "/v1/models/{name}/decisions:batch",

@@ -53,21 +53,27 @@ Example::
 
 from __future__ import annotations
 
+import enum
+import fcntl
 import hashlib
 import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
@@ -82,13 +88,14 @@ from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
 from riskops.serving.merkle import merkle_root
 from riskops.serving.scorer import Decision
-from riskops.serving.wal import DEFAULT_SEGMENT_BYTES, WriteAheadLog
+from riskops.serving.wal import DEFAULT_SEGMENT_BYTES, Position, WalReader, WriteAheadLog
 from riskops.store import Store
 from riskops.store.tables import (
     AuditEventRecord,
     DecisionBatchRecord,
     DecisionRecord,
     MonitoringObservationRecord,
+    table_of,
 )
 
 log = logging.getLogger(__name__)
@@ -279,12 +286,13 @@ class DecisionLog:
         flush_interval: float = 0.2,
         max_backoff: float = 30.0,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        flusher: FlusherMode = "thread",
     ) -> None:
-        if batch_size < 1 or flush_interval <= 0:
+        if batch_size < 1 or flush_interval <= 0 or flusher not in FLUSHER_MODES:
             raise ConfigError(
-                f"batch_size must be ≥ 1 and flush_interval > 0, got {batch_size}, "
-                f"{flush_interval}.",
-                hint="For example batch_size=256, flush_interval=0.2 (seconds).",
+                f"batch_size must be ≥ 1, flush_interval > 0 and flusher one of "
+                f"{', '.join(FLUSHER_MODES)}; got {batch_size}, {flush_interval}, {flusher!r}.",
+                hint="For example batch_size=256, flush_interval=0.2 (seconds), flusher='thread'.",
             )
         self.store = store
         self.secrets = secrets
@@ -298,8 +306,18 @@ class DecisionLog:
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._process: BaseProcess | None = None
         self.last_error: Exception | None = None
+        # A store in memory cannot be reached from another process.
+        self.mode: FlusherMode = flusher if _shareable(store) else "thread"
+        self._shared: Any = None
+        if self.mode == "process":
+            self._shared = _SPAWN.Array("q", len(_Slot))
         self.wal = WriteAheadLog(wal_dir, segment_bytes=segment_bytes, on_durable=self._durable)
+        self._reader = self.wal.reader()
+        if self._shared is not None:
+            self._publish(self.wal.durable_position())
+        self._flusher = Flusher(store, secrets, clock, self._reader, batch_size=batch_size)
 
     @classmethod
     def open(
@@ -338,17 +356,21 @@ class DecisionLog:
         """
         self.wal.append(self._wal_line(entry))
 
+    async def append_async(self, entry: LoggedDecision) -> None:
+        """:meth:`append` for a coroutine: its event loop serves other requests while the
+        line's group is synced."""
+        await self.wal.append_async(self._wal_line(entry))
+
     def _wal_line(self, entry: LoggedDecision) -> bytes:
         _check(entry)
         subject = pseudonym(self.secrets, entry.subject_id)
+        # A reason's value is the subject's own input: it travels encrypted with the features
+        # and is put back on read while the subject's key exists.
+        reasons = [{k: v for k, v in r.items() if k != "value"} for r in entry.reasons]
         try:
-            plain = canonical_json(dict(entry.features)).encode("utf-8")
-            # A reason's value is the subject's own input: it travels encrypted with the
-            # features and is put back on read while the subject's key exists.
-            reasons = [
-                {k: v for k, v in r.items() if k != "value"}
-                for r in json.loads(canonical_json(list(entry.reasons)))
-            ]
+            _check_finite(entry.features, reasons)
+            plain = orjson.dumps(entry.features, option=_STRICT)
+            reasons_json = orjson.Fragment(orjson.dumps(reasons, option=_STRICT))
         except (TypeError, ValueError) as exc:
             raise InputError(
                 f"Decision {entry.decision_id}: features and reasons must be JSON values "
@@ -369,49 +391,104 @@ class DecisionLog:
             "subject": subject,
             "score": None if entry.score is None else float(entry.score),
             "decision": entry.decision,
-            "reasons": reasons,
+            "reasons": reasons_json,
             "latency_ms": float(entry.latency_ms),
             "fallback": bool(entry.fallback),
             "request_sha256": entry.request_sha256,
             "nonce": nonce.hex(),
             "features": ciphertext.hex(),
         }
-        return canonical_json(line).encode("utf-8")
+        return orjson.dumps(line)
 
-    def _durable(self, backlog: int) -> None:
-        if backlog >= self.batch_size:
+    def _durable(self, durable: int, synced: Position) -> None:
+        if self._shared is not None:
+            self._publish(synced)
+        elif durable - self._reader.flushed >= self.batch_size:
             self._wake.set()
+
+    def _publish(self, synced: Position) -> None:
+        with self._shared.get_lock():
+            self._shared[_Slot.SEGMENT] = synced.segment
+            self._shared[_Slot.OFFSET] = synced.offset
 
     def backlog(self) -> int:
         """Decisions on disk locally but not yet in the store."""
-        return self.wal.backlog()
+        if self._shared is not None:
+            return max(0, self.wal.durable_entries() - int(self._shared[_Slot.FLUSHED]))
+        return max(0, self.wal.durable_entries() - self._reader.flushed)
 
     # -- flushing -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the background flusher (it first drains any backlog left by a crash)."""
-        if self._thread is None:
+        """Start the background flusher (it first drains any backlog left by a crash): a
+        thread of this process, or with ``flusher="process"`` a child process."""
+        if self.mode == "process":
+            self._start_process()
+        elif self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name="riskops-decision-flusher", daemon=True
             )
             self._thread.start()
 
-    def flush(self) -> int:
+    def _start_process(self) -> None:
+        job = _Shipping(
+            database_url=self.store.engine.url.render_as_string(hide_password=False),
+            wal_dir=self.wal.directory,
+            secrets=self.secrets,
+            batch_size=self.batch_size,
+            flush_interval=self.flush_interval,
+            max_backoff=self.max_backoff,
+            parent_pid=os.getpid(),
+        )
+        process = _SPAWN.Process(
+            target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True
+        )
+        process.start()
+        self._process = process
+
+    def check_flusher(self) -> bool:
+        """Whether the flusher runs; a flusher process that died is started again (its work
+        is in the WAL, so nothing is lost)."""
+        if self.mode != "process" or self._stop.is_set():
+            return self._thread is not None and self._thread.is_alive()
+        if self._process is not None and self._process.is_alive():
+            return True
+        code = None if self._process is None else self._process.exitcode
+        log.error("decision log: the flusher process is gone (exit %s); starting another", code)
+        self._start_process()
+        return False
+
+    def flush(self, timeout: float = 60.0) -> int:
         """Move every durable WAL entry to the store now; the number of entries moved.
-        Raises BackendError when the database does not answer (the entries stay in the WAL)."""
-        moved = 0
-        while True:
-            count = self._flush_once()
-            if not count:
-                return moved
-            moved += count
+        Raises BackendError when the database does not answer (the entries stay in the WAL).
+
+        With a flusher process, waits (up to ``timeout`` seconds) until it has moved every
+        entry durable at the call."""
+        if self._shared is None:
+            with self._flush_lock:
+                return self._flusher.flush()
+        durable = self.wal.durable_entries()
+        flushed_before = int(self._shared[_Slot.FLUSHED])
+        deadline = time.monotonic() + timeout
+        while int(self._shared[_Slot.FLUSHED]) < durable:
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"The decision log's flusher did not store {self.backlog()} decision(s) "
+                    f"within {timeout:g} s.",
+                    hint="Check that the database answers; the decisions stay in the WAL and "
+                    "are flushed when it does.",
+                )
+            self.check_flusher()
+            time.sleep(0.02)
+        return int(self._shared[_Slot.FLUSHED]) - flushed_before
 
     def _run(self) -> None:
         delay = self.flush_interval
         while True:
             stopping = self._stop.is_set()
             try:
-                self.flush()
+                with self._flush_lock:
+                    self._flusher.flush()
             except Exception as exc:  # any failure: the entries stay in the WAL, retry later
                 self.last_error = exc
                 log.warning("decision log: flush failed, retrying in %.1fs: %s", delay, exc)
@@ -427,32 +504,158 @@ class DecisionLog:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
 
-    def _flush_once(self) -> int:
-        with self._flush_lock:
-            batch = self.wal.read_batch(self.batch_size)
-            if batch is None:
-                return 0
-            entries = [json.loads(line) for line in batch.lines]
-            with self.store.transaction() as session:
-                ids = [e["id"] for e in entries]
-                stored = set(
-                    session.scalars(select(DecisionRecord.id).where(DecisionRecord.id.in_(ids)))
-                )
-                fresh: dict[str, dict[str, Any]] = {}
-                for e in entries:
-                    if e["id"] not in stored and e["id"] not in fresh:
-                        fresh[e["id"]] = e
-                if fresh:
-                    self._store_batch(session, list(fresh.values()))
-            self.wal.checkpoint(batch)
-            return len(batch.lines)
+    def _open_wal_features(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        return _open_wal_features(self._wal_cipher, entry)
+
+    # -- reading and erasing ------------------------------------------------------------------
+
+    def get(self, decision_id: str) -> StoredDecision | None:
+        """A logged decision by id, from the store or still in the WAL backlog; None if
+        neither has it. The features are decrypted while the subject's key exists."""
+        failure: BackendError | None = None
+        try:
+            found = self._stored(decision_id)
+        except BackendError as exc:
+            found, failure = None, exc
+        if found is not None:
+            return found
+        for entry in self._reader.unflushed():
+            if entry["id"] == decision_id:
+                return self._pending(entry)
+        if failure is not None:
+            raise failure
+        # It may have been flushed while the WAL was read.
+        return self._stored(decision_id)
+
+    def _stored(self, decision_id: str) -> StoredDecision | None:
+        return read_stored(self.store, self.keys, decision_id)
+
+    def _pending(self, entry: Mapping[str, Any]) -> StoredDecision:
+        features = self._open_wal_features(entry)
+        return StoredDecision(
+            decision_id=entry["id"],
+            decided_at=datetime.fromisoformat(entry["decided_at"]),
+            model_name=entry["model_name"],
+            version=entry["version"],
+            digest=entry["digest"],
+            route=entry["route"],
+            served=entry["served"],
+            subject=entry["subject"],
+            score=entry["score"],
+            decision=entry["decision"],
+            reasons=with_values(entry["reasons"], features),
+            latency_ms=entry["latency_ms"],
+            fallback=entry["fallback"],
+            request_sha256=entry["request_sha256"],
+            features=features,
+            erased=False,
+            flushed=False,
+            batch_id=None,
+        )
+
+    def erase_subject(self, subject_id: str, *, actor: str, role: str) -> bool:
+        """Flush the backlog (so that the subject's pending decisions are sealed under the key
+        about to go), then delete the subject's key: see
+        :meth:`riskops.privacy.keys.SubjectKeys.erase_subject`."""
+        self.flush()
+        return self.keys.erase_subject(subject_id, actor=actor, role=role)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the flusher after a last attempt to drain the backlog, and release the WAL.
+        What is not flushed stays in the WAL for the next :meth:`open`."""
+        self.wal.close()  # queued appends are written first, and their position published
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._process is not None:
+            self._shared[_Slot.STOP] = 1
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+            self._process = None
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- flushing: in a thread of the server, or in a process of its own ---------------------------
+
+FlusherMode = Literal["thread", "process"]
+FLUSHER_MODES: tuple[str, ...] = get_args(FlusherMode)
+FLUSHER_LOCK = "FLUSHER.LOCK"
+FLUSHER_NICENESS = 10
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+class _Slot(enum.IntEnum):
+    """The fields of the memory a server shares with its flusher process."""
+
+    SEGMENT = 0  # the durable position (server → flusher)
+    OFFSET = 1
+    FLUSHED = 2  # entries checkpointed since the server started (flusher → server)
+    STOP = 3  # 1: drain what is durable, then exit (server → flusher)
+
+
+class Flusher:
+    """Moves durable WAL entries into the store, a batch per transaction (see the module
+    docstring), and moves the WAL checkpoint after each. One flusher per WAL folder."""
+
+    def __init__(
+        self,
+        store: Store,
+        secrets: WorkspaceSecrets,
+        clock: Callable[[], datetime],
+        reader: WalReader,
+        *,
+        batch_size: int,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.reader = reader
+        self.batch_size = batch_size
+        self.keys = SubjectKeys(store, secrets, clock)
+        self._wal_cipher = AESGCM(secrets.wal_key)
+
+    def flush(self) -> int:
+        """Flush until no durable entry is left; the number of entries moved."""
+        moved = 0
+        while True:
+            count = self.flush_once()
+            if not count:
+                return moved
+            moved += count
+
+    def flush_once(self) -> int:
+        batch = self.reader.read_batch(self.batch_size)
+        if batch is None:
+            return 0
+        entries = [orjson.loads(line) for line in batch.lines]
+        with self.store.transaction() as session:
+            ids = [e["id"] for e in entries]
+            stored = set(
+                session.scalars(select(DecisionRecord.id).where(DecisionRecord.id.in_(ids)))
+            )
+            fresh: dict[str, dict[str, Any]] = {}
+            for e in entries:
+                if e["id"] not in stored and e["id"] not in fresh:
+                    fresh[e["id"]] = e
+            if fresh:
+                self._store_batch(session, list(fresh.values()))
+        self.reader.checkpoint(batch)
+        return len(batch.lines)
 
     def _store_batch(self, session: Session, entries: list[dict[str, Any]]) -> None:
         keys = self.keys.keys_for(session, {e["subject"] for e in entries})
         rows: list[dict[str, Any]] = []
         observations: list[dict[str, Any]] = []
         for e in sorted(entries, key=lambda e: str(e["id"])):
-            features = self._open_wal_features(e)
+            features = _open_wal_features(self._wal_cipher, e)
             nonce, ciphertext = seal_features(keys[e["subject"]], e["subject"], features)
             decided_at = datetime.fromisoformat(e["decided_at"])
             row = {name: e[name] for name in _LEAF_FIELDS[:-2]}
@@ -498,87 +701,112 @@ class DecisionLog:
         batch.audit_seq = event.seq
         for row in rows:
             row["batch_id"] = batch.id
-        session.execute(insert(DecisionRecord), rows)
+        # Core inserts (one executemany each): no ORM unit of work for thousands of rows.
+        session.execute(insert(table_of(DecisionRecord)), rows)
         random.SystemRandom().shuffle(observations)
-        session.execute(insert(MonitoringObservationRecord), observations)
+        session.execute(insert(table_of(MonitoringObservationRecord)), observations)
 
-    def _open_wal_features(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        plain = self._wal_cipher.decrypt(
-            bytes.fromhex(entry["nonce"]),
-            bytes.fromhex(entry["features"]),
-            _wal_aad(entry["id"], entry["subject"]),
-        )
-        features: dict[str, Any] = json.loads(plain)
-        return features
 
-    # -- reading and erasing ------------------------------------------------------------------
+def _open_wal_features(cipher: AESGCM, entry: Mapping[str, Any]) -> dict[str, Any]:
+    plain = cipher.decrypt(
+        bytes.fromhex(entry["nonce"]),
+        bytes.fromhex(entry["features"]),
+        _wal_aad(entry["id"], entry["subject"]),
+    )
+    features: dict[str, Any] = orjson.loads(plain)
+    return features
 
-    def get(self, decision_id: str) -> StoredDecision | None:
-        """A logged decision by id, from the store or still in the WAL backlog; None if
-        neither has it. The features are decrypted while the subject's key exists."""
-        failure: BackendError | None = None
+
+def _shareable(store: Store) -> bool:
+    url = store.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+@dataclass(frozen=True)
+class _Shipping:
+    """What a flusher process needs (sent to it through a pipe, never on a command line)."""
+
+    database_url: str
+    wal_dir: Path
+    secrets: WorkspaceSecrets = field(repr=False)
+    batch_size: int
+    flush_interval: float
+    max_backoff: float
+    parent_pid: int
+
+
+def ship(job: _Shipping, shared: Any) -> None:
+    """The flusher process: flush what the server has synced (``shared``) until the server
+    says stop or is gone, backing off while the database does not answer; then one last
+    drain. It holds ``FLUSHER.LOCK`` in the WAL folder, so a flusher left by a killed server
+    finishes before the next one starts."""
+    from riskops.context import utc_now
+    from riskops.store import open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Below the server in the scheduler's eyes: on a busy machine requests go first, and the
+    # backlog (durable in the WAL) waits.
+    os.nice(FLUSHER_NICENESS)
+    lock = os.open(job.wal_dir / FLUSHER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    while True:
         try:
-            found = self._stored(decision_id)
-        except BackendError as exc:
-            found, failure = None, exc
-        if found is not None:
-            return found
-        for entry in self.wal.unflushed():
-            if entry["id"] == decision_id:
-                return self._pending(entry)
-        if failure is not None:
-            raise failure
-        # It may have been flushed while the WAL was read.
-        return self._stored(decision_id)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if os.getppid() != job.parent_pid:
+                return
+            time.sleep(0.05)
 
-    def _stored(self, decision_id: str) -> StoredDecision | None:
-        return read_stored(self.store, self.keys, decision_id)
+    def durable() -> Position:
+        with shared.get_lock():
+            return Position(int(shared[_Slot.SEGMENT]), int(shared[_Slot.OFFSET]))
 
-    def _pending(self, entry: Mapping[str, Any]) -> StoredDecision:
-        features = self._open_wal_features(entry)
-        return StoredDecision(
-            decision_id=entry["id"],
-            decided_at=datetime.fromisoformat(entry["decided_at"]),
-            model_name=entry["model_name"],
-            version=entry["version"],
-            digest=entry["digest"],
-            route=entry["route"],
-            served=entry["served"],
-            subject=entry["subject"],
-            score=entry["score"],
-            decision=entry["decision"],
-            reasons=with_values(entry["reasons"], features),
-            latency_ms=entry["latency_ms"],
-            fallback=entry["fallback"],
-            request_sha256=entry["request_sha256"],
-            features=features,
-            erased=False,
-            flushed=False,
-            batch_id=None,
-        )
+    def told_to_stop() -> bool:
+        return bool(shared[_Slot.STOP]) or os.getppid() != job.parent_pid
 
-    def erase_subject(self, subject_id: str, *, actor: str, role: str) -> bool:
-        """Flush the backlog (so that the subject's pending decisions are sealed under the key
-        about to go), then delete the subject's key: see
-        :meth:`riskops.privacy.keys.SubjectKeys.erase_subject`."""
-        self.flush()
-        return self.keys.erase_subject(subject_id, actor=actor, role=role)
+    def pause(seconds: float) -> None:
+        # In short steps: a stop, or the server's death, ends the pause at once.
+        deadline = time.monotonic() + seconds
+        while not told_to_stop() and time.monotonic() < deadline:
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the flusher after a last attempt to drain the backlog, and release the WAL.
-        What is not flushed stays in the WAL for the next :meth:`open`."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.wal.close()
+    store = open_store(job.database_url, migrate=False)
+    reader = WalReader(job.wal_dir, durable)
+    flusher = Flusher(store, job.secrets, utc_now, reader, batch_size=job.batch_size)
+    delay = job.flush_interval
+    while True:
+        stopping = told_to_stop()
+        try:
+            while flusher.flush_once():
+                shared[_Slot.FLUSHED] = reader.flushed
+        except Exception as exc:  # the entries stay in the WAL: retry later
+            log.warning("decision log: flush failed, retrying in %.1fs: %s", delay, exc)
+            if stopping:
+                break
+            pause(delay)
+            delay = min(delay * 2, job.max_backoff)
+            continue
+        delay = job.flush_interval
+        if stopping:
+            break
+        pause(job.flush_interval)
+    store.engine.dispose()
+    os.close(lock)
 
-    def __enter__(self) -> DecisionLog:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# Anything but JSON's own types is refused (orjson would write a datetime or a dataclass).
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _check_finite(features: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]]) -> None:
+    """orjson writes NaN and infinity as null; the log refuses them instead."""
+    for name, value in features.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"feature {name!r} is {value}")
+    for reason in reasons:
+        for key, value in reason.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"reason {reason.get('code')!r} has {key}={value}")
 
 
 def _nonce() -> bytes:
@@ -667,7 +895,7 @@ def verify_decisions(store: Store) -> DecisionsReport:
             )
         }
         batches = {b.id: b for b in session.scalars(select(DecisionBatchRecord))}
-        table = DecisionRecord.__table__
+        table = table_of(DecisionRecord)
         query = select(*(table.c[name] for name in (*_LEAF_FIELDS, "batch_id"))).order_by(
             table.c.batch_id, table.c.id
         )

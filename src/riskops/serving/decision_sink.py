@@ -1,9 +1,9 @@
 """Where the scoring service puts each decision: the port the service writes through, and the
 one adapter onto the durable decision log (:mod:`riskops.serving.decision_log`).
 
-The service calls :meth:`DecisionSink.append` before it answers, and it returns only once the
-entry is durable (fsync'd in the log's write-ahead file). Appends block, so the HTTP layer runs
-them in its thread pool, where concurrent requests share a group commit.
+The service calls :meth:`DecisionSink.append` (or awaits :meth:`DecisionSink.append_async`)
+before it answers, and it returns only once the entry is durable (fsync'd in the log's
+write-ahead file); concurrent requests share a group commit.
 
 Example::
 
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from riskops.context import Context
 from riskops.privacy.secrets import load_secrets
-from riskops.serving.decision_log import DecisionLog, LoggedDecision, StoredDecision
+from riskops.serving.decision_log import DecisionLog, FlusherMode, LoggedDecision, StoredDecision
 from riskops.serving.scorer import Decision
 
 
@@ -41,9 +41,24 @@ class DecisionSink(Protocol):
         request_sha256: str,
     ) -> None: ...
 
+    async def append_async(
+        self,
+        *,
+        decision_id: str,
+        decided_at: datetime,
+        route: str,
+        served: bool,
+        subject_id: str,
+        features: Mapping[str, object],
+        decision: Decision,
+        request_sha256: str,
+    ) -> None: ...
+
     def get(self, decision_id: str) -> dict[str, Any] | None: ...
 
     def backlog(self) -> int: ...
+
+    def check(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -79,12 +94,41 @@ class DurableDecisions:
             )
         )
 
+    async def append_async(
+        self,
+        *,
+        decision_id: str,
+        decided_at: datetime,
+        route: str,
+        served: bool,
+        subject_id: str,
+        features: Mapping[str, object],
+        decision: Decision,
+        request_sha256: str,
+    ) -> None:
+        await self._log.append_async(
+            LoggedDecision.from_decision(
+                decision,
+                decision_id=decision_id,
+                decided_at=decided_at,
+                route=route,
+                served=served,
+                subject_id=subject_id,
+                features=features,
+                request_sha256=request_sha256,
+            )
+        )
+
     def get(self, decision_id: str) -> dict[str, Any] | None:
         found = self._log.get(decision_id)
         return None if found is None else stored_view(found)
 
     def backlog(self) -> int:
         return self._log.backlog()
+
+    def check(self) -> None:
+        """Start the flusher again if it is gone."""
+        self._log.check_flusher()
 
     def close(self) -> None:
         self._log.close()
@@ -108,10 +152,16 @@ def stored_view(found: StoredDecision) -> dict[str, Any]:
     }
 
 
-def open_decision_log(ctx: Context, wal_dir: Path, *, flush_interval: float = 0.2) -> DecisionSink:
+def open_decision_log(
+    ctx: Context,
+    wal_dir: Path,
+    *,
+    flush_interval: float = 0.2,
+    flusher: FlusherMode = "thread",
+) -> DecisionSink:
     """The workspace's durable decision log, with its write-ahead files in ``wal_dir``,
-    flushed to the store every ``flush_interval`` seconds; it replays what an earlier process
-    left unflushed."""
+    flushed to the store every ``flush_interval`` seconds by a thread or a process of its own
+    (``flusher``); it replays what an earlier process left unflushed."""
     wal_dir.mkdir(parents=True, exist_ok=True)
     log = DecisionLog.open(
         store=ctx.store,
@@ -119,5 +169,6 @@ def open_decision_log(ctx: Context, wal_dir: Path, *, flush_interval: float = 0.
         secrets=load_secrets(ctx.settings),
         clock=ctx.clock,
         flush_interval=flush_interval,
+        flusher=flusher,
     )
     return DurableDecisions(log)

@@ -10,6 +10,7 @@ error                                    status
 =======================================  ======
 InputError (RequestInvalid, ...)         422
 PayloadTooLarge                          413
+MethodNotAllowed                         405
 ApiKeyMissing                            401
 PermissionDeniedError                    403
 NotFoundError                            404
@@ -52,8 +53,13 @@ class PayloadTooLarge(InputError):
     """A request body larger than the server accepts."""
 
 
+class MethodNotAllowed(InputError):
+    """A method the endpoint does not take."""
+
+
 STATUS: dict[type[RiskopsError], int] = {
     PayloadTooLarge: 413,
+    MethodNotAllowed: 405,
     InputError: 422,
     ApiKeyMissing: 401,
     PermissionDeniedError: 403,
@@ -84,6 +90,21 @@ def status_of(error: RiskopsError) -> int:
     return 500
 
 
+def problem_body(
+    status: int, detail: str, *, hint: str | None = None, problems: Iterable[Problem] = ()
+) -> dict[str, Any]:
+    """The problem+json object of an error answer."""
+    title = TITLES.get(status, "Error")
+    return {
+        "type": TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "hint": hint,
+        "problems": [{"field": p.location, "message": p.message} for p in problems],
+    }
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -93,15 +114,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A problem+json answer."""
-    title = TITLES.get(status, "Error")
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + title.lower().replace(" ", "-"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "hint": hint,
-        "problems": [{"field": p.location, "message": p.message} for p in problems],
-    }
+    body = problem_body(status, detail, hint=hint, problems=problems)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -110,19 +123,35 @@ def problem_bytes(status: int, detail: str, *, hint: str | None = None) -> bytes
     return bytes(problem_response(status, detail, hint=hint).body)
 
 
+def error_answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, problem+json object and extra headers for ``error``; an error that is not a
+    RiskopsError is logged with its traceback and answered as a bare 500."""
+    if not isinstance(error, RiskopsError):
+        log.error("Unexpected error answering a request", exc_info=error)
+        return (
+            500,
+            problem_body(
+                500,
+                "The server could not answer this request.",
+                hint="Retry; if it persists, report it to the operator with the time of the "
+                "request.",
+            ),
+            {},
+        )
+    status = status_of(error)
+    if status >= 500:
+        log.error("A request failed: %s", error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    body = problem_body(
+        status, error.message, hint=error.hint, problems=getattr(error, "problems", ())
+    )
+    return status, body, headers
+
+
 async def _riskops_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RiskopsError)
-    status = status_of(exc)
-    if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(
-        status,
-        exc.message,
-        hint=exc.hint,
-        problems=getattr(exc, "problems", ()),
-        headers=headers,
-    )
+    status, body, headers = error_answer(exc)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

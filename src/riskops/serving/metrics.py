@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -100,6 +101,10 @@ class ServingMetrics:
             ["model", "version"],
             registry=r,
         )
+        # Labelled children by their labels: the hot path skips prometheus_client's label
+        # checks after the first request of each combination.
+        self._children: dict[tuple[str, int, str, str], tuple[Any, Any, Any]] = {}
+        self._latency: dict[tuple[str, int, str], Any] = {}
         self.backlog = Gauge(
             "riskops_decision_log_backlog",
             "Decisions in the local write-ahead log not yet flushed to the store.",
@@ -107,12 +112,29 @@ class ServingMetrics:
         )
 
     def decision(self, decision: Decision, *, route: str) -> None:
-        version = str(decision.version)
-        self.decisions.labels(decision.model, version, route, decision.decision).inc()
+        key = (decision.model, decision.version, route, decision.decision)
+        children = self._children.get(key)
+        if children is None:  # first time for these labels (at most a few per version)
+            version = str(decision.version)
+            children = self._children[key] = (
+                self.decisions.labels(decision.model, version, route, decision.decision),
+                self.fallbacks.labels(decision.model, version),
+                self.scores.labels(decision.model, version),
+            )
+        decided, fallbacks, scores = children
+        decided.inc()
         if decision.fallback:
-            self.fallbacks.labels(decision.model, version).inc()
+            fallbacks.inc()
         elif decision.score is not None:
-            self.scores.labels(decision.model, version).observe(decision.score)
+            scores.observe(decision.score)
+
+    def observe_latency(self, model: str, version: int, endpoint: str, seconds: float) -> None:
+        """One request's time to answer."""
+        key = (model, version, endpoint)
+        child = self._latency.get(key)
+        if child is None:
+            child = self._latency[key] = self.latency.labels(model, str(version), endpoint)
+        child.observe(seconds)
 
     def problems(self, model: str, problems: Iterable[Problem]) -> None:
         """Count missing and out-of-range features of a refused request."""

@@ -33,6 +33,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from sqlalchemy import select
@@ -84,6 +85,11 @@ class Loaded:
     @property
     def available(self) -> bool:
         return self.scorer is not None
+
+    @cached_property
+    def optional(self) -> tuple[str, ...]:
+        """The features the spec lets a request leave out (counted when missing)."""
+        return tuple(f.name for f in self.spec.features if f.allow_missing)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from riskops.registry.flavors import flavor_of
 from riskops.serving.features import FeatureEncoder, UnknownCategory
 from riskops.serving.policy import DecisionPolicy, Outcome
 from riskops.serving.reasons import DEFAULT_REASONS, Reason, ReasonCodes, contributions_for
+from riskops.serving.single_row import SingleRowPredictor
 from riskops.spec import ModelSpec
 
 
@@ -116,6 +117,14 @@ class Scorer:
         self._check_width()
         self._predict = self._predictor()
         self._contributions = contributions_for(model, reference=reference, num_threads=num_threads)
+        # One row (decide): LightGBM's single-row C API where it stands in for predict.
+        self._score_row: Callable[[np.ndarray], np.ndarray] = self._predict
+        self._contributions_row: Callable[[np.ndarray], np.ndarray] = self._first_contributions
+        if self.flavor == "lightgbm":
+            score = SingleRowPredictor.create(model, "normal", num_threads=num_threads)
+            contributions = SingleRowPredictor.create(model, "contrib", num_threads=num_threads)
+            if score is not None and contributions is not None:
+                self._score_row, self._contributions_row = score, contributions
 
     @property
     def model_ref(self) -> str:
@@ -129,13 +138,13 @@ class Scorer:
         # The model may fail in any way (a corrupt tree, memory, a bug in its library); the
         # caller gets the safe outcome instead, and the cause goes to the decision log.
         try:
-            score = float(self._predict(row)[0])
+            score = float(self._score_row(row)[0])
             if not 0.0 <= score <= 1.0:
                 return self.fallback(f"the model returned {score!r}, not a probability", start)
             outcome = self.policy.decide(score)
             reasons: tuple[Reason, ...] = ()
             if explain or outcome != "approve":
-                reasons = self.reasons.top(self._contributions(row)[0], features)
+                reasons = self.reasons.top(self._contributions_row(row), features)
         except Exception as exc:
             return self.fallback(f"{type(exc).__name__}: {exc}", start)
         return Decision(
@@ -217,6 +226,9 @@ class Scorer:
             latency_ms,
             cause,
         )
+
+    def _first_contributions(self, row: np.ndarray) -> np.ndarray:
+        return np.asarray(self._contributions(row)[0])
 
     def _predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         if self.flavor == "lightgbm":

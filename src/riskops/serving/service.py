@@ -26,8 +26,8 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import json
 import logging
 import threading
 import uuid
@@ -37,15 +37,18 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+import orjson
+
 from riskops.config import Settings
 from riskops.context import Context, open_context
 from riskops.errors import InputError, NotFoundError, Problem
 from riskops.serving.auth import KeyRing
+from riskops.serving.decision_log import FlusherMode
 from riskops.serving.decision_sink import DecisionSink, open_decision_log
 from riskops.serving.features import RequestInvalid, UnknownCategory
 from riskops.serving.metrics import ServingMetrics
 from riskops.serving.policy import MODEL_UNAVAILABLE, DecisionPolicy
-from riskops.serving.routing import Loaded, Planned, RoutingTable, build_table
+from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
 from riskops.serving.scorer import Decision
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class ServerSettings:
     unknown_category: UnknownCategory = "reject"
     wal_dir: Path | None = None
     flush_interval: float = 0.2  # seconds between decision-log flushes to the store
+    flusher: FlusherMode = "process"  # where those flushes run (see DecisionLog)
 
     def __post_init__(self) -> None:
         if (
@@ -122,7 +126,9 @@ class ScoringService:
                 hint="riskops serve --env production",
             )
         metrics = ServingMetrics()
-        sink = open_decision_log(ctx, settings.wal_path, flush_interval=settings.flush_interval)
+        sink = open_decision_log(
+            ctx, settings.wal_path, flush_interval=settings.flush_interval, flusher=settings.flusher
+        )
         metrics.watch_backlog(sink.backlog)
         return cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
 
@@ -153,6 +159,7 @@ class ScoringService:
         )
         if table is not self.table:
             self.table = table  # the one swap: a request holds the table it read
+            _settle_heap(first=not self.loaded_once)
             self.metrics.loaded(
                 (lane.plan.model, lane.plan.version, lane.plan.digest, lane.plan.lane)
                 for route in table.routes.values()
@@ -165,6 +172,7 @@ class ScoringService:
     def _refresh_loop(self) -> None:
         failing = False
         while not self._stop.is_set():
+            self.decisions.check()
             try:
                 self.refresh()
                 if failing:
@@ -212,23 +220,55 @@ class ScoringService:
         """The served decision (logged durably) and a callable that scores the shadows (None
         when the model has none); the caller runs it after answering."""
         started = perf_counter()
-        table = self.table
-        route = self._route(table, model)
+        lane, route, decision, digest = self._served(model, subject, explain)
+        decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+
+    async def decide_async(
+        self, model: str, subject: Subject, *, explain: bool = False
+    ) -> tuple[Outcome, Callable[[], None] | None]:
+        """:meth:`decide` for the event loop: everything runs on the loop's thread except the
+        fsync, which the loop awaits (serving other requests meanwhile)."""
+        started = perf_counter()
+        lane, route, decision, digest = self._served(model, subject, explain)
+        decision_id = str(uuid.uuid4())
+        await self.decisions.append_async(
+            **self._entry(decision_id, decision, lane, subject, served=True, digest=digest)
+        )
+        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+
+    def _served(
+        self, model: str, subject: Subject, explain: bool
+    ) -> tuple[Loaded, Route, Decision, str]:
+        route = self._route(self.table, model)
         lane = route.choose(subject.subject_id)
         decision = self._decide_one(lane, subject.features, explain)
-        digest = request_digest(model, subject)
-        decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+        return lane, route, decision, request_digest(model, subject)
+
+    def _answered(
+        self,
+        started: float,
+        lane: Loaded,
+        route: Route,
+        subject: Subject,
+        decision: Decision,
+        decision_id: str,
+        explain: bool,
+        digest: str,
+    ) -> tuple[Outcome, Callable[[], None] | None]:
         self.metrics.decision(decision, route=lane.plan.lane)
-        self.metrics.latency.labels(model, str(decision.version), "decision").observe(
-            perf_counter() - started
+        self.metrics.observe_latency(
+            lane.plan.model, decision.version, "decision", perf_counter() - started
         )
         shadows = route.shadows
+        if not shadows:
+            return Outcome(decision_id, decision), None
 
         def score_shadows() -> None:
             for shadow in shadows:
                 self._shadow(shadow, subject, explain, digest)
 
-        return Outcome(decision_id, decision), (score_shadows if shadows else None)
+        return Outcome(decision_id, decision), score_shadows
 
     def decide_batch(
         self, model: str, subjects: Sequence[Subject], *, explain: bool = False
@@ -279,8 +319,8 @@ class ScoringService:
             decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
             self.metrics.decision(decision, route=lane.plan.lane)
             outcomes.append(Outcome(decision_id, decision))
-        self.metrics.latency.labels(model, str(route.champion.plan.version), "batch").observe(
-            perf_counter() - started
+        self.metrics.observe_latency(
+            model, route.champion.plan.version, "batch", perf_counter() - started
         )
         shadows = route.shadows
 
@@ -302,7 +342,7 @@ class ScoringService:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _route(self, table: RoutingTable, model: str) -> Any:
+    def _route(self, table: RoutingTable, model: str) -> Route:
         route = table.routes.get(model)
         if route is None:
             serving = ", ".join(sorted(table.routes)) or "none"
@@ -342,9 +382,9 @@ class ScoringService:
         return decisions
 
     def _count_missing(self, lane: Loaded, features: Mapping[str, object]) -> None:
-        for feature in lane.spec.features:
-            if feature.allow_missing and features.get(feature.name) is None:
-                self.metrics.missing.labels(lane.plan.model, feature.name).inc()
+        for name in lane.optional:
+            if features.get(name) is None:
+                self.metrics.missing.labels(lane.plan.model, name).inc()
 
     def _shadow(self, lane: Loaded, subject: Subject, explain: bool, digest: str) -> None:
         # A shadow never changes an answer: any failure of it is logged and dropped.
@@ -366,23 +406,50 @@ class ScoringService:
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
-            decision_id=decision_id,
-            decided_at=self.ctx.clock(),
-            route=lane.plan.lane,
-            served=served,
-            subject_id=subject.subject_id,
-            features=dict(subject.features),
-            decision=decision,
-            request_sha256=request_sha256,
+            **self._entry(
+                decision_id, decision, lane, subject, served=served, digest=request_sha256
+            )
         )
         return decision_id
 
+    def _entry(
+        self,
+        decision_id: str,
+        decision: Decision,
+        lane: Loaded,
+        subject: Subject,
+        *,
+        served: bool,
+        digest: str,
+    ) -> dict[str, Any]:
+        return {
+            "decision_id": decision_id,
+            "decided_at": self.ctx.clock(),
+            "route": lane.plan.lane,
+            "served": served,
+            "subject_id": subject.subject_id,
+            "features": subject.features,
+            "decision": decision,
+            "request_sha256": digest,
+        }
+
+
+def _settle_heap(*, first: bool) -> None:
+    """Move what is alive now (models, libraries, the routing table) out of the garbage
+    collector's view. Otherwise every full collection walks those hundreds of thousands of
+    objects, a pause of 0.1–0.2 s on the request path; after the first load the heap is
+    collected once first, so that garbage is not kept forever."""
+    if first:
+        gc.collect()
+    gc.freeze()
+
 
 def request_digest(model: str, subject: Subject) -> str:
-    """SHA-256 of the request as canonical JSON (sorted keys): the model, subject and features."""
-    body = {"model": model, "subject_id": subject.subject_id, "features": dict(subject.features)}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 of the request as compact JSON with sorted keys and UTF-8 text (orjson): the
+    model, the subject id and the features. A value JSON cannot hold is written as its text."""
+    body = {"model": model, "subject_id": subject.subject_id, "features": subject.features}
+    text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return hashlib.sha256(text).hexdigest()
 
 
 def _unavailable(lane: Loaded, started: float) -> Decision:

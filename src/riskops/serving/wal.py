@@ -9,9 +9,11 @@ Layout of the WAL folder::
     checkpoint.json                   {"segment": "wal-0000000000000002.jsonl", "offset": 8191}
 
 An entry is one line of JSON ending in ``\\n``. :meth:`WriteAheadLog.append` returns only once
-its line is on disk (``fsync``). Appends are group-committed: threads that append while an
-``fsync`` is running queue their lines, and the next thread to run writes and syncs them all at
-once, so N concurrent appenders cost about one ``fsync`` per group instead of N.
+its line is on disk (``fsync``); :meth:`WriteAheadLog.append_async` is the same for a coroutine,
+whose event loop serves other requests meanwhile. Appends are group-committed by one writer
+thread: it takes every line queued since its last pass, writes them with one ``write`` and one
+``fsync``, and wakes their appenders (an event loop once per group, however many of its
+requests were in it), so N concurrent appenders cost about one ``fsync`` per group instead of N.
 
 A segment is closed (and synced) when it reaches ``segment_bytes``; a process never appends to a
 segment of an earlier process but starts a new one. The checkpoint is the position up to which
@@ -23,6 +25,8 @@ acknowledged: it is cut off on open.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -43,6 +47,9 @@ DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 def segment_name(index: int) -> str:
     return f"{SEGMENT_PREFIX}{index:016d}{SEGMENT_SUFFIX}"
+
+
+Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 @dataclass(frozen=True, order=True)
@@ -69,7 +76,7 @@ class WriteAheadLog:
         directory: Path,
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-        on_durable: Callable[[int], None] | None = None,
+        on_durable: Callable[[int, Position], None] | None = None,
     ) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
@@ -86,14 +93,15 @@ class WriteAheadLog:
             ) from None
         self._cond = threading.Condition()
         self._pending: list[bytes] = []
+        self._waiters: list[Waiter] = []
+        self._writer: threading.Thread | None = None
         self._queued = 0  # lines handed to append
         self._durable = 0  # lines written and fsync'd
-        self._writing = False
         self._error: OSError | None = None
         self._closed = False
-        self._cursor, self._backlog = self._recover()
+        cursor, self._backlog = self._recover()
         existing = self._segments()
-        self._own_start = max([*existing, self._cursor.segment, 0]) + 1
+        self._own_start = max([*existing, cursor.segment, 0]) + 1
         self._active_index = self._own_start
         self._active_fd: int | None = None
         self._active_size = 0
@@ -102,47 +110,81 @@ class WriteAheadLog:
 
     # -- appending --------------------------------------------------------------------------
 
-    def append(self, line: bytes) -> None:
-        """Write one entry (without its newline) and return once it is fsync'd."""
+    def submit(self, line: bytes, waiter: Waiter | None = None) -> int:
+        """Queue one entry (without its newline) for the writer thread and return its ticket;
+        ``waiter`` (an event loop and a future of it) is settled once the entry is durable, or
+        with the error if it cannot be. Raises at once if the log is closed or broken."""
         with self._cond:
             if self._closed:
                 raise ConflictError(
                     "The decision log is closed.", hint="Open a new DecisionLog to append."
                 )
+            if self._error is not None:
+                raise self._failure()
             self._pending.append(line + b"\n")
             self._queued += 1
-            ticket = self._queued
+            if waiter is not None:
+                self._waiters.append(waiter)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="riskops-wal-writer", daemon=True
+                )
+                self._writer.start()
+            self._cond.notify_all()
+            return self._queued
+
+    def append(self, line: bytes) -> None:
+        """Write one entry (without its newline) and return once it is fsync'd."""
+        ticket = self.submit(line)
+        with self._cond:
             while self._durable < ticket:
                 if self._error is not None:
                     raise self._failure()
-                if self._writing:
+                self._cond.wait()
+
+    async def append_async(self, line: bytes) -> None:
+        """:meth:`append` for a coroutine: the event loop goes on while the group is synced."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self.submit(line, (loop, done))
+        await done
+
+    def _write_loop(self) -> None:
+        """The writer thread: each pass takes every queued line, writes and syncs them as one
+        group, then wakes the appenders of that group."""
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
                     self._cond.wait()
-                    continue
+                if not self._pending:
+                    return
                 group, self._pending = self._pending, []
+                waiters, self._waiters = self._waiters, []
                 upto = self._queued
-                self._writing = True
-                self._cond.release()
-                error: OSError | None = None
-                try:
-                    self._write_group(group)
-                except OSError as exc:
-                    error = exc
-                finally:
-                    self._cond.acquire()
-                    self._writing = False
+            error: OSError | None = None
+            try:
+                self._write_group(group)
+            except OSError as exc:
+                error = exc
+            with self._cond:
                 if error is not None:
                     # After a failed fsync the kernel may have dropped the pages: nothing in
                     # this WAL can be trusted to be durable any more, so stop accepting.
                     self._error = error
-                    self._cond.notify_all()
-                    raise self._failure()
-                self._durable = upto
-                self._synced = Position(self._active_index, self._active_size)
-                self._backlog += len(group)
-                backlog = self._backlog
+                    # Lines queued meanwhile are not written either: fail their appenders too.
+                    waiters.extend(self._waiters)
+                    self._waiters, self._pending = [], []
+                else:
+                    self._durable = upto
+                    self._synced = Position(self._active_index, self._active_size)
+                    self._backlog += len(group)
+                backlog, synced = self._backlog, self._synced
                 self._cond.notify_all()
-                if self._on_durable is not None:
-                    self._on_durable(backlog)
+            _settle(waiters, None if error is None else self._failure())
+            if error is not None:
+                return
+            if self._on_durable is not None and synced is not None:
+                self._on_durable(backlog, synced)
 
     def _failure(self) -> BackendError:
         return BackendError(
@@ -170,12 +212,77 @@ class WriteAheadLog:
         os.fsync(self._active_fd)
         self._active_size += len(data)
 
-    # -- reading and checkpointing (one reader: the flusher) ---------------------------------
+    # -- what is durable ------------------------------------------------------------------------
 
-    def backlog(self) -> int:
-        """Durable entries not yet checkpointed as flushed."""
+    def durable_position(self) -> Position:
+        """Everything before this position is on disk: whole segments before its segment, and
+        its segment up to its offset (before this process's first group: every segment of
+        earlier processes, none of its own)."""
+        with self._cond:
+            return self._synced or Position(self._own_start, 0)
+
+    def durable_entries(self) -> int:
+        """Entries on disk since the checkpoint this log opened at: those an earlier process
+        left, and those appended here and synced."""
         with self._cond:
             return self._backlog
+
+    def reader(self) -> WalReader:
+        """A reader of this log's durable entries (for a flusher in this process)."""
+        return WalReader(self.directory, self.durable_position)
+
+    def _segments(self) -> list[int]:
+        return list_segments(self.directory)
+
+    # -- recovery and closing -----------------------------------------------------------------
+
+    def _recover(self) -> tuple[Position, int]:
+        """Read the checkpoint, drop flushed segments, cut a torn last line, count the rest."""
+        segments = self._segments()
+        cursor = read_checkpoint(self.directory)
+        for index in segments:
+            if index < cursor.segment:
+                (self.directory / segment_name(index)).unlink()
+        segments = [s for s in segments if s >= cursor.segment]
+        if segments:
+            _cut_torn_tail(self.directory / segment_name(segments[-1]))
+        backlog = 0
+        for index in segments:
+            path = self.directory / segment_name(index)
+            start = cursor.offset if index == cursor.segment else 0
+            lines, _ = _read_lines(path, start, path.stat().st_size, None)
+            backlog += len(lines)
+        return cursor, backlog
+
+    def close(self) -> None:
+        """Stop accepting appends and release the folder (appends already queued are written
+        first)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+        with self._cond:
+            if self._active_fd is not None:
+                os.close(self._active_fd)
+                self._active_fd = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+class WalReader:
+    """The flushing side of a WAL folder: reads the durable entries after the checkpoint and
+    moves the checkpoint. ``durable`` says how far the writer has synced (see
+    :meth:`WriteAheadLog.durable_position`); the writer may be in this process or another.
+    One reader checkpoints a folder at a time (the flusher); any may read."""
+
+    def __init__(self, directory: Path, durable: Callable[[], Position]) -> None:
+        self.directory = directory
+        self._durable = durable
+        self._cursor = read_checkpoint(directory)
+        self.flushed = 0  # entries this reader checkpointed
 
     def read_batch(self, max_entries: int) -> WalBatch | None:
         """The next entries after the checkpoint (at most ``max_entries``, all in one
@@ -188,7 +295,7 @@ class WriteAheadLog:
                     self.directory / segment_name(cursor.segment), cursor.offset, limit, max_entries
                 )
                 return WalBatch(lines, Position(cursor.segment, end))
-            later = [s for s in self._segments() if s > cursor.segment]
+            later = [s for s in list_segments(self.directory) if s > cursor.segment]
             if not complete or not later:
                 return None
             # Every entry of this segment is flushed: move on and drop it.
@@ -206,87 +313,80 @@ class WriteAheadLog:
             os.close(fd)
         os.replace(tmp, self.directory / CHECKPOINT)
         _fsync_dir(self.directory)
-        with self._cond:
-            self._cursor = batch.end
-            self._backlog -= len(batch.lines)
-        for index in self._segments():
+        self._cursor = batch.end
+        self.flushed += len(batch.lines)
+        for index in list_segments(self.directory):
             if index < batch.end.segment:
                 (self.directory / segment_name(index)).unlink(missing_ok=True)
 
     def unflushed(self) -> Iterator[dict[str, Any]]:
-        """Every durable entry after the checkpoint, oldest first."""
-        cursor = self._cursor
-        for index in self._segments():
+        """Every durable entry after the checkpoint on disk, oldest first."""
+        cursor = read_checkpoint(self.directory)
+        for index in list_segments(self.directory):
             if index < cursor.segment:
                 continue
             limit, _ = self._extent(index)
             start = cursor.offset if index == cursor.segment else 0
             if start >= limit:
                 continue
-            lines, _end = _read_lines(self.directory / segment_name(index), start, limit, None)
+            try:
+                lines, _end = _read_lines(self.directory / segment_name(index), start, limit, None)
+            except FileNotFoundError:  # flushed and deleted meanwhile
+                continue
             for line in lines:
                 yield json.loads(line)
 
     def _extent(self, index: int) -> tuple[int, bool]:
         """How many bytes of segment ``index`` are durable, and whether it is complete."""
-        path = self.directory / segment_name(index)
-        if index < self._own_start:
-            return (path.stat().st_size if path.exists() else 0), True
-        with self._cond:
-            synced = self._synced
-        if synced is None or index > synced.segment:
-            return 0, False
-        if index == synced.segment:
-            return synced.offset, False
-        return path.stat().st_size, True
-
-    def _segments(self) -> list[int]:
-        found = []
-        for path in self.directory.glob(f"{SEGMENT_PREFIX}*{SEGMENT_SUFFIX}"):
-            digits = path.name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]
-            if digits.isdigit():
-                found.append(int(digits))
-        return sorted(found)
-
-    # -- recovery and closing -----------------------------------------------------------------
-
-    def _recover(self) -> tuple[Position, int]:
-        """Read the checkpoint, drop flushed segments, cut a torn last line, count the rest."""
-        segments = self._segments()
-        cursor = Position(segments[0] if segments else 1, 0)
-        checkpoint = self.directory / CHECKPOINT
-        if checkpoint.exists():
-            data = json.loads(checkpoint.read_text(encoding="ascii"))
-            name = str(data["segment"])
-            cursor = Position(
-                int(name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]), int(data["offset"])
-            )
-        for index in segments:
-            if index < cursor.segment:
-                (self.directory / segment_name(index)).unlink()
-        segments = [s for s in segments if s >= cursor.segment]
-        if segments:
-            _cut_torn_tail(self.directory / segment_name(segments[-1]))
-        backlog = 0
-        for index in segments:
+        durable = self._durable()
+        if index < durable.segment:
             path = self.directory / segment_name(index)
-            start = cursor.offset if index == cursor.segment else 0
-            lines, _ = _read_lines(path, start, path.stat().st_size, None)
-            backlog += len(lines)
-        return cursor, backlog
+            return (path.stat().st_size if path.exists() else 0), True
+        if index == durable.segment:
+            return durable.offset, False
+        return 0, False
 
-    def close(self) -> None:
-        """Stop accepting appends and release the folder (appends in flight finish first)."""
-        with self._cond:
-            while self._writing:
-                self._cond.wait()
-            self._closed = True
-            if self._active_fd is not None:
-                os.close(self._active_fd)
-                self._active_fd = None
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+
+def list_segments(directory: Path) -> list[int]:
+    """The numbers of the segment files in ``directory``, in order."""
+    found = []
+    for path in directory.glob(f"{SEGMENT_PREFIX}*{SEGMENT_SUFFIX}"):
+        digits = path.name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]
+        if digits.isdigit():
+            found.append(int(digits))
+    return sorted(found)
+
+
+def read_checkpoint(directory: Path) -> Position:
+    """The checkpoint of ``directory``: the position up to which every entry is flushed (the
+    start of the first segment when nothing was checkpointed yet)."""
+    checkpoint = directory / CHECKPOINT
+    if checkpoint.exists():
+        data = json.loads(checkpoint.read_text(encoding="ascii"))
+        name = str(data["segment"])
+        return Position(int(name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]), int(data["offset"]))
+    segments = list_segments(directory)
+    return Position(segments[0] if segments else 1, 0)
+
+
+def _settle(waiters: list[Waiter], error: BaseException | None) -> None:
+    """Resolve each waiter's future on its own loop, one wake-up per loop for the group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for loop, future in waiters:
+        by_loop.setdefault(loop, []).append(future)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, futures, error)
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():  # the awaiting request was cancelled
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def _read_lines(

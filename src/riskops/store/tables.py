@@ -7,7 +7,7 @@ was hashed (see ``docs/audit-chain.md``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -295,3 +296,9 @@ class AuditHeadRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+def table_of(record: type[Base]) -> Table:
+    """The Core table of a mapped record class: for multi-row inserts that skip the ORM's
+    unit of work, and for selecting columns by name."""
+    return cast(Table, record.__table__)

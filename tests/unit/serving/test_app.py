@@ -70,6 +70,9 @@ def test_not_ready_until_loaded_and_then_decides(
     assert stored["served"] is True
     schema = client.get("/openapi.json").json()
     assert "/v1/models/{name}/decisions:batch" in schema["paths"]
+    documented = schema["paths"]["/v1/models/{name}/decisions"]["post"]
+    assert documented["requestBody"]
+    assert "422" in documented["responses"]
     assert "/v1/decisions/{decision_id}" in schema["paths"]
 
 
@@ -115,3 +118,70 @@ def test_an_unexpected_error_is_a_500_problem_without_traceback(
     assert answer.json()["title"] == "Internal error"
     assert "Traceback" not in answer.text
     assert "AttributeError" not in answer.text
+
+
+def test_the_fast_path_refuses_like_the_rest_of_the_api(
+    served: tuple[Any, ScoringService, str], german: German
+) -> None:
+    client, service, key = served
+    body = {"subject_id": "s1", "features": german.requests[0]}
+    unknown = client.post("/v1/models/no-such-model/decisions", json=body)
+    assert unknown.status_code == 404
+    assert "No model named 'no-such-model'" in unknown.json()["detail"]
+    no_key = client.post(URL, json=body, headers={"Authorization": ""})
+    assert no_key.status_code == 401
+    assert no_key.headers["www-authenticate"] == "Bearer"
+    by_header = client.post(URL, json=body, headers={"Authorization": "", "X-API-Key": key})
+    assert by_header.status_code == 200
+    envelope = client.post(URL, json={"subject_id": "", "features": [], "explain": "yes"})
+    assert envelope.status_code == 422
+    assert {p["field"] for p in envelope.json()["problems"]} == {
+        "subject_id",
+        "features",
+        "explain",
+    }
+    not_json = client.post(URL, content=b"{", headers={"content-type": "application/json"})
+    assert not_json.status_code == 422
+    assert not_json.json()["problems"][0]["field"] == "(body)"
+    limit = service.settings.max_body_bytes
+    declared = client.post(URL, content=b"x" * (limit + 1))
+    assert declared.status_code == 413
+    assert declared.headers["connection"] == "close"
+
+    def streamed() -> Iterator[bytes]:
+        for _ in range(limit // 4096 + 2):
+            yield b" " * 4096
+
+    streaming = client.post(URL, content=streamed())
+    assert streaming.status_code == 413
+    wrong_method = client.get(URL)
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.headers["content-type"].startswith("application/problem+json")
+    for answer in (unknown, no_key, envelope, not_json, declared, streaming):
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "Traceback" not in answer.text
+
+
+def test_a_shadow_is_scored_after_the_answer_by_the_fast_path(
+    served: tuple[Any, ScoringService, str], german: German
+) -> None:
+    client, service, _ = served
+    table = service.table
+    champion = table.routes["credit-scoring"].champion
+    shadow = dataclasses.replace(champion, plan=dataclasses.replace(champion.plan, lane="shadow"))
+    service.table = RoutingTable(
+        routes={"credit-scoring": Route(champion, shadows=(shadow,))}, plan=table.plan
+    )
+    answer = client.post(URL, json={"subject_id": "shadowed", "features": german.requests[3]})
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 20
+    metrics = ""
+    while 'route="shadow"' not in metrics:
+        assert time.monotonic() < deadline, "the shadow was not scored"
+        time.sleep(0.05)
+        metrics = client.get("/metrics").text
+    served_line = [
+        line for line in metrics.splitlines() if line.startswith("riskops_decisions_total{")
+    ]
+    assert any('route="shadow"' in line for line in served_line)

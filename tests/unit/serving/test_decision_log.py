@@ -3,6 +3,7 @@ tamper detection, a real database outage, a killed writer process, concurrency, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -23,7 +24,7 @@ from typer.testing import CliRunner
 
 from riskops.audit import list_events, verify
 from riskops.context import Context
-from riskops.errors import BackendError, ConflictError, InputError
+from riskops.errors import BackendError, ConfigError, ConflictError, InputError
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.serving.decision_log import (
@@ -524,3 +525,112 @@ def test_erasure_shreds_features_and_everything_still_verifies(
     assert event.object_id == pseudonym(secrets, "C-1")
     assert verify(store).ok
     assert verify_decisions(store).ok
+
+
+# -- the writer thread and the flusher process ---------------------------------------------------
+
+
+def test_async_appends_share_group_commits_and_are_durable_on_return(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path
+) -> None:
+    log = make_log(start=False)
+    entries = [entry(subject=f"A-{i}") for i in range(64)]
+    syncs = 0
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        real_fsync(fd)
+
+    async def append_all() -> None:
+        await asyncio.gather(*(log.append_async(e) for e in entries))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", counting_fsync)
+        asyncio.run(append_all())
+    data = b"".join(f.read_bytes() for f in sorted((tmp_path / "wal").glob("wal-*.jsonl")))
+    assert data.count(b"\n") == 64
+    assert all(e.decision_id.encode() in data for e in entries)
+    assert 1 <= syncs < 64  # grouped: far fewer fsyncs than appends
+    assert log.backlog() == 64
+    assert log.flush() == 64
+    assert sorted(stored_ids(store)) == sorted(e.decision_id for e in entries)
+
+
+def test_a_failed_fsync_fails_the_append_and_every_later_one(
+    make_log: Callable[..., DecisionLog],
+) -> None:
+    log = make_log(start=False)
+    log.append(entry())
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", broken)
+        with pytest.raises(BackendError, match=r"could not write its WAL.*Input/output error"):
+            log.append(entry())
+
+        async def one() -> None:
+            await log.append_async(entry())
+
+        with pytest.raises(BackendError, match="could not write its WAL") as failed:
+            asyncio.run(one())
+        assert failed.value.hint is not None
+        assert "restart the server" in failed.value.hint
+    with pytest.raises(BackendError):  # the disk is not trusted again until a restart
+        log.append(entry())
+
+
+def test_a_flusher_process_stores_what_the_server_synced(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    log = make_log(flusher="process", batch_size=50)
+    assert log.mode == "process"
+    entries = [entry(subject=f"P-{i % 30}") for i in range(120)]
+    for e in entries:
+        log.append(e)
+    assert log.flush(timeout=60) == 120  # waits for the other process
+    assert log.backlog() == 0
+    assert sorted(stored_ids(store)) == sorted(e.decision_id for e in entries)
+    assert verify(store).ok
+    assert verify_decisions(store).ok
+    found = log.get(entries[0].decision_id)
+    assert found is not None
+    assert (found.flushed, found.features) == (True, FEATURES)
+
+
+def test_a_flusher_process_that_dies_is_started_again(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    log = make_log(flusher="process")
+    first = log._process
+    assert first is not None
+    first.kill()
+    first.join(10)
+    pending = entry()
+    log.append(pending)
+    assert log.check_flusher() is False  # it was gone; another one runs now
+    assert log._process is not None
+    assert log._process.pid != first.pid
+    log.flush(timeout=60)
+    assert stored_ids(store) == [pending.decision_id]
+
+
+def test_a_store_in_memory_keeps_the_flusher_in_a_thread(
+    secrets: WorkspaceSecrets, tmp_path: Path
+) -> None:
+    memory = open_store("sqlite://")
+    log = DecisionLog(memory, tmp_path / "wal", secrets, clock, flusher="process")
+    try:
+        assert log.mode == "thread"
+    finally:
+        log.close()
+
+
+def test_an_unknown_flusher_mode_is_refused(
+    store: Store, secrets: WorkspaceSecrets, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="flusher one of thread, process"):
+        DecisionLog(store, tmp_path / "wal", secrets, clock, flusher="cron")  # type: ignore[arg-type]
