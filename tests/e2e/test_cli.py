@@ -209,6 +209,9 @@ def test_refusals_exit_2_say_what_to_do_and_change_nothing(tmp_path: Path) -> No
     refused("show", "credit-scoring", "--at", "yesterday", says="--at 'yesterday' is not a time")
     refused("show", "fraud-detection", says="No model named 'fraud-detection'")
     refused("deploy", "credit-scoring@1", "--as", "", says="needs the name of who does it")
+    refused("serve", "--flusher", "cron", says="--flusher 'cron'; valid values are")
+    refused("serve", "--model-timeout-ms", "-5", says="Server limits must be positive")
+    refused("serve", "--workers", "4", says="one worker per process is supported")
 
     as_json = run("approve", "credit-scoring@1", "--as", "dana", "--json", home=home, check=2)
     error = json.loads(as_json.stderr)["error"]

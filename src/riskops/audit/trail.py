@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
@@ -109,6 +109,23 @@ def stored_events(session: Session) -> Iterator[ChainEvent]:
     result = session.execute(query.execution_options(yield_per=_VERIFY_BATCH))
     for row in result:
         yield ChainEvent(*row)
+
+
+def activity_since(
+    store: Store, after: int | None, *, ignoring: Sequence[str] = ()
+) -> tuple[int, bool]:
+    """The chain's head sequence number, and whether an event after ``after`` has an action
+    that starts with none of ``ignoring`` (always True when ``after`` is None). Two indexed
+    lookups: a cheap way to tell that something changed, since every change is audited."""
+    with store.reading() as session:
+        head = session.get(AuditHeadRecord, 1)
+        head_seq = head.seq if head is not None else 0
+        if after is None:
+            return head_seq, True
+        query = select(func.count()).where(AuditEventRecord.seq > after)
+        for prefix in ignoring:
+            query = query.where(AuditEventRecord.action.not_like(f"{prefix}%"))
+        return head_seq, bool(session.scalar(query))
 
 
 def verify(store: Store) -> VerifyReport:

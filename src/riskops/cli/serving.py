@@ -137,6 +137,14 @@ def serve(
             "process of its own, the default) or thread (inside the server).",
         ),
     ] = "process",
+    model_timeout_ms: Annotated[
+        float,
+        typer.Option(
+            "--model-timeout-ms",
+            help="A single decision whose model call takes longer gets the safe outcome "
+            "(model unavailable); 0 turns the deadline off.",
+        ),
+    ] = 100.0,
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
@@ -175,6 +183,7 @@ def serve(
         unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
         flush_interval=flush_interval,
         flusher=flusher,  # type: ignore[arg-type]  # checked above
+        model_timeout_ms=model_timeout_ms or None,
     )
     # The server's own operational messages (routing table, refused versions) are for the
     # operator's log, as uvicorn's are.

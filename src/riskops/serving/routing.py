@@ -207,6 +207,7 @@ def build_table(
     previous: RoutingTable | None,
     unknown_category: UnknownCategory = "reject",
     on_refused: Callable[[Planned, str], None] | None = None,
+    deadline_ms: float | None = None,
 ) -> RoutingTable:
     """A new routing table for what the store says now. Versions loaded in ``previous`` are
     reused; others are fetched and digest-checked. ``on_refused`` is told of each version that
@@ -226,7 +227,7 @@ def build_table(
         if reused is not None:
             loaded = Loaded(planned, reused.spec, reused.encoder, reused.scorer)
         else:
-            loaded = _load(ctx, planned, unknown_category)
+            loaded = _load(ctx, planned, unknown_category, deadline_ms)
             if loaded.refused is not None and on_refused is not None:
                 on_refused(planned, loaded.refused)
         lanes.setdefault(planned.model, []).append(loaded)
@@ -239,7 +240,12 @@ def build_table(
     return RoutingTable(routes=routes, plan=plan)
 
 
-def _load(ctx: Context, planned: Planned, unknown_category: UnknownCategory) -> Loaded:
+def _load(
+    ctx: Context,
+    planned: Planned,
+    unknown_category: UnknownCategory,
+    deadline_ms: float | None = None,
+) -> Loaded:
     with ctx.store.reading() as session:
         version = session.execute(
             select(ModelVersionRecord).where(
@@ -261,6 +267,7 @@ def _load(ctx: Context, planned: Planned, unknown_category: UnknownCategory) -> 
             version=planned.version,
             digest=planned.digest,
             unknown_category=unknown_category,
+            deadline_ms=deadline_ms,
         )
     except IntegrityError as exc:
         log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)

@@ -104,6 +104,7 @@ class Scorer:
         max_reasons: int = DEFAULT_REASONS,
         reference: np.ndarray | None = None,
         num_threads: int = 1,
+        deadline_ms: float | None = None,
     ) -> None:
         self.spec = spec
         self.model = model
@@ -114,6 +115,7 @@ class Scorer:
         self.policy = DecisionPolicy.from_spec(spec.policy, safe_outcome=safe_outcome)
         self.reasons = ReasonCodes(spec, k=max_reasons)
         self.num_threads = num_threads
+        self.deadline_ms = deadline_ms
         self._check_width()
         self._predict = self._predictor()
         self._contributions = contributions_for(model, reference=reference, num_threads=num_threads)
@@ -137,6 +139,7 @@ class Scorer:
         row = self.encoder.encode(features)
         # The model may fail in any way (a corrupt tree, memory, a bug in its library); the
         # caller gets the safe outcome instead, and the cause goes to the decision log.
+        called = perf_counter()
         try:
             score = float(self._score_row(row)[0])
             if not 0.0 <= score <= 1.0:
@@ -147,6 +150,12 @@ class Scorer:
                 reasons = self.reasons.top(self._contributions_row(row), features)
         except Exception as exc:
             return self.fallback(f"{type(exc).__name__}: {exc}", start)
+        took = (perf_counter() - called) * 1000.0
+        if self.deadline_ms is not None and took > self.deadline_ms:
+            # A native call cannot be interrupted; an answer after the deadline is not used.
+            return self.fallback(
+                f"the model took {took:.1f} ms, over its {self.deadline_ms:g} ms deadline", start
+            )
         return Decision(
             self.spec.name,
             self.version,

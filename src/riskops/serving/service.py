@@ -13,9 +13,12 @@ A decision, in order::
     log.append(result)                            # fsync'd before the caller sees the answer
     → response;  then each shadow is scored and logged (served=False), never returned
 
-The routing table and the key ring are refreshed from the store every ``refresh_seconds`` by a
-background thread, which builds the new table completely and then replaces one reference; a
-request reads that reference once, so it finishes on the table it started with.
+The routing table and the key ring are refreshed from the store by a background thread. Every
+``refresh_seconds`` it asks the audit chain whether anything but the decision log's own seals
+happened since its last pass (every deployment, sign-off and key change is audited); only then,
+or once a minute regardless, does it re-read keys and deployments. It builds the new table
+completely and then replaces one reference; a request reads that reference once, so it
+finishes on the table it started with.
 
 Example::
 
@@ -34,11 +37,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 import orjson
 
+from riskops.audit.trail import activity_since
 from riskops.config import Settings
 from riskops.context import Context, open_context
 from riskops.errors import InputError, NotFoundError, Problem
@@ -52,6 +56,8 @@ from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_
 from riskops.serving.scorer import Decision
 
 log = logging.getLogger(__name__)
+
+FULL_REFRESH_SECONDS = 60.0  # a full re-read at least this often, whatever the chain says
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class ServerSettings:
     wal_dir: Path | None = None
     flush_interval: float = 0.2  # seconds between decision-log flushes to the store
     flusher: FlusherMode = "process"  # where those flushes run (see DecisionLog)
+    model_timeout_ms: float | None = 100.0  # a single decision's model call; None: no deadline
 
     def __post_init__(self) -> None:
         if (
@@ -74,13 +81,14 @@ class ServerSettings:
             or self.max_batch < 1
             or self.max_body_bytes < 1
             or self.flush_interval <= 0
+            or (self.model_timeout_ms is not None and self.model_timeout_ms <= 0)
         ):
             raise InputError(
                 f"Server limits must be positive: refresh_seconds={self.refresh_seconds}, "
                 f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}, "
-                f"flush_interval={self.flush_interval}.",
+                f"flush_interval={self.flush_interval}, model_timeout_ms={self.model_timeout_ms}.",
                 hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576, "
-                "flush_interval=0.2.",
+                "flush_interval=0.2, model_timeout_ms=100.",
             )
 
     @property
@@ -113,6 +121,8 @@ class ScoringService:
     decisions: DecisionSink
     table: RoutingTable = field(default_factory=RoutingTable)
     loaded_once: bool = False
+    _seen_seq: int | None = None  # the audit chain's head at the last refresh pass
+    _full_at: float = 0.0  # monotonic time of the last full refresh
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -156,6 +166,7 @@ class ScoringService:
             previous=self.table if self.loaded_once else None,
             unknown_category=self.settings.unknown_category,
             on_refused=self._refused,
+            deadline_ms=self.settings.model_timeout_ms,
         )
         if table is not self.table:
             self.table = table  # the one swap: a request holds the table it read
@@ -169,12 +180,26 @@ class ScoringService:
             log.info("Routing table: %s", [(p.model, p.version, p.lane) for p in table.plan])
         self.loaded_once = True
 
+    def refresh_if_changed(self) -> bool:
+        """:meth:`refresh` when the audit chain has a new event other than the decision log's
+        own seals (a deployment, a sign-off, a key…), or when the last full pass is older than
+        ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that finds nothing new costs two
+        indexed lookups instead of re-reading keys and deployments, which held the GIL for
+        milliseconds every ``refresh_seconds``."""
+        head, changed = activity_since(self.ctx.store, self._seen_seq, ignoring=("decisions.",))
+        stale = monotonic() - self._full_at > FULL_REFRESH_SECONDS
+        if changed or stale:
+            self.refresh()
+            self._full_at = monotonic()
+        self._seen_seq = head  # only after a pass that succeeded
+        return changed or stale
+
     def _refresh_loop(self) -> None:
         failing = False
         while not self._stop.is_set():
             self.decisions.check()
             try:
-                self.refresh()
+                self.refresh_if_changed()
                 if failing:
                     log.warning("Routing table refreshed again; the store is back")
                 failing = False

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import lightgbm as lgb
@@ -223,3 +224,29 @@ def test_a_registered_version_loaded_by_its_digest_decides(ctx: Context, german:
     assert [d.score for d in decisions] == model.predict(german.matrix[:100]).tolist()
     assert {d.digest for d in decisions} == {result.digest}
     assert all(d.reasons for d in decisions if d.decision != "approve")
+
+
+class SlowBooster(lgb.Booster):
+    """A real booster that answers late, as a model on a starved machine would."""
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.03)
+        return super().predict(*args, **kwargs)
+
+
+def test_a_model_over_its_deadline_gives_the_fallback(german: German, booster: lgb.Booster) -> None:
+    slow = SlowBooster(model_str=booster.model_to_string())
+    late = Scorer(german.spec, slow, version=1, digest=DIGEST, deadline_ms=5)
+    decision = late.decide(german.requests[0])
+    assert decision.fallback
+    assert decision.decision == "refer"
+    assert decision.reasons == (MODEL_UNAVAILABLE,)
+    assert decision.cause is not None
+    assert decision.cause.endswith("over its 5 ms deadline")
+    patient = Scorer(german.spec, slow, version=1, digest=DIGEST, deadline_ms=5_000)
+    assert not patient.decide(german.requests[0]).fallback
+    assert (
+        not Scorer(german.spec, booster, version=1, digest=DIGEST, deadline_ms=50)
+        .decide(german.requests[0])
+        .fallback
+    )
