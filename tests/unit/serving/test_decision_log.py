@@ -634,3 +634,37 @@ def test_an_unknown_flusher_mode_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="flusher one of thread, process"):
         DecisionLog(store, tmp_path / "wal", secrets, clock, flusher="cron")  # type: ignore[arg-type]
+
+
+def test_a_lone_append_syncs_on_its_own_thread_and_a_busy_log_groups(
+    make_log: Callable[..., DecisionLog],
+) -> None:
+    log = make_log(start=False)
+    log.append(entry())
+    assert log.wal._writer is None  # no hand-off: nothing else was being written
+    release = threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        release.wait(5)
+        real_fsync(fd)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", slow_fsync)
+        first = threading.Thread(target=log.append, args=(entry(),))
+        first.start()  # writes on its own thread, held in fsync
+        deadline = time.monotonic() + 5
+        while not log.wal._busy:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        others = [threading.Thread(target=log.append, args=(entry(),)) for _ in range(5)]
+        for thread in others:
+            thread.start()
+        while len(log.wal._pending) < 5:  # queued behind the busy write, for the writer thread
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        release.set()
+        for thread in [first, *others]:
+            thread.join(10)
+    assert log.backlog() == 7
+    assert log.wal._writer is not None
