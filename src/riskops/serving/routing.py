@@ -208,13 +208,30 @@ def build_table(
     unknown_category: UnknownCategory = "reject",
     on_refused: Callable[[Planned, str], None] | None = None,
     deadline_ms: float | None = None,
+    retry_refused: bool = False,
 ) -> RoutingTable:
     """A new routing table for what the store says now. Versions loaded in ``previous`` are
     reused; others are fetched and digest-checked. ``on_refused`` is told of each version that
-    could not be loaded (digest mismatch or load failure)."""
+    could not be loaded (digest mismatch or load failure). With ``retry_refused``, versions
+    ``previous`` could not load are tried again even when the plan is unchanged (an artifact
+    store that was briefly away); ``previous`` itself is returned when nothing changed."""
     plan = plan_of(ctx, environment)
     if previous is not None and previous.plan == plan:
-        return previous
+        if not (retry_refused and previous.refused()):
+            return previous
+        table = _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms)
+        return previous if len(table.refused()) == len(previous.refused()) else table
+    return _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms)
+
+
+def _build(
+    ctx: Context,
+    plan: tuple[Planned, ...],
+    previous: RoutingTable | None,
+    unknown_category: UnknownCategory,
+    on_refused: Callable[[Planned, str], None] | None,
+    deadline_ms: float | None,
+) -> RoutingTable:
     known: dict[tuple[str, int, str], Loaded] = {}
     if previous is not None:
         for route in previous.routes.values():

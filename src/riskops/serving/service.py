@@ -158,7 +158,8 @@ class ScoringService:
         self.ctx.close()
 
     def refresh(self) -> None:
-        """Re-read the keys and the deployments; swap in a new routing table if they changed."""
+        """Re-read the keys and the deployments; swap in a new routing table if they changed
+        or a version that could not be loaded loads now."""
         self.keys.refresh()
         table = build_table(
             self.ctx,
@@ -167,6 +168,7 @@ class ScoringService:
             unknown_category=self.settings.unknown_category,
             on_refused=self._refused,
             deadline_ms=self.settings.model_timeout_ms,
+            retry_refused=True,
         )
         if table is not self.table:
             self.table = table  # the one swap: a request holds the table it read
