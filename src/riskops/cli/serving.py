@@ -189,7 +189,8 @@ def serve(
     # operator's log, as uvicorn's are.
     logging.getLogger("riskops").setLevel(logging.INFO)
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # No proxy-header rewriting: the service never uses the client's address.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

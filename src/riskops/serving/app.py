@@ -9,11 +9,12 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
   verified), ``/metrics`` (Prometheus) — no key needed.
 
-The single-decision endpoint is the hot path: :class:`riskops.serving.fastpath.DecisionFastPath`
-answers it in front of FastAPI's routing (checks the key and the body, decides on the event
-loop's thread and awaits the decision log's group commit, so that concurrent requests share
-one fsync); the OpenAPI document describes it like the others. The batch and read endpoints are
-plain ``def`` functions in FastAPI's thread pool. All state lives on ``app.state.service``.
+The single-decision endpoint is the hot path: :class:`ScoringApp` hands it to
+:class:`riskops.serving.fastpath.DecisionFastPath` before FastAPI's middleware and routing. It
+checks the key and the body, decides on the event loop's thread and awaits the decision log's
+group commit, so that concurrent requests share one fsync; the OpenAPI document describes it
+like the others. The batch and read endpoints are plain ``def`` functions in FastAPI's thread
+pool. All state lives on ``app.state.service``.
 
 Example::
 
@@ -41,7 +42,7 @@ from riskops.serving.http_errors import install, problem_bytes
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["ScoringApp", "ServerSettings", "create_app"]
 
 # -- request and response bodies ---------------------------------------------------------------
 
@@ -224,6 +225,20 @@ class BodyLimit:
 # -- the app -----------------------------------------------------------------------------------
 
 
+class ScoringApp(FastAPI):
+    """FastAPI, with single decisions answered before its middleware and routing (see
+    :mod:`riskops.serving.fastpath`); everything else, lifespan included, goes through it."""
+
+    fast_path: DecisionFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and fast.matches(scope):
+            await fast.handle(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _decision_route() -> APIRoute:
     """The OpenAPI description of ``POST /v1/models/{name}/decisions``, which
     :class:`riskops.serving.fastpath.DecisionFastPath` answers before FastAPI's routing."""
@@ -276,7 +291,7 @@ def _out(outcome: Outcome) -> DecisionOut:
     )
 
 
-def create_app(settings: ServerSettings, *, service: ScoringService | None = None) -> FastAPI:
+def create_app(settings: ServerSettings, *, service: ScoringService | None = None) -> ScoringApp:
     """The scoring app for ``settings``; its models load in the background after start-up
     (``/readyz`` says when they are in)."""
     running = service or ScoringService.open(settings)
@@ -289,7 +304,7 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         finally:
             running.close()
 
-    app = FastAPI(
+    app = ScoringApp(
         title="riskops scoring",
         version=__version__,
         description="Decisions with reason codes from approved, digest-verified model versions.",
@@ -297,8 +312,7 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
     )
     app.state.service = running
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    # Outside BodyLimit: single decisions are answered before FastAPI's routing.
-    app.add_middleware(DecisionFastPath, service=running, max_body_bytes=settings.max_body_bytes)
+    app.fast_path = DecisionFastPath(running, max_body_bytes=settings.max_body_bytes)
     install(app)
     _document(app, _decision_route())
 

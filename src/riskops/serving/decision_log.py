@@ -621,6 +621,10 @@ class Flusher:
         self.batch_size = batch_size
         self.keys = SubjectKeys(store, secrets, clock)
         self._wal_cipher = AESGCM(secrets.wal_key)
+        # An entry can already be in the store only if an earlier flusher committed its batch
+        # and died before the checkpoint; such entries lie before what was durable when this
+        # flusher began. Batches after that point skip the look-up.
+        self._recovered_until = reader.durable()
 
     def flush(self) -> int:
         """Flush until no durable entry is left; the number of entries moved."""
@@ -638,9 +642,11 @@ class Flusher:
         entries = [orjson.loads(line) for line in batch.lines]
         with self.store.transaction() as session:
             ids = [e["id"] for e in entries]
-            stored = set(
-                session.scalars(select(DecisionRecord.id).where(DecisionRecord.id.in_(ids)))
-            )
+            stored: set[str] = set()
+            if batch.start is None or batch.start < self._recovered_until:
+                stored = set(
+                    session.scalars(select(DecisionRecord.id).where(DecisionRecord.id.in_(ids)))
+                )
             fresh: dict[str, dict[str, Any]] = {}
             for e in entries:
                 if e["id"] not in stored and e["id"] not in fresh:

@@ -1,8 +1,8 @@
-"""The scoring hot path as plain ASGI: ``POST /v1/models/{name}/decisions`` answered in front
-of FastAPI's routing.
+"""The scoring hot path as plain ASGI: ``POST /v1/models/{name}/decisions`` answered before
+FastAPI's middleware and routing (:class:`riskops.serving.app.ScoringApp` hands it over).
 
 Every other request (the batch and read endpoints, health, metrics, the OpenAPI documents)
-goes on to the FastAPI app, which also documents this endpoint. A single decision is the one
+goes through FastAPI, which also documents this endpoint. A single decision is the one
 request a lender sends thousands of times a second; for it, FastAPI's routing, dependency
 resolution and response classes cost about as much server time as the decision itself
 (validation, score, reasons, durable log), so this handler does exactly what the endpoint
@@ -20,7 +20,9 @@ Errors are the same problem+json answers as the rest of the API
 
 Example::
 
-    app.add_middleware(DecisionFastPath, service=service, max_body_bytes=1_048_576)
+    fast = DecisionFastPath(service, max_body_bytes=1_048_576)
+    if fast.matches(scope):
+        await fast.handle(scope, receive, send)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from riskops.serving.envelope import parse_decision_request
 from riskops.serving.http_errors import (
@@ -54,24 +56,28 @@ class _Disconnected(Exception):
 
 
 class DecisionFastPath:
-    """ASGI middleware that answers single decisions itself and passes everything else on."""
+    """The handler of single decisions: :meth:`matches` tells whether a request is one,
+    :meth:`handle` answers it (always, with a decision or a problem+json error)."""
 
-    def __init__(self, app: ASGIApp, service: ScoringService, max_body_bytes: int) -> None:
-        self.app = app
+    def __init__(self, service: ScoringService, max_body_bytes: int) -> None:
         self.service = service
         self.limit = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not path.startswith(PREFIX)
-            or not path.endswith(SUFFIX)
-            or "/" in path[len(PREFIX) : -len(SUFFIX)]
-            or len(path) == len(PREFIX) + len(SUFFIX)
-        ):
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def matches(scope: Scope) -> bool:
+        """Whether ``scope`` is a request for ``/v1/models/{name}/decisions`` (any method)."""
+        if scope["type"] != "http":
+            return False
+        path: str = scope["path"]
+        return (
+            path.startswith(PREFIX)
+            and path.endswith(SUFFIX)
+            and len(path) > len(PREFIX) + len(SUFFIX)
+            and "/" not in path[len(PREFIX) : -len(SUFFIX)]
+        )
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
         name = unquote(path[len(PREFIX) : -len(SUFFIX)])
         shadows = None
         close = False

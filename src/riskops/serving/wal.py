@@ -64,10 +64,12 @@ class Position:
 
 @dataclass(frozen=True)
 class WalBatch:
-    """Consecutive entries read from the WAL, and the position just after the last one."""
+    """Consecutive entries read from the WAL, and the positions of the first one and just
+    after the last one."""
 
     lines: list[bytes]
     end: Position
+    start: Position | None = None
 
 
 class WriteAheadLog:
@@ -304,7 +306,7 @@ class WalReader:
 
     def __init__(self, directory: Path, durable: Callable[[], Position]) -> None:
         self.directory = directory
-        self._durable = durable
+        self.durable = durable
         self._cursor = read_checkpoint(directory)
         self.flushed = 0  # entries this reader checkpointed
 
@@ -318,7 +320,7 @@ class WalReader:
                 lines, end = _read_lines(
                     self.directory / segment_name(cursor.segment), cursor.offset, limit, max_entries
                 )
-                return WalBatch(lines, Position(cursor.segment, end))
+                return WalBatch(lines, Position(cursor.segment, end), cursor)
             later = [s for s in list_segments(self.directory) if s > cursor.segment]
             if not complete or not later:
                 return None
@@ -362,7 +364,7 @@ class WalReader:
 
     def _extent(self, index: int) -> tuple[int, bool]:
         """How many bytes of segment ``index`` are durable, and whether it is complete."""
-        durable = self._durable()
+        durable = self.durable()
         if index < durable.segment:
             path = self.directory / segment_name(index)
             return (path.stat().st_size if path.exists() else 0), True
