@@ -7,8 +7,10 @@ Path of a decision::
       subject   = HMAC pseudonym of the subject id (riskops.privacy.pseudonyms)
       features  = AES-256-GCM under the workspace's WAL key (associated data: decision id)
       one JSON line → WAL segment → fsync (group commit) → return
-    flusher thread, every flush_interval or batch_size entries, in ONE store transaction:
-      skip decision ids already stored (a replay after a crash between commit and checkpoint)
+    flusher (a thread, or with flusher="process" a child process), every flush_interval or
+    batch_size entries, in ONE store transaction:
+      skip decision ids already stored (only before what was durable when the flusher began:
+      a replay after a crash between commit and checkpoint)
       features re-sealed under the subject's own key (riskops.privacy.keys), created on first use
       INSERT decisions rows, one decision_batches row, one monitoring_observations row each
       record decisions.batch_sealed in the audit chain (batch id, count, Merkle root, first and
@@ -36,6 +38,11 @@ the hour, UTC), the score rounded to 4 decimals, and per feature a bin — a num
 rounded to 2 significant figures (``37 → 37``, ``1234 → 1200``, ``0.04567 → 0.046``); a string
 or bool as itself (the category); a missing or non-finite value as null. A batch's observations
 are inserted in random order, so their row order does not line up with the decisions'.
+
+**Flusher process.** The server publishes how far its WAL is synced in memory shared with
+the child (:class:`_Slot`), the child reports how many entries it has stored, holds
+``FLUSHER.LOCK`` in the WAL folder, runs below the server's CPU priority, stops when told or
+when the server is gone, and is started again by :meth:`DecisionLog.check_flusher` if it dies.
 
 **Database down.** The flusher retries with exponential backoff (``flush_interval`` doubling up
 to ``max_backoff``) while appends go on and the WAL grows; :meth:`DecisionLog.backlog` counts
