@@ -87,7 +87,12 @@ def servers(ctx: Context, tmp_path: Path) -> Iterator[Callable[..., Server]]:
         command = [RISKOPS, "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
         with log.open("wb") as out:
             process = subprocess.Popen(
-                command, env=_env(ctx), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+                command,
+                env=_env(ctx),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                start_new_session=True,  # its own process group, as a terminal would give it
             )
         started.append(process)
         server = Server(f"http://127.0.0.1:{port}", process, log)
@@ -201,6 +206,27 @@ def test_every_answered_decision_survives_a_killed_server(ctx: Context, tmp_path
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["decision_id"] == answered[-1]
     assert verify(ctx.store).ok
+    assert verify_decisions(ctx.store).ok
+
+
+def test_ctrl_c_stops_server_and_flusher_cleanly_with_the_backlog_stored(
+    ctx: Context, tmp_path: Path
+) -> None:
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    answered: list[str] = []
+    with servers(ctx, tmp_path) as start:
+        server = start("--flush-interval", "3600")  # everything waits in the WAL
+        with httpx.Client(base_url=server.base, timeout=10.0) as client:
+            for i, features in enumerate(_requests(40)):
+                answered.append(_decide(client, key, f"I-{i}", features))
+            assert _backlog(client) == len(answered)
+        os.killpg(server.process.pid, signal.SIGINT)  # Ctrl-C: the whole group gets it
+        assert server.process.wait(timeout=STOP_TIMEOUT_S) == 0
+        log = server.log_text()
+        assert "Traceback" not in log
+        assert "Application shutdown complete" in log
+    assert _stored(ctx, answered) == dict.fromkeys(answered, 1)  # the flusher's last pass
     assert verify_decisions(ctx.store).ok
 
 

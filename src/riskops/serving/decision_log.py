@@ -70,6 +70,7 @@ import math
 import multiprocessing
 import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -579,8 +580,8 @@ class DecisionLog:
         if self._process is not None:
             self._shared[_Slot.STOP] = 1
             self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
+            if self._process.is_alive():  # it ignores SIGTERM: what it did not store stays
+                self._process.kill()  # in the WAL for the next start
                 self._process.join(5)
             self._process = None
 
@@ -757,6 +758,10 @@ def ship(job: _Shipping, shared: Any) -> None:
     from riskops.store import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Ctrl-C and SIGTERM reach the whole process group; the server decides when this process
+    # stops (after a last drain), and it stops by itself when the server is gone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Below the server in the scheduler's eyes: on a busy machine requests go first, and the
     # backlog (durable in the WAL) waits.
     os.nice(FLUSHER_NICENESS)
