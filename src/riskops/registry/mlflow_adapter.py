@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 CHAMPION_ALIAS = "champion"
+OOT_FINGERPRINT_TAG = "riskops.oot_fingerprint"  # the out-of-time snapshot's, on the run
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,12 @@ class MlflowRegistry:
                     tracking_uri=self.tracking_uri,
                 )
             )
+
+    def run_tag(self, run_id: str, key: str) -> str | None:
+        """The value of tag ``key`` on run ``run_id``, or None when the run has no such tag."""
+        with _backend_errors(f"read run {run_id} from MLflow"):
+            value = self.client.get_run(run_id).data.tags.get(key)
+        return None if value is None else str(value)
 
     def download_run_file(self, run_id: str, path: str, destination: Path) -> Path:
         with _backend_errors(f"download {path} of run {run_id} from MLflow"):

@@ -27,6 +27,7 @@ from riskops.governance.roles import require_actor, require_role
 from riskops.registry.digest import directory_digest
 from riskops.registry.flavors import flavor_of, predict_proba, save_model
 from riskops.registry.lineage import code_lineage, package_versions
+from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
 from riskops.registry.versions import ModelRef
 from riskops.spec import load_spec
 from riskops.statistics.discrimination import summary
@@ -121,7 +122,7 @@ def train(
         "riskops.trainer_sha256": lineage.trainer_sha256,
         "riskops.spec_sha256": f"sha256:{loaded.sha256}",
         "riskops.trained_by": who,
-        **({"riskops.oot_fingerprint": oot_snapshot.fingerprint} if oot_snapshot else {}),
+        **({OOT_FINGERPRINT_TAG: oot_snapshot.fingerprint} if oot_snapshot else {}),
     }
     with tempfile.TemporaryDirectory(prefix="riskops-train-") as tmp:
         model_dir = Path(tmp) / "model"

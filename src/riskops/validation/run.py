@@ -24,6 +24,7 @@ from riskops.governance.lifecycle import State, move
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.artifacts import load_verified_model
 from riskops.registry.flavors import predict_proba
+from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
 from riskops.registry.versions import ModelRef, get_version
 from riskops.spec import parse_spec
 from riskops.store.tables import GateResultRecord, ValidationRunRecord
@@ -105,6 +106,15 @@ def validate(
             f"the recorded {version.data_fingerprint}.",
             hint="The MLflow artifact store was altered; restore it before validating.",
         )
+    if oot_snapshot is not None:
+        recorded = ctx.registry.run_tag(version.mlflow_run_id, OOT_FINGERPRINT_TAG)
+        if oot_snapshot.fingerprint != recorded:
+            raise IntegrityError(
+                f"The out-of-time snapshot stored with {ref} has fingerprint "
+                f"{oot_snapshot.fingerprint}, not the {recorded or 'missing'} recorded at "
+                "training.",
+                hint="The MLflow artifact store or run was altered; restore it before validating.",
+            )
     prepared = prepare(snapshot, spec)
     raw = snapshot.frame.reset_index(drop=True)
 

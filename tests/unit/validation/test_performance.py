@@ -20,6 +20,7 @@ from sklearn.metrics import (
 )
 
 from riskops.context import Context
+from riskops.errors import IntegrityError
 from riskops.spec import ModelSpec
 from riskops.training.pipeline import train
 from riskops.validation.gates.performance import PerformanceGate
@@ -186,3 +187,21 @@ def test_the_reference_model_with_out_of_time_rows(
             json.dumps(result.evidence, allow_nan=False)
     calibration = next(r for r in outcome.results if r.gate == "calibration.ece")
     assert calibration.evidence["sample"] == "out_of_time"
+
+
+def test_an_out_of_time_snapshot_altered_after_training_is_refused(
+    ctx: Context, spec_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    later = tmp_path / "later.csv"
+    pd.read_csv(DATA, dtype="string").tail(250).to_csv(later, index=False)
+
+    def with_out_of_time(raw: dict[str, Any]) -> None:
+        raw["data"]["out_of_time"] = str(later)
+
+    ref = train(ctx, spec_copy(with_out_of_time), actor="alice").ref
+    stored = next(ctx.settings.home.rglob("data_out_of_time/later.csv"))
+    lines = stored.read_text(encoding="utf-8").splitlines()
+    lines[5] = lines[6]  # one applicant replaced by another in the stored copy
+    stored.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(IntegrityError, match="out-of-time snapshot stored with credit-scoring@1"):
+        validate(ctx, ref, actor="victor")
