@@ -315,6 +315,9 @@ class DecisionLog:
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._process: BaseProcess | None = None
+        self._started_at = 0.0  # monotonic time the flusher process was last started
+        self._restart_at = 0.0  # not before this monotonic time
+        self._restart_delay = 0.0
         self.last_error: Exception | None = None
         # A store in memory cannot be reached from another process.
         self.mode: FlusherMode = flusher if _shareable(store) else "thread"
@@ -453,16 +456,35 @@ class DecisionLog:
         )
         process.start()
         self._process = process
+        self._started_at = time.monotonic()
 
     def check_flusher(self) -> bool:
         """Whether the flusher runs; a flusher process that died is started again (its work
-        is in the WAL, so nothing is lost)."""
+        is in the WAL, so nothing is lost). One that keeps dying soon after its start is
+        started again after a growing pause (2 s doubling up to ``max_backoff``), not in a
+        loop."""
         if self.mode != "process" or self._stop.is_set():
             return self._thread is not None and self._thread.is_alive()
         if self._process is not None and self._process.is_alive():
             return True
+        now = time.monotonic()
+        if now < self._restart_at:
+            return False
         code = None if self._process is None else self._process.exitcode
-        log.error("decision log: the flusher process is gone (exit %s); starting another", code)
+        if now - self._started_at < FLUSHER_SHORT_LIFE:
+            self._restart_delay = min(max(2 * self._restart_delay, 2.0), self.max_backoff)
+        else:
+            self._restart_delay = 0.0
+        self._restart_at = now + self._restart_delay
+        log.error(
+            "decision log: the flusher process is gone (exit %s); starting another%s. If it "
+            "dies at start, see its error above (a script that builds the app at import time "
+            "needs an `if __name__ == \"__main__\":` guard, or flusher='thread').",
+            code,
+            f" (next restart not before {self._restart_delay:.0f} s)"
+            if self._restart_delay
+            else "",
+        )
         self._start_process()
         return False
 
@@ -598,6 +620,7 @@ FlusherMode = Literal["thread", "process"]
 FLUSHER_MODES: tuple[str, ...] = get_args(FlusherMode)
 FLUSHER_LOCK = "FLUSHER.LOCK"
 FLUSHER_NICENESS = 10
+FLUSHER_SHORT_LIFE = 10.0  # seconds: a flusher that dies sooner is restarted after a pause
 _SPAWN = multiprocessing.get_context("spawn")
 
 

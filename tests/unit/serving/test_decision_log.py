@@ -668,3 +668,31 @@ def test_a_lone_append_syncs_on_its_own_thread_and_a_busy_log_groups(
             thread.join(10)
     assert log.backlog() == 7
     assert log.wal._writer is not None
+
+
+def test_a_flusher_process_that_keeps_dying_is_restarted_after_a_pause(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    log = make_log(flusher="process")
+
+    def kill() -> Any:
+        process = log._process
+        assert process is not None
+        process.kill()
+        process.join(10)
+        return process
+
+    kill()
+    assert log.check_flusher() is False  # died soon after its start: restarted at once,
+    assert log._restart_delay == 2.0  # and the next restart waits 2 s
+    second = kill()
+    assert log.check_flusher() is False  # within the pause: not started again yet
+    assert log._process is second
+    log._restart_at = 0.0  # the pause is over
+    assert log.check_flusher() is False
+    assert log._process is not second
+    assert log._restart_delay == 4.0  # doubling, up to max_backoff
+    pending = entry()
+    log.append(pending)
+    log.flush(timeout=60)
+    assert stored_ids(store) == [pending.decision_id]
