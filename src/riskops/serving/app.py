@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
 from riskops.serving.auth import Scope as KeyScope
-from riskops.serving.fastpath import DecisionFastPath
+from riskops.serving.fastpath import DecisionFastPath, answer
 from riskops.serving.http_errors import install, problem_bytes
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
@@ -278,17 +278,7 @@ def _document(app: FastAPI, *routes: APIRoute) -> None:
 
 
 def _out(outcome: Outcome) -> DecisionOut:
-    d = outcome.decision
-    return DecisionOut(
-        decision_id=outcome.decision_id,
-        model=d.model,
-        version=d.version,
-        digest=d.digest,
-        score=d.score,
-        decision=d.decision,
-        reasons=[ReasonOut(**r.as_dict()) for r in d.reasons],
-        fallback=d.fallback,
-    )
+    return DecisionOut.model_validate(answer(outcome))
 
 
 def create_app(settings: ServerSettings, *, service: ScoringService | None = None) -> ScoringApp:

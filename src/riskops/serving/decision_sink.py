@@ -8,51 +8,26 @@ write-ahead file); concurrent requests share a group commit.
 Example::
 
     sink = open_decision_log(ctx, wal_dir)
-    sink.append(decision_id=..., decided_at=..., route="champion", served=True, ...)
+    sink.append(LoggedDecision.from_decision(decision, decision_id=..., route="champion", ...))
     sink.get(decision_id)        # the stored decision with its reasons, or None
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from riskops.context import Context
 from riskops.privacy.secrets import load_secrets
 from riskops.serving.decision_log import DecisionLog, FlusherMode, LoggedDecision, StoredDecision
-from riskops.serving.scorer import Decision
 
 
 class DecisionSink(Protocol):
     """What the service needs of a decision log."""
 
-    def append(
-        self,
-        *,
-        decision_id: str,
-        decided_at: datetime,
-        route: str,
-        served: bool,
-        subject_id: str,
-        features: Mapping[str, object],
-        decision: Decision,
-        request_sha256: str,
-    ) -> None: ...
+    def append(self, entry: LoggedDecision) -> None: ...
 
-    async def append_async(
-        self,
-        *,
-        decision_id: str,
-        decided_at: datetime,
-        route: str,
-        served: bool,
-        subject_id: str,
-        features: Mapping[str, object],
-        decision: Decision,
-        request_sha256: str,
-    ) -> None: ...
+    async def append_async(self, entry: LoggedDecision) -> None: ...
 
     def get(self, decision_id: str) -> dict[str, Any] | None: ...
 
@@ -69,55 +44,11 @@ class DurableDecisions:
     def __init__(self, log: DecisionLog) -> None:
         self._log = log
 
-    def append(
-        self,
-        *,
-        decision_id: str,
-        decided_at: datetime,
-        route: str,
-        served: bool,
-        subject_id: str,
-        features: Mapping[str, object],
-        decision: Decision,
-        request_sha256: str,
-    ) -> None:
-        self._log.append(
-            LoggedDecision.from_decision(
-                decision,
-                decision_id=decision_id,
-                decided_at=decided_at,
-                route=route,
-                served=served,
-                subject_id=subject_id,
-                features=features,
-                request_sha256=request_sha256,
-            )
-        )
+    def append(self, entry: LoggedDecision) -> None:
+        self._log.append(entry)
 
-    async def append_async(
-        self,
-        *,
-        decision_id: str,
-        decided_at: datetime,
-        route: str,
-        served: bool,
-        subject_id: str,
-        features: Mapping[str, object],
-        decision: Decision,
-        request_sha256: str,
-    ) -> None:
-        await self._log.append_async(
-            LoggedDecision.from_decision(
-                decision,
-                decision_id=decision_id,
-                decided_at=decided_at,
-                route=route,
-                served=served,
-                subject_id=subject_id,
-                features=features,
-                request_sha256=request_sha256,
-            )
-        )
+    async def append_async(self, entry: LoggedDecision) -> None:
+        await self._log.append_async(entry)
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         found = self._log.get(decision_id)

@@ -47,7 +47,7 @@ from riskops.config import Settings
 from riskops.context import Context, open_context
 from riskops.errors import InputError, NotFoundError, Problem
 from riskops.serving.auth import KeyRing
-from riskops.serving.decision_log import FlusherMode
+from riskops.serving.decision_log import FlusherMode, LoggedDecision
 from riskops.serving.decision_sink import DecisionSink, open_decision_log
 from riskops.serving.features import RequestInvalid, UnknownCategory
 from riskops.serving.metrics import ServingMetrics
@@ -260,7 +260,7 @@ class ScoringService:
         lane, route, decision, digest = self._served(model, subject, explain)
         decision_id = str(uuid.uuid4())
         await self.decisions.append_async(
-            **self._entry(decision_id, decision, lane, subject, served=True, digest=digest)
+            self._entry(decision_id, decision, lane, subject, served=True, digest=digest)
         )
         return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
 
@@ -433,9 +433,7 @@ class ScoringService:
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
-            **self._entry(
-                decision_id, decision, lane, subject, served=served, digest=request_sha256
-            )
+            self._entry(decision_id, decision, lane, subject, served=served, digest=request_sha256)
         )
         return decision_id
 
@@ -448,17 +446,17 @@ class ScoringService:
         *,
         served: bool,
         digest: str,
-    ) -> dict[str, Any]:
-        return {
-            "decision_id": decision_id,
-            "decided_at": self.ctx.clock(),
-            "route": lane.plan.lane,
-            "served": served,
-            "subject_id": subject.subject_id,
-            "features": subject.features,
-            "decision": decision,
-            "request_sha256": digest,
-        }
+    ) -> LoggedDecision:
+        return LoggedDecision.from_decision(
+            decision,
+            decision_id=decision_id,
+            decided_at=self.ctx.clock(),
+            route=lane.plan.lane,
+            served=served,
+            subject_id=subject.subject_id,
+            features=subject.features,
+            request_sha256=digest,
+        )
 
 
 def _settle_heap(*, first: bool) -> None:
