@@ -16,8 +16,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from riskops.decisions.log import DecisionLog
+from riskops.decisions.records import LoggedDecision
 from riskops.privacy.secrets import WorkspaceSecrets
-from riskops.serving.decision_log import DecisionLog, LoggedDecision
 from riskops.store import open_store
 
 FEATURES = {

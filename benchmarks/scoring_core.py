@@ -26,7 +26,7 @@ import numpy as np
 
 from riskops.datasets.prepared import prepare
 from riskops.datasets.snapshot import load_snapshot
-from riskops.serving.scorer import Decision, Scorer
+from riskops.scoring.scorer import Decision, Scorer
 from riskops.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]

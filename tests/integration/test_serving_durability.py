@@ -25,14 +25,14 @@ from sqlalchemy.engine import make_url
 
 from riskops.audit import verify
 from riskops.context import Context, open_context
+from riskops.decisions.sealing import verify_decisions
 from riskops.serving.auth import create_key
-from riskops.serving.decision_log import verify_decisions
 from riskops.spec import load_spec
 from riskops.store.tables import DecisionRecord
 from riskops.training.pipeline import train
 from riskops.workspace import init_workspace
 from tests.conftest import DATA, PEOPLE, REPO, SPEC, admin_engine, approve_and_deploy
-from tests.unit.serving.conftest import as_requests
+from tests.unit.conftest import as_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

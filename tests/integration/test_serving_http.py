@@ -34,7 +34,7 @@ from riskops.store.tables import DecisionRecord
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
 from tests.conftest import SPEC, approve_and_deploy
-from tests.unit.serving.conftest import as_requests
+from tests.unit.conftest import as_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

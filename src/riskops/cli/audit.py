@@ -36,7 +36,7 @@ def verify(
 
     Example: riskops audit verify
     """
-    from riskops.serving.decision_log import verify_decisions
+    from riskops.decisions.sealing import verify_decisions
 
     state: State = ctx.obj
     report = verify_chain(state.context().store)

@@ -32,8 +32,8 @@ def show(ctx: typer.Context, decision_id: DecisionId, as_json: Json = False) -> 
 
     Example: riskops decisions show 0b7c2a4e-4a1f-4c8e-9a51-6f0d2f3b9e10 --json
     """
-    from riskops.serving.decision_sink import stored_view
-    from riskops.serving.replay import stored_decision
+    from riskops.decisions.replay import stored_decision
+    from riskops.decisions.sink import stored_view
 
     state: State = ctx.obj
     view = stored_view(stored_decision(state.context(), decision_id))
@@ -64,7 +64,7 @@ def replay(
 
     Example: riskops decisions replay 0b7c2a4e-4a1f-4c8e-9a51-6f0d2f3b9e10 --as audrey
     """
-    from riskops.serving.replay import replay_decision
+    from riskops.decisions.replay import replay_decision
 
     state: State = ctx.obj
     result = replay_decision(state.context(), decision_id, actor=actor)

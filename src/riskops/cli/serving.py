@@ -152,9 +152,9 @@ def serve(
     """
     import uvicorn
 
+    from riskops.decisions.flusher import FLUSHER_MODES
+    from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES
     from riskops.serving.app import ServerSettings, create_app
-    from riskops.serving.decision_log import FLUSHER_MODES
-    from riskops.serving.features import UNKNOWN_CATEGORY_POLICIES
 
     if workers != 1:
         raise InputError(

@@ -6,8 +6,8 @@ from typing import Any
 
 from riskops.errors import IntegrityError
 from riskops.registry.digest import directory_digest
-from riskops.registry.flavors import load_native
 from riskops.registry.mlflow_adapter import MlflowRegistry
+from riskops.registry.model_files import load_native
 
 
 def load_verified_model(

@@ -5,7 +5,7 @@ A body is a JSON object with exactly these fields::
 
     {"subject_id": "…",        # a string of 1 to 200 characters (required)
      "features": {…},          # an object, feature name → value (required; checked against
-                               # the model's spec by riskops.serving.features)
+                               # the model's spec by riskops.scoring.features)
      "explain": false}         # a boolean (optional): reasons even for an approval
 
 Every problem is named, as the rest of the API names them: a :class:`RequestInvalid` whose
@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from riskops.errors import Problem
-from riskops.serving.features import RequestInvalid
+from riskops.scoring.features import RequestInvalid
 
 MAX_SUBJECT_ID = 200
 FIELDS = ("subject_id", "features", "explain")

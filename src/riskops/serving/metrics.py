@@ -37,7 +37,7 @@ from prometheus_client import (
 )
 
 from riskops.errors import Problem
-from riskops.serving.scorer import Decision
+from riskops.scoring.scorer import Decision
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics"]
 

@@ -44,8 +44,8 @@ from riskops.context import Context
 from riskops.errors import IntegrityError
 from riskops.governance.lifecycle import State
 from riskops.registry.artifacts import load_verified_model
-from riskops.serving.features import FeatureEncoder, UnknownCategory
-from riskops.serving.scorer import Scorer
+from riskops.scoring.features import FeatureEncoder, UnknownCategory
+from riskops.scoring.scorer import Scorer
 from riskops.spec import ModelSpec, parse_spec
 from riskops.store.tables import ApprovalRecord, DeploymentRecord, ModelVersionRecord
 

@@ -45,15 +45,16 @@ import orjson
 from riskops.audit.trail import activity_since
 from riskops.config import Settings
 from riskops.context import Context, open_context
+from riskops.decisions.flusher import FlusherMode
+from riskops.decisions.records import LoggedDecision
+from riskops.decisions.sink import DecisionSink, open_decision_log
 from riskops.errors import InputError, NotFoundError, Problem
+from riskops.scoring.features import RequestInvalid, UnknownCategory
+from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
+from riskops.scoring.scorer import Decision
 from riskops.serving.auth import KeyRing
-from riskops.serving.decision_log import FlusherMode, LoggedDecision
-from riskops.serving.decision_sink import DecisionSink, open_decision_log
-from riskops.serving.features import RequestInvalid, UnknownCategory
 from riskops.serving.metrics import ServingMetrics
-from riskops.serving.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
-from riskops.serving.scorer import Decision
 
 log = logging.getLogger(__name__)
 

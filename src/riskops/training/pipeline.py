@@ -25,9 +25,10 @@ from riskops.errors import ConflictError, InputError, IntegrityError
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.digest import directory_digest
-from riskops.registry.flavors import flavor_of, predict_proba, save_model
+from riskops.registry.flavors import flavor_of, predict_proba
 from riskops.registry.lineage import code_lineage, package_versions
 from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
+from riskops.registry.model_files import save_model
 from riskops.registry.versions import ModelRef
 from riskops.spec import load_spec
 from riskops.statistics.discrimination import summary

@@ -12,14 +12,14 @@ import lightgbm as lgb
 import pytest
 
 from riskops.context import Context
+from riskops.scoring.scorer import Scorer
 from riskops.serving.app import create_app
 from riskops.serving.auth import create_key
 from riskops.serving.routing import Route, RoutingTable
-from riskops.serving.scorer import Scorer
 from riskops.serving.service import ScoringService, ServerSettings
 from riskops.training.pipeline import train
 from tests.conftest import SPEC, approve_and_deploy
-from tests.unit.serving.conftest import German
+from tests.unit.conftest import German
 
 # Starlette deprecates its httpx-based TestClient in favour of a package this project does not
 # install; the client still works as documented.

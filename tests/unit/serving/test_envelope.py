@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from riskops.scoring.features import RequestInvalid
 from riskops.serving.envelope import MAX_SUBJECT_ID, parse_decision_request
-from riskops.serving.features import RequestInvalid
 
 
 def fields(error: RequestInvalid) -> set[str]:

@@ -32,10 +32,10 @@ import numpy as np
 
 from riskops.errors import IntegrityError
 from riskops.registry.flavors import flavor_of
-from riskops.serving.features import FeatureEncoder, UnknownCategory
-from riskops.serving.policy import DecisionPolicy, Outcome
-from riskops.serving.reasons import DEFAULT_REASONS, Reason, ReasonCodes, contributions_for
-from riskops.serving.single_row import SingleRowPredictor
+from riskops.scoring.features import FeatureEncoder, UnknownCategory
+from riskops.scoring.policy import DecisionPolicy, Outcome
+from riskops.scoring.reasons import DEFAULT_REASONS, Reason, ReasonCodes, contributions_for
+from riskops.scoring.single_row import SingleRowPredictor
 from riskops.spec import ModelSpec
 
 

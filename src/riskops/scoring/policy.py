@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from riskops.errors import ConfigError
-from riskops.serving.reasons import Reason
+from riskops.scoring.reasons import Reason
 from riskops.spec import Policy
 
 Outcome = Literal["approve", "refer", "decline"]

@@ -24,15 +24,13 @@ from typer.testing import CliRunner
 
 from riskops.audit import list_events, verify
 from riskops.context import Context
+from riskops.decisions.flusher import deidentify
+from riskops.decisions.log import DecisionLog
+from riskops.decisions.records import LoggedDecision
+from riskops.decisions.sealing import verify_decisions
 from riskops.errors import BackendError, ConfigError, ConflictError, InputError
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
-from riskops.serving.decision_log import (
-    DecisionLog,
-    LoggedDecision,
-    deidentify,
-    verify_decisions,
-)
 from riskops.store import Store, open_store
 from riskops.store.tables import DecisionRecord, MonitoringObservationRecord
 from tests.conftest import REPO, admin_engine
@@ -424,7 +422,8 @@ import sys, uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from riskops.privacy.secrets import WorkspaceSecrets
-from riskops.serving.decision_log import DecisionLog, LoggedDecision
+from riskops.decisions.log import DecisionLog
+from riskops.decisions.records import LoggedDecision
 from riskops.store import open_store
 
 url, wal, interval = sys.argv[1:]

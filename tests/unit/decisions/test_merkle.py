@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskops.serving.merkle import merkle_root
+from riskops.decisions.merkle import merkle_root
 
 digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
 leaf_lists = st.lists(digests, min_size=1, max_size=40, unique=True)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskops.errors import ConfigError
-from riskops.serving.policy import MODEL_UNAVAILABLE, DecisionPolicy, is_adverse
+from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy, is_adverse
 from riskops.spec import load_spec
 from tests.conftest import SPEC
 

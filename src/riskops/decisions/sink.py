@@ -1,5 +1,5 @@
 """Where the scoring service puts each decision: the port the service writes through, and the
-one adapter onto the durable decision log (:mod:`riskops.serving.decision_log`).
+one adapter onto the durable decision log (:mod:`riskops.decisions.log`).
 
 The service calls :meth:`DecisionSink.append` (or awaits :meth:`DecisionSink.append_async`)
 before it answers, and it returns only once the entry is durable (fsync'd in the log's
@@ -15,11 +15,15 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from riskops.context import Context
+from riskops.decisions.flusher import FlusherMode
+from riskops.decisions.log import DecisionLog
+from riskops.decisions.records import LoggedDecision, StoredDecision
 from riskops.privacy.secrets import load_secrets
-from riskops.serving.decision_log import DecisionLog, FlusherMode, LoggedDecision, StoredDecision
+
+if TYPE_CHECKING:  # the context brings the MLflow registry, which the hot path never imports
+    from riskops.context import Context
 
 
 class DecisionSink(Protocol):
@@ -39,7 +43,7 @@ class DecisionSink(Protocol):
 
 
 class DurableDecisions:
-    """:class:`DecisionSink` over :class:`riskops.serving.decision_log.DecisionLog`."""
+    """:class:`DecisionSink` over :class:`riskops.decisions.log.DecisionLog`."""
 
     def __init__(self, log: DecisionLog) -> None:
         self._log = log

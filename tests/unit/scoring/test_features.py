@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from riskops.datasets.encoding import encode_frame, typed_frame
 from riskops.errors import ConfigError, InputError
-from riskops.serving.features import FeatureEncoder, RequestInvalid
+from riskops.scoring.features import FeatureEncoder, RequestInvalid
 from riskops.spec import ModelSpec, load_spec
 from tests.conftest import SPEC
-from tests.unit.serving.conftest import German
+from tests.unit.conftest import German
 
 CREDIT = load_spec(SPEC).spec
 

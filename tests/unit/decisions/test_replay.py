@@ -16,17 +16,17 @@ from sqlalchemy import update
 
 from riskops.audit import list_events, verify
 from riskops.context import Context
+from riskops.decisions.sealing import verify_decisions
+from riskops.decisions.replay import REPLAY_ACTION, replay_decision, stored_decision
 from riskops.errors import ConflictError, IntegrityError, NotFoundError, PermissionDeniedError
 from riskops.privacy.keys import SubjectKeys
 from riskops.privacy.secrets import load_secrets
 from riskops.registry.versions import ModelRef, get_version
-from riskops.serving.decision_log import verify_decisions
-from riskops.serving.replay import REPLAY_ACTION, replay_decision, stored_decision
 from riskops.serving.service import ScoringService, ServerSettings, Subject
 from riskops.store.tables import DecisionRecord
 from riskops.training.pipeline import train
 from tests.conftest import REPO, SPEC, approve_and_deploy
-from tests.unit.serving.conftest import German
+from tests.unit.conftest import German
 
 RISKOPS = str(Path(sys.executable).parent / "riskops")
 MODEL = "credit-scoring"

@@ -8,9 +8,9 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from riskops.serving.scorer import Scorer
-from riskops.serving.single_row import SingleRowPredictor
-from tests.unit.serving.conftest import German
+from riskops.scoring.scorer import Scorer
+from riskops.scoring.single_row import SingleRowPredictor
+from tests.unit.conftest import German
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -8,14 +8,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from riskops.errors import InputError
-from riskops.serving.reasons import (
+from riskops.scoring.reasons import (
     LinearContributions,
     Reason,
     ReasonCodes,
     contributions_for,
     tree_contributions,
 )
-from tests.unit.serving.conftest import German
+from tests.unit.conftest import German
 
 
 def test_treeshap_contributions_and_baseline_add_up_to_the_margin(

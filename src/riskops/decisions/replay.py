@@ -39,13 +39,14 @@ from sqlalchemy import select
 from riskops.audit.trail import record
 from riskops.config import Role
 from riskops.context import Context
+from riskops.decisions.reading import read_stored
+from riskops.decisions.records import StoredDecision
 from riskops.errors import ConflictError, IntegrityError, NotFoundError
 from riskops.governance.roles import require_actor, require_role
 from riskops.privacy.keys import SubjectKeys
 from riskops.privacy.secrets import load_secrets
 from riskops.registry.artifacts import load_verified_model
-from riskops.serving.decision_log import StoredDecision, read_stored
-from riskops.serving.scorer import Decision, Scorer
+from riskops.scoring.scorer import Decision, Scorer
 from riskops.spec import parse_spec
 from riskops.store.tables import ModelVersionRecord
 

@@ -13,14 +13,14 @@ from riskops.context import Context
 from riskops.errors import IntegrityError
 from riskops.registry.artifacts import load_verified_model
 from riskops.registry.versions import get_version
-from riskops.serving.features import RequestInvalid
-from riskops.serving.policy import MODEL_UNAVAILABLE
-from riskops.serving.reasons import contributions_for
-from riskops.serving.scorer import Decision, Scorer
+from riskops.scoring.features import RequestInvalid
+from riskops.scoring.policy import MODEL_UNAVAILABLE
+from riskops.scoring.reasons import contributions_for
+from riskops.scoring.scorer import Decision, Scorer
 from riskops.spec import parse_spec
 from riskops.training.pipeline import train
 from tests.conftest import SPEC
-from tests.unit.serving.conftest import German
+from tests.unit.conftest import German
 
 DIGEST = "sha256:" + "ab" * 32
 

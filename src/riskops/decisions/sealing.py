@@ -1,0 +1,133 @@
+"""Sealed decision batches: verification of every stored decision against the Merkle root sealed in the audit chain."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy import select
+
+from riskops.decisions.merkle import merkle_root
+from riskops.decisions.records import LEAF_FIELDS, SEAL_ACTION, decision_leaf
+from riskops.store import Store
+from riskops.store.tables import (
+    AuditEventRecord,
+    DecisionBatchRecord,
+    DecisionRecord,
+    table_of,
+)
+
+# -- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionsReport:
+    """Whether every stored decision still hashes to its batch's sealed Merkle root."""
+
+    kind: ClassVar[str] = "riskops.decision-log/verify@1"
+
+    ok: bool
+    batches: int
+    decisions: int
+    broken_batch: int | None = None
+    decision_id: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ok": self.ok,
+            "batches": self.batches,
+            "decisions": self.decisions,
+            "broken_batch": self.broken_batch,
+            "decision_id": self.decision_id,
+            "reason": self.reason,
+        }
+
+
+def verify_decisions(store: Store) -> DecisionsReport:
+    """Recompute every sealed batch's Merkle root from the stored decisions and compare it with
+    the root sealed in the audit chain; name the first batch (and, where it can be told, the
+    decision) that was deleted, added or edited.
+
+    The chain's own integrity is :func:`riskops.audit.verify`'s job: run both.
+    """
+    with store.reading() as session:
+        sealed = {
+            payload["batch_id"]: (seq, payload)
+            for seq, payload in (
+                (seq, json.loads(text))
+                for seq, text in session.execute(
+                    select(AuditEventRecord.seq, AuditEventRecord.payload)
+                    .where(AuditEventRecord.action == SEAL_ACTION)
+                    .order_by(AuditEventRecord.seq)
+                )
+            )
+        }
+        batches = {b.id: b for b in session.scalars(select(DecisionBatchRecord))}
+        table = table_of(DecisionRecord)
+        query = select(*(table.c[name] for name in (*LEAF_FIELDS, "batch_id"))).order_by(
+            table.c.batch_id, table.c.id
+        )
+        rows = session.execute(query.execution_options(yield_per=5000)).mappings()
+        by_batch = {
+            batch_id: list(group)
+            for batch_id, group in itertools.groupby(rows, key=lambda r: r["batch_id"])
+        }
+    total = sum(len(group) for group in by_batch.values())
+    counted = 0
+    for batch_id in sorted(set(sealed) | set(batches) | {b for b in by_batch if b is not None}):
+        group = by_batch.get(batch_id, [])
+        problem = _batch_problem(batch_id, sealed.get(batch_id), batches.get(batch_id), group)
+        if problem is not None:
+            decision_id, reason = problem
+            return DecisionsReport(False, counted, total, batch_id, decision_id, reason)
+        counted += 1
+    if None in by_batch:
+        orphan = by_batch[None][0]["id"]
+        return DecisionsReport(
+            False, counted, total, None, orphan, f"decision {orphan} belongs to no sealed batch"
+        )
+    return DecisionsReport(True, counted, total)
+
+
+def _batch_problem(
+    batch_id: int,
+    sealed: tuple[int, Mapping[str, Any]] | None,
+    batch: DecisionBatchRecord | None,
+    rows: Sequence[Any],
+) -> tuple[str | None, str] | None:
+    if sealed is None:
+        return None, f"batch {batch_id} has no {SEAL_ACTION} event in the audit chain"
+    seq, payload = sealed
+    if batch is None:
+        return None, f"batch {batch_id} (sealed at audit event {seq}) was deleted"
+    if batch.merkle_root != payload["merkle_root"] or batch.count != payload["count"]:
+        return None, f"batch {batch_id}'s row differs from what audit event {seq} sealed"
+    ids = [r["id"] for r in rows]
+    first, last = payload["first_decision_id"], payload["last_decision_id"]
+    if len(rows) < payload["count"]:
+        missing = next((i for i in (first, last) if i not in ids), None)
+        where = f"decision {missing}" if missing else f"a decision between {first} and {last}"
+        return missing, (
+            f"batch {batch_id} has {len(rows)} of the {payload['count']} decisions sealed at "
+            f"audit event {seq}: {where} was deleted"
+        )
+    if len(rows) > payload["count"]:
+        extra = next((i for i in ids if i < first or i > last), None)
+        return extra, (
+            f"batch {batch_id} has {len(rows)} decisions but audit event {seq} sealed "
+            f"{payload['count']}: a decision was added"
+        )
+    if ids[0] != first or ids[-1] != last:
+        changed = ids[0] if ids[0] != first else ids[-1]
+        return changed, f"batch {batch_id}: decision ids differ from those sealed at event {seq}"
+    if merkle_root([decision_leaf(r) for r in rows]) != payload["merkle_root"]:
+        return None, (
+            f"batch {batch_id}: its {len(rows)} decisions ({first} … {last}) no longer hash to "
+            f"the Merkle root sealed at audit event {seq}: a decision was edited"
+        )
+    return None
