@@ -5,13 +5,11 @@ from __future__ import annotations
 import enum
 import fcntl
 import logging
-import math
 import multiprocessing
 import os
-import random
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,24 +20,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from riskops.audit.trail import record
-from riskops.decisions.merkle import merkle_root
 from riskops.decisions.records import (
     LEAF_FIELDS,
-    SEAL_ACTION,
-    SERVICE_ACTOR,
-    SERVICE_ROLE,
-    decision_leaf,
     open_wal_features,
 )
+from riskops.decisions.sealing import seal_batch
 from riskops.decisions.wal import Position, WalReader
 from riskops.privacy.keys import SubjectKeys, seal_features
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store
 from riskops.store.tables import (
-    DecisionBatchRecord,
     DecisionRecord,
-    MonitoringObservationRecord,
     table_of,
 )
 
@@ -122,71 +113,21 @@ class Flusher:
     def _store_batch(self, session: Session, entries: list[dict[str, Any]]) -> None:
         keys = self.keys.keys_for(session, {e["subject"] for e in entries})
         rows: list[dict[str, Any]] = []
-        observations: list[dict[str, Any]] = []
         for e in sorted(entries, key=lambda e: str(e["id"])):
             features = open_wal_features(self._wal_cipher, e)
             nonce, ciphertext = seal_features(keys[e["subject"]], e["subject"], features)
-            decided_at = datetime.fromisoformat(e["decided_at"])
             row = {name: e[name] for name in LEAF_FIELDS[:-2]}
-            row.update(decided_at=decided_at, features_nonce=nonce, features_ciphertext=ciphertext)
-            rows.append(row)
-            observations.append(
-                {
-                    "model_name": e["model_name"],
-                    "version": e["version"],
-                    "hour": decided_at.replace(minute=0, second=0, microsecond=0),
-                    "score": None if e["score"] is None else round(e["score"], 4),
-                    "bins": deidentify(features),
-                }
+            row.update(
+                decided_at=datetime.fromisoformat(e["decided_at"]),
+                features_nonce=nonce,
+                features_ciphertext=ciphertext,
             )
-        root = merkle_root([decision_leaf(row) for row in rows])
-        now = self.clock()
-        batch = DecisionBatchRecord(
-            merkle_root=root,
-            count=len(rows),
-            first_decided_at=min(r["decided_at"] for r in rows),
-            last_decided_at=max(r["decided_at"] for r in rows),
-            audit_seq=0,
-            created_at=now,
-        )
-        session.add(batch)
-        session.flush()
-        event = record(
-            session,
-            actor=SERVICE_ACTOR,
-            role=SERVICE_ROLE,
-            action=SEAL_ACTION,
-            object_type="decision_batch",
-            object_id=f"decision-batch/{batch.id}",
-            payload={
-                "batch_id": batch.id,
-                "count": len(rows),
-                "merkle_root": root,
-                "first_decision_id": rows[0]["id"],
-                "last_decision_id": rows[-1]["id"],
-            },
-            at=now,
-        )
-        batch.audit_seq = event.seq
+            rows.append(row)
+        batch_id = seal_batch(session, rows, at=self.clock())
         for row in rows:
-            row["batch_id"] = batch.id
-        # Core inserts (one executemany each): no ORM unit of work for thousands of rows.
+            row["batch_id"] = batch_id
+        # A Core insert (one executemany): no ORM unit of work for thousands of rows.
         session.execute(insert(table_of(DecisionRecord)), rows)
-        random.SystemRandom().shuffle(observations)
-        session.execute(insert(table_of(MonitoringObservationRecord)), observations)
-
-
-def deidentify(features: Mapping[str, Any]) -> dict[str, Any]:
-    """The monitoring bins of a request's features (see the module docstring)."""
-    bins: dict[str, Any] = {}
-    for name, value in features.items():
-        if isinstance(value, bool | str):
-            bins[name] = value
-        elif isinstance(value, int | float) and math.isfinite(value):
-            bins[name] = float(f"{float(value):.2g}")
-        else:
-            bins[name] = None
-    return bins
 
 
 def shareable(store: Store) -> bool:

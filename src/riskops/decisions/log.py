@@ -12,14 +12,15 @@ Path of a decision::
       skip decision ids already stored (only before what was durable when the flusher began:
       a replay after a crash between commit and checkpoint)
       features re-sealed under the subject's own key (riskops.privacy.keys), created on first use
-      INSERT decisions rows, one decision_batches row, one monitoring_observations row each
+      INSERT decisions rows and one decision_batches row
       record decisions.batch_sealed in the audit chain (batch id, count, Merkle root, first and
       last decision ids)
     then the WAL checkpoint moves past the batch and fully flushed segments are deleted.
 
 Neither the raw subject id nor a plaintext feature value is ever written to disk: the WAL holds
-the pseudonym and ciphertext, the store the pseudonym, ciphertext under the subject's key, and
-de-identified monitoring observations with no subject and no decision id.
+the pseudonym and ciphertext, the store the pseudonym and ciphertext under the subject's key.
+Nothing about a decision is written outside that record (no per-decision monitoring rows): a
+value that is not in the encrypted record cannot escape erasure.
 
 **Leaf hash of a decision** (what the batch's Merkle root is built from)::
 
@@ -32,12 +33,6 @@ with ``canonical_json`` of :mod:`riskops.audit.chain` (sorted keys, no whitespac
 numbers as Python's shortest round-trip form. Leaves are ordered by decision id; the tree is
 :func:`riskops.decisions.merkle.merkle_root`. Erasure deletes the subject's key, never the
 ciphertext, so every leaf and root still verifies afterwards.
-
-**Monitoring observation** of a decision: model, version, the hour (``decided_at`` truncated to
-the hour, UTC), the score rounded to 4 decimals, and per feature a bin — a number (not a bool)
-rounded to 2 significant figures (``37 → 37``, ``1234 → 1200``, ``0.04567 → 0.046``); a string
-or bool as itself (the category); a missing or non-finite value as null. A batch's observations
-are inserted in random order, so their row order does not line up with the decisions'.
 
 **Flusher process.** The server publishes how far its WAL is synced in memory shared with
 the child (:class:`riskops.decisions.flusher.Slot`), the child reports how many entries it has stored, holds

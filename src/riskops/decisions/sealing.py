@@ -1,4 +1,4 @@
-"""Sealed decision batches: verification of every stored decision against the Merkle root sealed in the audit chain."""
+"""Sealed decision batches: sealing a flushed batch by its Merkle root in the audit chain, and verification of every stored decision against the Merkle root sealed in the audit chain."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from riskops.audit.trail import record
 from riskops.decisions.merkle import merkle_root
-from riskops.decisions.records import LEAF_FIELDS, SEAL_ACTION, decision_leaf
+from riskops.decisions.records import (
+    LEAF_FIELDS,
+    SEAL_ACTION,
+    SERVICE_ACTOR,
+    SERVICE_ROLE,
+    decision_leaf,
+)
 from riskops.store import Store
 from riskops.store.tables import (
     AuditEventRecord,
@@ -19,6 +28,42 @@ from riskops.store.tables import (
     DecisionRecord,
     table_of,
 )
+
+
+def seal_batch(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datetime) -> int:
+    """Seal ``rows`` (stored decision rows, ordered by id) as one batch: a ``decision_batches``
+    row with their Merkle root, and a ``decisions.batch_sealed`` event in the audit chain, in
+    ``session``'s transaction. Returns the batch id the rows must carry."""
+    root = merkle_root([decision_leaf(row) for row in rows])
+    batch = DecisionBatchRecord(
+        merkle_root=root,
+        count=len(rows),
+        first_decided_at=min(r["decided_at"] for r in rows),
+        last_decided_at=max(r["decided_at"] for r in rows),
+        audit_seq=0,
+        created_at=at,
+    )
+    session.add(batch)
+    session.flush()
+    event = record(
+        session,
+        actor=SERVICE_ACTOR,
+        role=SERVICE_ROLE,
+        action=SEAL_ACTION,
+        object_type="decision_batch",
+        object_id=f"decision-batch/{batch.id}",
+        payload={
+            "batch_id": batch.id,
+            "count": len(rows),
+            "merkle_root": root,
+            "first_decision_id": rows[0]["id"],
+            "last_decision_id": rows[-1]["id"],
+        },
+        at=at,
+    )
+    batch.audit_seq = event.seq
+    return batch.id
+
 
 # -- verification ----------------------------------------------------------------------------
 

@@ -213,6 +213,7 @@ class DecisionRecord(Base):
     features_nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
     features_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("decision_batches.id"))
+    client: Mapped[str | None] = mapped_column(String(100), index=True)
 
 
 class DecisionBatchRecord(Base):
@@ -240,18 +241,15 @@ class SubjectKeyRecord(Base):
     created_at: Mapped[datetime]
 
 
-class MonitoringObservationRecord(Base):
-    """What drift monitoring needs from a decision, with no link to the subject or the
-    decision: the version, the hour, the score and the de-identified (binned) features."""
+class WorkspaceRecord(Base):
+    """A fact about the workspace that every process on this store must agree on, such as the
+    fingerprint of the workspace secret (never the secret)."""
 
-    __tablename__ = "monitoring_observations"
+    __tablename__ = "workspace"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    model_name: Mapped[str] = mapped_column(String(100), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    hour: Mapped[datetime] = mapped_column(index=True)
-    score: Mapped[float | None] = mapped_column(Float)
-    bins: Mapped[dict[str, Any]]
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime]
 
 
 class ApiKeyRecord(Base):
@@ -261,6 +259,7 @@ class ApiKeyRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
+    client: Mapped[str] = mapped_column(String(100), index=True)
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_sha256: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[Any]] = mapped_column(JSON)

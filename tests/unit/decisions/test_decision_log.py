@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from riskops.audit import list_events, verify
 from riskops.context import Context
-from riskops.decisions.flusher import deidentify
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sealing import verify_decisions
@@ -32,7 +32,7 @@ from riskops.errors import BackendError, ConfigError, ConflictError, InputError
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store, open_store
-from riskops.store.tables import DecisionRecord, MonitoringObservationRecord
+from riskops.store.tables import DecisionRecord
 from tests.conftest import REPO, admin_engine
 
 SUBJECT = "CUSTOMER-SECRET-4242"
@@ -205,7 +205,7 @@ def test_segments_rotate_and_flushed_ones_are_deleted(
 # -- flushing and sealing --------------------------------------------------------------------------
 
 
-def test_flush_stores_seals_and_keeps_monitoring_without_subject(
+def test_flush_stores_and_seals(
     make_log: Callable[..., DecisionLog], store: Store, secrets: WorkspaceSecrets
 ) -> None:
     log = make_log(start=False, batch_size=5)
@@ -216,7 +216,6 @@ def test_flush_stores_seals_and_keeps_monitoring_without_subject(
     assert log.backlog() == 0
     with store.reading() as session:
         rows = session.scalars(select(DecisionRecord)).all()
-        observations = session.scalars(select(MonitoringObservationRecord)).all()
     assert sorted(r.id for r in rows) == sorted(e.decision_id for e in logged)
     assert {r.subject for r in rows} == {pseudonym(secrets, f"C-{i}") for i in range(3)}
     assert all(r.batch_id is not None and not r.served for r in rows)
@@ -225,11 +224,6 @@ def test_flush_stores_seals_and_keeps_monitoring_without_subject(
     assert verify(store).ok
     report = verify_decisions(store)
     assert (report.ok, report.batches, report.decisions) == (True, 3, 12)
-    # De-identified: no subject, no decision id, the hour, coarse bins.
-    assert len(observations) == 12
-    assert {o.bins["purpose"] for o in observations} == {"yacht-purchase-marker"}
-    assert {o.bins["credit_amount"] for o in observations} == {99000.0}
-    assert {o.hour.minute for o in observations} == {0}
     found = log.get(logged[0].decision_id)
     assert found is not None
     assert (found.features, found.flushed, found.erased) == (FEATURES, True, False)
@@ -243,15 +237,25 @@ def test_flush_stores_seals_and_keeps_monitoring_without_subject(
     ]
 
 
-def test_deidentified_bins() -> None:
-    assert deidentify({"a": 37, "b": 1234, "c": 0.04567, "d": "car", "e": True, "f": None}) == {
-        "a": 37.0,
-        "b": 1200.0,
-        "c": 0.046,
-        "d": "car",
-        "e": True,
-        "f": None,
-    }
+def test_no_feature_value_is_written_outside_the_encrypted_record(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    """Free text a client sends (a name and an IBAN where a category goes) reaches the store
+    only inside the per-subject ciphertext, so erasure removes it: no table holds it in clear."""
+    log = make_log(start=False)
+    text = "Jane Q. Doe, IBAN DE89370400440532013000"
+    for i in range(3):
+        log.append(entry(subject=f"C-{i}", features={**FEATURES, "purpose": text}))
+    assert log.flush() == 3
+    schema = sqlalchemy.MetaData()
+    schema.reflect(bind=store.engine)
+    with store.reading() as session:
+        dump = repr([session.execute(select(table)).all() for table in schema.sorted_tables])
+    tables = set(schema.tables)
+    assert "monitoring_observations" not in tables
+    assert "Jane" not in dump
+    assert "DE89" not in dump
+    assert "yacht-purchase-marker" not in dump
 
 
 def test_a_replay_after_commit_but_before_checkpoint_duplicates_nothing(

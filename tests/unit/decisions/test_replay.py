@@ -16,8 +16,8 @@ from sqlalchemy import update
 
 from riskops.audit import list_events, verify
 from riskops.context import Context
-from riskops.decisions.sealing import verify_decisions
 from riskops.decisions.replay import REPLAY_ACTION, replay_decision, stored_decision
+from riskops.decisions.sealing import verify_decisions
 from riskops.errors import ConflictError, IntegrityError, NotFoundError, PermissionDeniedError
 from riskops.privacy.keys import SubjectKeys
 from riskops.privacy.secrets import load_secrets
