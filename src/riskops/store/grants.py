@@ -10,6 +10,7 @@ models            UPDATE (training refreshes the model's tier, owner and use)
 model_versions    UPDATE (lifecycle state, ``updated_at``)
 api_keys          UPDATE (revocation)
 audit_head        UPDATE (the chain's head moves with every event; ``SELECT … FOR UPDATE``)
+decision_batches  UPDATE (a sealed batch is given the sequence number of its audit event)
 subject_keys      DELETE (erasure deletes a subject's key, GDPR Art. 17)
 alembic_version   SELECT only (the schema check)
 ================  =========================================================================
@@ -43,6 +44,7 @@ UPDATES: dict[str, tuple[str, ...]] = {
     "model_versions": ("UPDATE",),
     "api_keys": ("UPDATE",),
     "audit_head": ("UPDATE",),
+    "decision_batches": ("UPDATE",),
     "subject_keys": ("DELETE",),
 }
 
