@@ -4,6 +4,7 @@ changed."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,30 @@ def test_server_settings_from_the_environment(ctx: Context) -> None:
         ServerSettings.from_environment(ctx.settings, {"RISKOPS_FLUSHER": "fork"})
     with pytest.raises(ConfigError, match="RISKOPS_MAX_BATCH='many' is not a whole number"):
         ServerSettings.from_environment(ctx.settings, {"RISKOPS_MAX_BATCH": "many"})
+
+
+def test_a_schema_left_unchecked_at_start_is_checked_by_the_refresher(
+    ctx: Context, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.unit.store.test_schema import _downgrade
+
+    settings = ServerSettings(
+        workspace=ctx.settings, flusher="thread", wal_dir=tmp_path / "wal", refresh_seconds=0.05
+    )
+    service = ScoringService.open(settings)
+    try:
+        service._schema_unchecked = True  # as after a start while the store was down
+        _downgrade(ctx.store, "0003")  # and meanwhile the store went back a revision
+        service.start()
+        deadline = time.monotonic() + 20
+        while "riskops store is not current" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        assert service._schema_unchecked is True
+        assert service.loaded_once is False  # nothing refreshed from a schema that is behind
+        ctx.store.migrate()
+        while service._schema_unchecked:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+    finally:
+        service.close()
