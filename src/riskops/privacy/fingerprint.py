@@ -47,9 +47,12 @@ def recorded_fingerprint(store: Store) -> str | None:
         )
 
 
-def check_fingerprint(store: Store, secrets: WorkspaceSecrets, *, where: str = "") -> None:
+def check_fingerprint(
+    store: Store, secrets: WorkspaceSecrets, *, where: str = "", path: str = "its secret file"
+) -> None:
     """Record ``secrets``' fingerprint if the store has none; refuse it if the store has
-    another one. ``where`` says where the secret came from, for the message."""
+    another one. ``where`` says where the secret came from and ``path`` where the process
+    reads its secret file, for the message."""
     recorded = recorded_fingerprint(store)
     if recorded is None:
         try:
@@ -67,7 +70,7 @@ def check_fingerprint(store: Store, secrets: WorkspaceSecrets, *, where: str = "
             f"The workspace secret{where} is not the secret of this store (its fingerprint "
             f"differs from the one recorded in the store). Pseudonyms made with it would not "
             "match this workspace's, and subject access or erasure would miss records.",
-            hint=_FIX.format(path="the secret key file"),
+            hint=_FIX.format(path=path),
         )
 
 
@@ -87,5 +90,5 @@ def bind_secrets(settings: Settings, store: Store) -> WorkspaceSecrets:
         )
     secrets = load_secrets(settings)
     where = " in RISKOPS_SECRET_KEY" if settings.secret_key else f" in {path}"
-    check_fingerprint(store, secrets, where=where)
+    check_fingerprint(store, secrets, where=where, path=str(path))
     return secrets

@@ -48,6 +48,7 @@ def test_a_process_with_another_secret_is_refused_naming_the_fix(
         bind_secrets(other, store)
     assert info.value.hint is not None
     assert "Set RISKOPS_SECRET_KEY to the workspace's secret" in info.value.hint
+    assert f"copy the workspace's secret.key to {tmp_path / 'secret.key'}" in info.value.hint
 
 
 def test_a_process_that_would_generate_a_secret_is_refused_before_it_does(
