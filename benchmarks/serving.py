@@ -16,6 +16,9 @@ What runs, all on 127.0.0.1 and one after another (never two servers at once):
 - **bare**: the serving floor — a FastAPI endpoint defined here, run by uvicorn (one worker) in
   a subprocess, that parses a JSON list of floats and returns ``booster.predict`` of that numpy
   row; no validation, no logging, no reasons.
+- **riskops, 2 workers** and **bare, 2 workers**: the same two with ``--workers 2`` (each
+  riskops worker with its own WAL slot and flusher), for the scaling target (N workers ≥ 0.8 × N
+  the throughput of one) and the ratio to the floor at equal workers.
 - **in-process**: the compute floor — ``booster.predict`` and ``predict(pred_contrib=True)`` on
   one numpy row.
 
@@ -70,6 +73,7 @@ SUBJECT_SLOT = "@@@@@@@@@@"  # replaced per request by a 10-digit counter: every
 START_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 30.0
 OUTCOMES = ("approve", "refer", "decline")
+WORKERS = 2  # the multi-worker rows: riskops serve --workers 2 against the bare floor's 2
 
 
 # -- the load generator (its own process) -------------------------------------------------------
@@ -257,12 +261,13 @@ def load_main(args: argparse.Namespace) -> None:
 # -- the bare endpoint (its own process) --------------------------------------------------------
 
 
-def bare_main(args: argparse.Namespace) -> None:
-    """A FastAPI app whose one endpoint is ``booster.predict`` of the posted list of floats."""
+def bare_app() -> FastAPI:
+    """A FastAPI app whose one endpoint is ``booster.predict`` of the posted list of floats
+    (the model file named by ``RISKOPS_BENCH_MODEL_FILE``): a factory, so that uvicorn can start
+    it in several worker processes."""
     import lightgbm as lgb
-    import uvicorn
 
-    booster = lgb.Booster(model_file=args.model_file)
+    booster = lgb.Booster(model_file=os.environ["RISKOPS_BENCH_MODEL_FILE"])
     app = FastAPI()
 
     @app.post("/predict")
@@ -275,7 +280,24 @@ def bare_main(args: argparse.Namespace) -> None:
     async def ping() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    return app
+
+
+def bare_main(args: argparse.Namespace) -> None:
+    """Serve :func:`bare_app` with ``--workers`` uvicorn workers."""
+    import uvicorn
+
+    os.environ["RISKOPS_BENCH_MODEL_FILE"] = args.model_file
+    uvicorn.run(
+        f"{Path(__file__).stem}:bare_app",
+        factory=True,
+        app_dir=str(Path(__file__).resolve().parent),
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 # -- running the servers ------------------------------------------------------------------------
@@ -619,6 +641,24 @@ def bench_main(args: argparse.Namespace) -> None:
                 riskops_score,
             ),
             (
+                "riskops-2w",
+                [
+                    str(BIN / "riskops"),
+                    "serve",
+                    "--env",
+                    "production",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "{port}",
+                    "--workers",
+                    str(WORKERS),
+                ],
+                "/readyz",
+                riskops_traffic,
+                riskops_score,
+            ),
+            (
                 "mlflow",
                 [
                     str(BIN / "mlflow"),
@@ -654,6 +694,23 @@ def bench_main(args: argparse.Namespace) -> None:
                 bare_traffic,
                 bare_score,
             ),
+            (
+                "bare-2w",
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--bare-server",
+                    "--model-file",
+                    str(deployed.model_dir / "model.lgb"),
+                    "--port",
+                    "{port}",
+                    "--workers",
+                    str(WORKERS),
+                ],
+                "/ping",
+                bare_traffic,
+                bare_score,
+            ),
         ]
         results: dict[tuple[str, int], dict[str, Any]] = {}
         checked: dict[str, int] = {}
@@ -666,7 +723,7 @@ def bench_main(args: argparse.Namespace) -> None:
             print(f"{name}:", flush=True)
             with _server(name, command, env, base + ready_path, logs) as pgid:
                 _check_scores(sample, reference, score, name)
-                if name == "riskops":
+                if name.startswith("riskops"):
                     print(
                         f"  riskops decisions of those rows: {checked} (each refer/decline "
                         "with reasons)"
@@ -713,8 +770,10 @@ def _report(
     print("-" * len(header))
     labels = {
         "riskops": "riskops serve (full decision)",
+        "riskops-2w": f"riskops serve --workers {WORKERS}",
         "mlflow": "mlflow models serve",
         "bare": "bare FastAPI + booster.predict",
+        "bare-2w": f"bare FastAPI, {WORKERS} workers",
     }
     for name, label in labels.items():
         for c in concurrencies:
@@ -767,6 +826,23 @@ def _report(
             f"{tail:>21.3f} {'met' if tail <= 0.1 else 'MISS':>4} "
             f"{floor:>21.2f} {'met' if floor >= 0.5 else 'MISS':>4}"
         )
+    print()
+    head = (
+        f"{'conc.':>5} {f'riskops {WORKERS}w/1w req/s (≥{0.8 * WORKERS:g})':>30} "
+        f"{f'bare {WORKERS}w/1w req/s':>22} {f'riskops/bare, {WORKERS}w (≥0.5)':>28}"
+    )
+    print(head)
+    print("-" * len(head))
+    for c in concurrencies:
+        r1, r2 = results[("riskops", c)], results[("riskops-2w", c)]
+        b1, b2 = results[("bare", c)], results[("bare-2w", c)]
+        scale = _ratio(r2["throughput"], r1["throughput"])
+        floor = _ratio(r2["throughput"], b2["throughput"])
+        print(
+            f"{c:>5} {scale:>25.2f} {'met' if scale >= 0.8 * WORKERS else 'MISS':>4} "
+            f"{_ratio(b2['throughput'], b1['throughput']):>22.2f} "
+            f"{floor:>23.2f} {'met' if floor >= 0.5 else 'MISS':>4}"
+        )
 
 
 def main() -> None:
@@ -783,6 +859,7 @@ def main() -> None:
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-file", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         load_main(args)

@@ -12,7 +12,16 @@ environment variable       riskops.toml key (``[riskops]``)        default
 ``RISKOPS_ARTIFACT_ROOT``  ``artifact_root``                       ``$HOME/mlartifacts``
 ``RISKOPS_ACTOR``          —                                       none (``--as`` names the actor)
 ``RISKOPS_SECRET_KEY``     ``secret_key_file`` (a path)            ``$HOME/secret.key``
+``RISKOPS_WAL_DIR``        ``wal_dir``                             ``$HOME/decision-wal``
 =========================  ======================================  =============================
+
+``RISKOPS_WAL_DIR`` is where a scoring server keeps its decision write-ahead logs; it need not
+be under the home (a persistent volume per pod, while the home may be a read-only image path).
+A server started by ``uvicorn --factory riskops.serving.app:app_from_env`` also reads its own
+options from the environment (:func:`load_serving_options`): ``RISKOPS_ENV``,
+``RISKOPS_REFRESH_SECONDS``, ``RISKOPS_MAX_BATCH``, ``RISKOPS_MAX_BODY_BYTES``,
+``RISKOPS_UNKNOWN_CATEGORY``, ``RISKOPS_FLUSH_INTERVAL``, ``RISKOPS_FLUSHER`` and
+``RISKOPS_MODEL_TIMEOUT_MS`` (``riskops serve`` sets them from its options).
 
 People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
 How often each risk tier's models are reviewed is the ``[review_months]`` table, in months
@@ -74,6 +83,8 @@ class Settings:
     # The workspace secret (hex) from RISKOPS_SECRET_KEY, or None to use secret_key_file.
     secret_key: str | None = field(default=None, repr=False)
     secret_key_file: Path | None = None
+    # Where scoring servers keep their decision write-ahead logs (RISKOPS_WAL_DIR).
+    wal_dir: Path | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -90,7 +101,22 @@ _KNOWN_KEYS = {
     "artifact_root",
     "environments",
     "secret_key_file",
+    "wal_dir",
 }
+
+# Environment variable → (ServerSettings field, type) for a server built from the environment.
+SERVING_VARIABLES: Mapping[str, tuple[str, type]] = MappingProxyType(
+    {
+        "RISKOPS_ENV": ("environment", str),
+        "RISKOPS_REFRESH_SECONDS": ("refresh_seconds", float),
+        "RISKOPS_MAX_BATCH": ("max_batch", int),
+        "RISKOPS_MAX_BODY_BYTES": ("max_body_bytes", int),
+        "RISKOPS_UNKNOWN_CATEGORY": ("unknown_category", str),
+        "RISKOPS_FLUSH_INTERVAL": ("flush_interval", float),
+        "RISKOPS_FLUSHER": ("flusher", str),
+        "RISKOPS_MODEL_TIMEOUT_MS": ("model_timeout_ms", float),
+    }
+)
 
 
 def load_settings(
@@ -134,6 +160,9 @@ def load_settings(
     ).expanduser()
     if not secret_key_file.is_absolute():
         secret_key_file = home_path / secret_key_file
+    wal_dir = Path(pick("RISKOPS_WAL_DIR", "wal_dir", str(home_path / "decision-wal"))).expanduser()
+    if not wal_dir.is_absolute():
+        wal_dir = home_path / wal_dir
     return Settings(
         home=home_path,
         database_url=database_url,
@@ -147,7 +176,28 @@ def load_settings(
         review_months=review_months,
         secret_key=env.get("RISKOPS_SECRET_KEY") or None,
         secret_key_file=secret_key_file,
+        wal_dir=wal_dir,
     )
+
+
+def load_serving_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """A scoring server's options that are set in the environment (``SERVING_VARIABLES``),
+    typed; the server's own checks (limits, policies) come after."""
+    env = os.environ if environ is None else environ
+    options: dict[str, object] = {}
+    for name, (field_name, kind) in SERVING_VARIABLES.items():
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            options[field_name] = kind(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{name}={raw!r} is not a {'whole number' if kind is int else 'number'}.",
+                hint=f"Unset {name}, or give it a value such as "
+                f"{'1000' if kind is int else '0.2'}.",
+            ) from None
+    return options
 
 
 def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:

@@ -13,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from riskops.config import Settings
 from riskops.registry.mlflow_adapter import MlflowRegistry
 from riskops.store import Store, open_store
+from riskops.store.schema import ensure_schema
+
+# How a process treats the store's schema (see riskops.store.schema):
+#   auto   migrate an embedded SQLite store, require a PostgreSQL one to be current (the CLI)
+#   check  require it to be current, never migrate (a server)
+#   skip   neither: the caller checks when it can (a server whose store may be down)
+SchemaPolicy = Literal["auto", "check", "skip"]
 
 
 def utc_now() -> datetime:
@@ -34,10 +42,22 @@ class Context:
         self.store.dispose()
 
 
-def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Context:
-    """Open the store (migrating it) and the registry of a workspace."""
+def open_context(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    schema: SchemaPolicy = "auto",
+) -> Context:
+    """Open the store and the registry of a workspace. ``schema`` says whether the store is
+    migrated, checked (ConflictError naming ``riskops db upgrade`` if behind) or left alone."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, migrate=False)
+    if schema != "skip":
+        try:
+            ensure_schema(store, migrate=schema == "auto" and store.dialect == "sqlite")
+        except Exception:
+            store.dispose()
+            raise
     registry = MlflowRegistry(
         settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root
     )

@@ -12,6 +12,7 @@ from riskops.config import CONFIG_FILE_NAME, Role, Settings, load_settings
 from riskops.errors import ConflictError, RiskopsError
 from riskops.registry.mlflow_adapter import MlflowRegistry
 from riskops.store import open_store
+from riskops.store.schema import UPGRADE, schema_state
 
 MARKER = ".riskops-workspace"
 
@@ -120,16 +121,20 @@ def doctor(settings: Settings) -> list[Check]:
     ]
     try:
         store = open_store(settings.database_url, migrate=False)
-        with store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        state = (
-            "schema up to date"
-            if store.is_initialised()
-            else "reachable, not initialised (run riskops init)"
+        try:
+            with store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            schema = schema_state(store)
+        finally:
+            store.dispose()
+        state = schema.describe()
+        if schema.current is None:
+            state = "reachable, not initialised (run riskops init)"
+        elif not schema.up_to_date and schema.known:
+            state += f" (run {UPGRADE})"
+        checks.append(
+            Check("metadata store", schema.up_to_date, f"{_redact(settings.database_url)}: {state}")
         )
-        ok = store.is_initialised()
-        store.dispose()
-        checks.append(Check("metadata store", ok, f"{_redact(settings.database_url)}: {state}"))
     except RiskopsError as exc:
         checks.append(Check("metadata store", False, f"{_redact(settings.database_url)}: {exc}"))
     except Exception as exc:  # any driver error is a failed check, not a crash

@@ -211,7 +211,7 @@ def test_refusals_exit_2_say_what_to_do_and_change_nothing(tmp_path: Path) -> No
     refused("deploy", "credit-scoring@1", "--as", "", says="needs the name of who does it")
     refused("serve", "--flusher", "cron", says="--flusher 'cron'; valid values are")
     refused("serve", "--model-timeout-ms", "-5", says="Server limits must be positive")
-    refused("serve", "--workers", "4", says="one worker per process is supported")
+    refused("serve", "--workers", "0", says="--workers 0: give a number of worker processes")
 
     as_json = run("approve", "credit-scoring@1", "--as", "dana", "--json", home=home, check=2)
     error = json.loads(as_json.stderr)["error"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from riskops.config import Role, load_settings
+from riskops.config import Role, load_serving_options, load_settings
 from riskops.errors import ConfigError
 
 
@@ -95,3 +95,24 @@ def test_bad_review_months_name_the_problem(tmp_path: Path, content: str, messag
     with pytest.raises(ConfigError, match=message) as info:
         load_settings({}, home=tmp_path)
     assert info.value.hint
+
+
+def test_the_wal_folder_is_independent_of_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert load_settings({"RISKOPS_HOME": str(home)}).wal_dir == home / "decision-wal"
+    elsewhere = tmp_path / "volume" / "wal"
+    settings = load_settings({"RISKOPS_HOME": str(home), "RISKOPS_WAL_DIR": str(elsewhere)})
+    assert settings.wal_dir == elsewhere
+    home.mkdir()
+    (home / "riskops.toml").write_text('[riskops]\nwal_dir = "wal-here"\n', encoding="utf-8")
+    assert load_settings({"RISKOPS_HOME": str(home)}).wal_dir == home / "wal-here"
+
+
+def test_serving_options_from_the_environment_are_typed_and_checked() -> None:
+    options = load_serving_options(
+        {"RISKOPS_ENV": "staging", "RISKOPS_MAX_BATCH": "10", "RISKOPS_FLUSH_INTERVAL": "0.5"}
+    )
+    assert options == {"environment": "staging", "max_batch": 10, "flush_interval": 0.5}
+    assert load_serving_options({"RISKOPS_MAX_BATCH": ""}) == {}
+    with pytest.raises(ConfigError, match="RISKOPS_REFRESH_SECONDS='soon' is not a number"):
+        load_serving_options({"RISKOPS_REFRESH_SECONDS": "soon"})

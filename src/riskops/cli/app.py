@@ -20,6 +20,7 @@ import typer
 from riskops import __version__
 from riskops.cli import (
     audit,
+    db,
     decisions,
     documents,
     governance,
@@ -80,6 +81,7 @@ serving.register(app)
 decisions.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

@@ -3,8 +3,9 @@ Each parses input, calls one service function, and prints the result."""
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated
+import copy
+import os
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,11 +14,15 @@ from riskops.cli.output import console, print_json
 from riskops.cli.state import State
 from riskops.errors import InputError
 
+if TYPE_CHECKING:  # serving is imported only when a command runs
+    from riskops.serving.service import ServerSettings
+
 Actor = Annotated[
     str | None,
     typer.Option("--as", envvar="RISKOPS_ACTOR", help="Who does this (a name in riskops.toml)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+MAX_WORKERS = 64
 
 keys = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True)
 
@@ -108,7 +113,9 @@ def serve(
     ] = "production",
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes (1).")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes sharing the port (1).")
+    ] = 1,
     refresh_seconds: Annotated[
         float, typer.Option("--refresh-seconds", help="How often deployments are re-read.")
     ] = 2.0,
@@ -148,49 +155,70 @@ def serve(
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
-    Example: riskops serve --env production --host 127.0.0.1 --port 8080
+    With --workers N, N processes share the port; each keeps its decisions in a WAL folder of
+    its own (RISKOPS_WAL_DIR/<env>/worker-K) and runs its own flusher.
+
+    Example: riskops serve --env production --host 127.0.0.1 --port 8080 --workers 2
     """
     import uvicorn
 
-    from riskops.decisions.flusher import FLUSHER_MODES
-    from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES
-    from riskops.serving.app import ServerSettings, create_app
+    from riskops.serving.service import ServerSettings, preflight
 
-    if workers != 1:
+    if not 1 <= workers <= MAX_WORKERS:
         raise InputError(
-            f"--workers {workers}: one worker per process is supported.",
-            hint="Run several `riskops serve` processes on different ports behind a load "
-            "balancer (or replicas in Kubernetes).",
-        )
-    if unknown_category not in UNKNOWN_CATEGORY_POLICIES:
-        raise InputError(
-            f"--unknown-category {unknown_category!r}; valid policies are: "
-            f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
-            hint="riskops serve --unknown-category reject",
-        )
-    if flusher not in FLUSHER_MODES:
-        raise InputError(
-            f"--flusher {flusher!r}; valid values are: {', '.join(FLUSHER_MODES)}.",
-            hint="riskops serve --flusher process",
+            f"--workers {workers}: give a number of worker processes from 1 to {MAX_WORKERS}.",
+            hint="One per core is a good start: riskops serve --workers 2",
         )
     state: State = ctx.obj
+    workspace = state.settings()
     settings = ServerSettings(
-        workspace=state.settings(),
+        workspace=workspace,
         environment=env,
         refresh_seconds=refresh_seconds,
         max_batch=max_batch,
         max_body_bytes=max_body_bytes,
-        unknown_category=unknown_category,  # type: ignore[arg-type]  # checked above
+        unknown_category=unknown_category,  # type: ignore[arg-type]  # checked by ServerSettings
         flush_interval=flush_interval,
-        flusher=flusher,  # type: ignore[arg-type]  # checked above
+        flusher=flusher,  # type: ignore[arg-type]  # checked by ServerSettings
         model_timeout_ms=model_timeout_ms or None,
     )
-    # The server's own operational messages (routing table, refused versions) are for the
-    # operator's log, as uvicorn's are.
-    logging.getLogger("riskops").setLevel(logging.INFO)
-    app = create_app(settings)
+    # Refusals (schema behind, another workspace secret) as a clear error here, once, rather
+    # than in each worker's start-up log.
+    preflight(settings)
+    # Every worker builds its app from the environment (riskops.serving.app:app_from_env).
+    os.environ.update(_environment(settings))
     # No proxy-header rewriting: the service never uses the client's address.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
+    uvicorn.run(
+        "riskops.serving.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=_log_config(),
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+def _environment(settings: ServerSettings) -> dict[str, str]:
+    """The environment that rebuilds ``settings`` in a worker (see riskops.config)."""
+    from riskops.config import SERVING_VARIABLES
+
+    values = {"RISKOPS_HOME": str(settings.workspace.home)}
+    for name, (field, _kind) in SERVING_VARIABLES.items():
+        value = getattr(settings, field)
+        values[name] = "0" if value is None else str(value)
+    return values
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the server's own operational messages (routing table, refused
+    versions, flushes) at INFO on the same handler, in every worker."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["riskops"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def register(app: typer.Typer) -> None:

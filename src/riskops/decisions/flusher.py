@@ -26,6 +26,7 @@ from riskops.decisions.records import (
 )
 from riskops.decisions.sealing import seal_batch
 from riskops.decisions.wal import Position, WalReader
+from riskops.privacy.fingerprint import check_fingerprint
 from riskops.privacy.keys import SubjectKeys, seal_features
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store
@@ -70,6 +71,7 @@ class Flusher:
         batch_size: int,
     ) -> None:
         self.store = store
+        self.secrets = secrets
         self.clock = clock
         self.reader = reader
         self.batch_size = batch_size
@@ -79,6 +81,9 @@ class Flusher:
         # and died before the checkpoint; such entries lie before what was durable when this
         # flusher began. Batches after that point skip the look-up.
         self._recovered_until = reader.durable()
+        # Nothing reaches the store under a secret that is not the store's: checked once, before
+        # the first batch (a server that started while the store was down could not check).
+        self._secret_checked = False
 
     def flush(self) -> int:
         """Flush until no durable entry is left; the number of entries moved."""
@@ -93,6 +98,9 @@ class Flusher:
         batch = self.reader.read_batch(self.batch_size)
         if batch is None:
             return 0
+        if not self._secret_checked:
+            check_fingerprint(self.store, self.secrets)
+            self._secret_checked = True
         entries = [orjson.loads(line) for line in batch.lines]
         with self.store.transaction() as session:
             ids = [e["id"] for e in entries]

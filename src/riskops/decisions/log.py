@@ -95,9 +95,10 @@ from riskops.decisions.records import (
 )
 from riskops.decisions.wal import DEFAULT_SEGMENT_BYTES, Position, WriteAheadLog
 from riskops.errors import BackendError, ConfigError, InputError
+from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.keys import SubjectKeys
 from riskops.privacy.pseudonyms import pseudonym
-from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
+from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,8 @@ class DecisionLog:
     ) -> DecisionLog:
         """Open the log, replay whatever an earlier process left unflushed, start flushing.
 
-        The keys come from ``secrets``, or from the workspace ``settings``
-        (:func:`riskops.privacy.secrets.load_secrets`).
+        The keys come from ``secrets``, or from the workspace ``settings``, checked against
+        the store's fingerprint (:func:`riskops.privacy.fingerprint.bind_secrets`).
         """
         if secrets is None:
             if settings is None:
@@ -179,7 +180,7 @@ class DecisionLog:
                     "DecisionLog.open needs the workspace secrets or settings.",
                     hint="Pass settings=ctx.settings.",
                 )
-            secrets = load_secrets(settings)
+            secrets = bind_secrets(settings, store)
         decision_log = cls(store, wal_dir, secrets, clock, **options)
         decision_log.start()
         return decision_log

@@ -43,8 +43,8 @@ from riskops.decisions.reading import read_stored
 from riskops.decisions.records import StoredDecision
 from riskops.errors import ConflictError, IntegrityError, NotFoundError
 from riskops.governance.roles import require_actor, require_role
+from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.keys import SubjectKeys
-from riskops.privacy.secrets import load_secrets
 from riskops.registry.artifacts import load_verified_model
 from riskops.scoring.scorer import Decision, Scorer
 from riskops.spec import parse_spec
@@ -60,7 +60,7 @@ ScoreMatch = Literal["exact", "within-tolerance", "differs"]
 def stored_decision(ctx: Context, decision_id: str) -> StoredDecision:
     """A decision from the store, its features decrypted while the subject's key exists;
     NotFoundError if the store has no decision with that id."""
-    keys = SubjectKeys(ctx.store, load_secrets(ctx.settings), ctx.clock)
+    keys = SubjectKeys(ctx.store, bind_secrets(ctx.settings, ctx.store), ctx.clock)
     found = read_stored(ctx.store, keys, decision_id.strip())
     if found is None:
         raise NotFoundError(

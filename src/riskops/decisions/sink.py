@@ -5,25 +5,40 @@ The service calls :meth:`DecisionSink.append` (or awaits :meth:`DecisionSink.app
 before it answers, and it returns only once the entry is durable (fsync'd in the log's
 write-ahead file); concurrent requests share a group commit.
 
+**One WAL folder per process: slots.** Several server processes on one machine (``riskops serve
+--workers N``, or several servers with one ``RISKOPS_WAL_DIR``) each need a folder of their own.
+:func:`claim_decision_log` gives each the first free slot ``worker-0``, ``worker-1``… of the
+environment's WAL folder: free means nobody holds the slot's ``LOCK`` (an exclusive ``flock``
+that its writer holds for its life, :mod:`riskops.decisions.wal`). A worker that dies releases
+its lock with its life, so the worker started in its place claims that slot again and replays
+what its predecessor left unflushed. The lowest free slot is taken, so N workers use slots
+0…N-1.
+
 Example::
 
-    sink = open_decision_log(ctx, wal_dir)
+    sink = claim_decision_log(ctx, wal_path, bind_secrets(ctx.settings, ctx.store))
     sink.append(LoggedDecision.from_decision(decision, decision_id=..., route="champion", ...))
     sink.get(decision_id)        # the stored decision with its reasons, or None
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.records import LoggedDecision, StoredDecision
-from riskops.privacy.secrets import load_secrets
+from riskops.errors import ConflictError
+from riskops.privacy.secrets import WorkspaceSecrets
 
 if TYPE_CHECKING:  # the context brings the MLflow registry, which the hot path never imports
     from riskops.context import Context
+
+log = logging.getLogger(__name__)
+
+MAX_SLOTS = 256  # WAL slots per environment folder: far more than the cores of one machine
 
 
 class DecisionSink(Protocol):
@@ -90,20 +105,52 @@ def stored_view(found: StoredDecision) -> dict[str, Any]:
 def open_decision_log(
     ctx: Context,
     wal_dir: Path,
+    secrets: WorkspaceSecrets,
     *,
     flush_interval: float = 0.2,
     flusher: FlusherMode = "thread",
 ) -> DecisionSink:
     """The workspace's durable decision log, with its write-ahead files in ``wal_dir``,
     flushed to the store every ``flush_interval`` seconds by a thread or a process of its own
-    (``flusher``); it replays what an earlier process left unflushed."""
+    (``flusher``); it replays what an earlier process left unflushed. ``secrets`` are the
+    workspace's keys (:func:`riskops.privacy.fingerprint.bind_secrets`)."""
     wal_dir.mkdir(parents=True, exist_ok=True)
     log = DecisionLog.open(
         store=ctx.store,
         wal_dir=wal_dir,
-        secrets=load_secrets(ctx.settings),
+        secrets=secrets,
         clock=ctx.clock,
         flush_interval=flush_interval,
         flusher=flusher,
     )
     return DurableDecisions(log)
+
+
+def slot_folder(wal_path: Path, slot: int) -> Path:
+    return wal_path / f"worker-{slot}"
+
+
+def claim_decision_log(
+    ctx: Context,
+    wal_path: Path,
+    secrets: WorkspaceSecrets,
+    *,
+    flush_interval: float = 0.2,
+    flusher: FlusherMode = "thread",
+) -> DecisionSink:
+    """:func:`open_decision_log` on the first free WAL slot under ``wal_path`` (see the module
+    docstring); the slot stays this process's until it exits."""
+    for slot in range(MAX_SLOTS):
+        folder = slot_folder(wal_path, slot)
+        try:
+            sink = open_decision_log(
+                ctx, folder, secrets, flush_interval=flush_interval, flusher=flusher
+            )
+        except ConflictError:  # another live process holds this slot's LOCK
+            continue
+        log.info("Decision log: WAL slot %s", folder)
+        return sink
+    raise ConflictError(
+        f"All {MAX_SLOTS} WAL slots in {wal_path} are held by running processes.",
+        hint="Stop servers you do not need, or give this one its own RISKOPS_WAL_DIR.",
+    )

@@ -9,6 +9,10 @@ and one ``info`` label each, so that no key is ever used for two purposes::
     pseudonym_key = HKDF(secret, info="riskops/v1/subject-pseudonym")   # HMAC-SHA256 key
     kek           = HKDF(secret, info="riskops/v1/subject-key-wrap")    # AES-256-GCM, wraps keys
     wal_key       = HKDF(secret, info="riskops/v1/decision-wal")        # AES-256-GCM, local WAL
+    fingerprint   = HKDF(secret, info="riskops/v1/workspace-fingerprint")  # hex, kept in the store
+
+The fingerprint names the secret without revealing it: every process on one store must have
+the same one (:mod:`riskops.privacy.fingerprint`).
 
 Losing the secret makes every pseudonym unlinkable and every logged feature unreadable; keep a
 copy where the workspace's backups go.
@@ -35,6 +39,7 @@ SECRET_BYTES = 32
 PSEUDONYM_INFO = b"riskops/v1/subject-pseudonym"
 KEY_WRAP_INFO = b"riskops/v1/subject-key-wrap"
 WAL_INFO = b"riskops/v1/decision-wal"
+FINGERPRINT_INFO = b"riskops/v1/workspace-fingerprint"
 
 
 def derive(secret: bytes, info: bytes) -> bytes:
@@ -49,6 +54,8 @@ class WorkspaceSecrets:
     pseudonym_key: bytes = field(repr=False)
     kek: bytes = field(repr=False)
     wal_key: bytes = field(repr=False)
+    # One-way and keyed: what the store records so that processes with another secret refuse.
+    fingerprint: str = ""
 
     @classmethod
     def from_secret(cls, secret: bytes) -> WorkspaceSecrets:
@@ -61,16 +68,37 @@ class WorkspaceSecrets:
             pseudonym_key=derive(secret, PSEUDONYM_INFO),
             kek=derive(secret, KEY_WRAP_INFO),
             wal_key=derive(secret, WAL_INFO),
+            fingerprint=derive(secret, FINGERPRINT_INFO).hex(),
         )
 
 
-def load_secrets(settings: Settings) -> WorkspaceSecrets:
+def load_secrets(settings: Settings, *, create: bool = True) -> WorkspaceSecrets:
     """The workspace's keys: from ``RISKOPS_SECRET_KEY``, else from the secret file, created
-    (mode 0600) if it does not exist yet."""
+    (mode 0600) if it does not exist yet and ``create`` is true.
+
+    This never looks at the store: a process that works on one calls
+    :func:`riskops.privacy.fingerprint.bind_secrets`, which refuses a secret other than the
+    store's."""
     if settings.secret_key:
         return WorkspaceSecrets.from_secret(_parse(settings.secret_key, "RISKOPS_SECRET_KEY"))
-    path = settings.secret_key_file or settings.home / "secret.key"
+    path = secret_file(settings)
+    if not create and not path.is_file():
+        raise ConfigError(
+            f"No workspace secret: RISKOPS_SECRET_KEY is not set and {path} does not exist.",
+            hint="Set RISKOPS_SECRET_KEY to the workspace's secret (64 hex digits), or copy the "
+            f"workspace's secret.key to {path}.",
+        )
     return WorkspaceSecrets.from_secret(_read_or_create(path))
+
+
+def secret_file(settings: Settings) -> Path:
+    """Where the workspace secret is kept when ``RISKOPS_SECRET_KEY`` is not set."""
+    return settings.secret_key_file or settings.home / "secret.key"
+
+
+def would_generate(settings: Settings) -> bool:
+    """True when :func:`load_secrets` would make a new secret (no variable, no file)."""
+    return not settings.secret_key and not secret_file(settings).is_file()
 
 
 def _parse(text: str, where: str) -> bytes:

@@ -16,17 +16,24 @@ group commit, so that concurrent requests share one fsync; the OpenAPI document 
 like the others. The batch and read endpoints are plain ``def`` functions in FastAPI's thread
 pool. All state lives on ``app.state.service``.
 
+Building the app does no I/O: its lifespan opens the service (store, WAL slot, flusher) when
+the server starts and closes it when the server stops. :func:`app_from_env` builds it from the
+environment, for ``uvicorn --factory`` and for each of ``riskops serve --workers N``'s worker
+processes.
+
 Example::
 
     app = create_app(ServerSettings(workspace=load_settings(), environment="production"))
     uvicorn.run(app, host="127.0.0.1", port=8080)
+
+    # or: RISKOPS_ENV=production uvicorn --factory riskops.serving.app:app_from_env
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
@@ -36,13 +43,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
+from riskops.config import load_settings
 from riskops.serving.auth import Scope as KeyScope
 from riskops.serving.fastpath import DecisionFastPath, answer
 from riskops.serving.http_errors import install, problem_bytes
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
 
-__all__ = ["ScoringApp", "ServerSettings", "create_app"]
+__all__ = ["ScoringApp", "ServerSettings", "app_from_env", "create_app"]
 
 # -- request and response bodies ---------------------------------------------------------------
 
@@ -281,18 +289,31 @@ def _out(outcome: Outcome) -> DecisionOut:
     return DecisionOut.model_validate(answer(outcome))
 
 
+class _Opened:
+    """The app's service as its lifespan opened it (``app.state.service``): the routes hold
+    this, so that they can be declared before the service exists."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app.state.service, name)
+
+
 def create_app(settings: ServerSettings, *, service: ScoringService | None = None) -> ScoringApp:
-    """The scoring app for ``settings``; its models load in the background after start-up
-    (``/readyz`` says when they are in)."""
-    running = service or ScoringService.open(settings)
+    """The scoring app for ``settings``. Building it does no I/O: the service (or ``service``,
+    when given) opens and starts in the app's lifespan, and its models load in the background
+    after start-up (``/readyz`` says when they are in)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running.start()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        opened = service or ScoringService.open(settings)
+        _attach(app, opened)
+        opened.start()
         try:
             yield
         finally:
-            running.close()
+            opened.close()
 
     app = ScoringApp(
         title="riskops scoring",
@@ -300,9 +321,10 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         description="Decisions with reason codes from approved, digest-verified model versions.",
         lifespan=lifespan,
     )
-    app.state.service = running
+    if service is not None:
+        _attach(app, service)
+    running = cast(ScoringService, _Opened(app))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.fast_path = DecisionFastPath(running, max_body_bytes=settings.max_body_bytes)
     install(app)
     _document(app, _decision_route())
 
@@ -359,3 +381,15 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return app
+
+
+def _attach(app: ScoringApp, service: ScoringService) -> None:
+    app.state.service = service
+    app.fast_path = DecisionFastPath(service, max_body_bytes=service.settings.max_body_bytes)
+
+
+def app_from_env() -> ScoringApp:
+    """The scoring app of the workspace and server options in the environment (see
+    :mod:`riskops.config`): ``uvicorn --factory riskops.serving.app:app_from_env``."""
+    workspace = load_settings()
+    return create_app(ServerSettings.from_environment(workspace))

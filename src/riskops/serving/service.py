@@ -43,18 +43,21 @@ from typing import Any
 import orjson
 
 from riskops.audit.trail import activity_since
-from riskops.config import Settings
+from riskops.config import Settings, load_serving_options
 from riskops.context import Context, open_context
-from riskops.decisions.flusher import FlusherMode
+from riskops.decisions.flusher import FLUSHER_MODES, FlusherMode
 from riskops.decisions.records import LoggedDecision
-from riskops.decisions.sink import DecisionSink, open_decision_log
-from riskops.errors import InputError, NotFoundError, Problem
-from riskops.scoring.features import RequestInvalid, UnknownCategory
+from riskops.decisions.sink import DecisionSink, claim_decision_log
+from riskops.errors import BackendError, InputError, NotFoundError, Problem
+from riskops.privacy.fingerprint import bind_secrets
+from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
+from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES, RequestInvalid, UnknownCategory
 from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
 from riskops.serving.auth import KeyRing
 from riskops.serving.metrics import ServingMetrics
 from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
+from riskops.store.schema import require_current
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,23 @@ class ServerSettings:
     model_timeout_ms: float | None = 100.0  # a single decision's model call; None: no deadline
 
     def __post_init__(self) -> None:
+        if self.environment not in self.workspace.environments:
+            raise InputError(
+                f"Unknown environment {self.environment!r}. Valid environments are: "
+                f"{', '.join(self.workspace.environments)}.",
+                hint="riskops serve --env production (or RISKOPS_ENV=production)",
+            )
+        if self.unknown_category not in UNKNOWN_CATEGORY_POLICIES:
+            raise InputError(
+                f"--unknown-category {self.unknown_category!r}; valid policies are: "
+                f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
+                hint="riskops serve --unknown-category reject (or RISKOPS_UNKNOWN_CATEGORY=reject)",
+            )
+        if self.flusher not in FLUSHER_MODES:
+            raise InputError(
+                f"--flusher {self.flusher!r}; valid values are: {', '.join(FLUSHER_MODES)}.",
+                hint="riskops serve --flusher process (or RISKOPS_FLUSHER=process)",
+            )
         if (
             self.refresh_seconds <= 0
             or self.max_batch < 1
@@ -94,7 +114,23 @@ class ServerSettings:
 
     @property
     def wal_path(self) -> Path:
-        return self.wal_dir or self.workspace.home / "decision-wal" / self.environment
+        """The folder of this environment's WAL slots (``worker-0``, ``worker-1``…; see
+        :func:`riskops.decisions.sink.claim_decision_log`): ``RISKOPS_WAL_DIR/<environment>``."""
+        if self.wal_dir is not None:
+            return self.wal_dir
+        base = self.workspace.wal_dir or self.workspace.home / "decision-wal"
+        return base / self.environment
+
+    @classmethod
+    def from_environment(
+        cls, workspace: Settings, environ: Mapping[str, str] | None = None
+    ) -> ServerSettings:
+        """The settings of a server built from the environment (``RISKOPS_ENV`` etc., see
+        :func:`riskops.config.load_serving_options`)."""
+        options = load_serving_options(environ)
+        if options.get("model_timeout_ms") == 0:
+            options["model_timeout_ms"] = None  # 0 turns the deadline off, as --model-timeout-ms
+        return cls(workspace=workspace, **options)  # type: ignore[arg-type]  # checked in post-init
 
 
 @dataclass(frozen=True)
@@ -126,22 +162,32 @@ class ScoringService:
     _full_at: float = 0.0  # monotonic time of the last full refresh
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _schema_unchecked: bool = False  # the store was down at start: check it when it answers
 
     @classmethod
     def open(cls, settings: ServerSettings) -> ScoringService:
-        ctx = open_context(settings.workspace)
-        if settings.environment not in settings.workspace.environments:
-            raise InputError(
-                f"Unknown environment {settings.environment!r}. Valid environments are: "
-                f"{', '.join(settings.workspace.environments)}.",
-                hint="riskops serve --env production",
+        """Open the store (its schema checked, never migrated), bind the workspace secret to
+        it, claim a WAL slot and start its flusher. A store that does not answer is checked
+        by the refresher once it does (and the flusher checks the secret before its first
+        batch), so a server can start while its database is away."""
+        ctx = open_context(settings.workspace, schema="skip")
+        try:
+            secrets, unchecked = check_store(settings, ctx)
+            metrics = ServingMetrics()
+            sink = claim_decision_log(
+                ctx,
+                settings.wal_path,
+                secrets,
+                flush_interval=settings.flush_interval,
+                flusher=settings.flusher,
             )
-        metrics = ServingMetrics()
-        sink = open_decision_log(
-            ctx, settings.wal_path, flush_interval=settings.flush_interval, flusher=settings.flusher
-        )
+        except BaseException:
+            ctx.close()
+            raise
         metrics.watch_backlog(sink.backlog)
-        return cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
+        service = cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
+        service._schema_unchecked = unchecked
+        return service
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -202,6 +248,9 @@ class ScoringService:
         while not self._stop.is_set():
             self.decisions.check()
             try:
+                if self._schema_unchecked:
+                    require_current(self.ctx.store)  # ConflictError: logged, tried again
+                    self._schema_unchecked = False
                 self.refresh_if_changed()
                 if failing:
                     log.warning("Routing table refreshed again; the store is back")
@@ -458,6 +507,36 @@ class ScoringService:
             features=subject.features,
             request_sha256=digest,
         )
+
+
+def check_store(settings: ServerSettings, ctx: Context) -> tuple[WorkspaceSecrets, bool]:
+    """The workspace's keys for a server, and whether the store still has to be checked.
+
+    The store's schema must be current (ConflictError naming ``riskops db upgrade``) and the
+    secret must be the store's (ConfigError; recorded on first use). When the store does not
+    answer, both wait — the refresher checks the schema and the flusher the secret before
+    either uses the store — and the secret must already exist: a new one is never made
+    without the store's word."""
+    try:
+        require_current(ctx.store)
+        return bind_secrets(settings.workspace, ctx.store), False
+    except BackendError as exc:
+        log.warning(
+            "The store did not answer at start (%s); its schema and the workspace secret are "
+            "checked once it does",
+            exc,
+        )
+        return load_secrets(settings.workspace, create=False), True
+
+
+def preflight(settings: ServerSettings) -> None:
+    """What a server would refuse, checked before it starts (``riskops serve`` runs it once
+    before its workers): the schema, the secret, the environment."""
+    ctx = open_context(settings.workspace, schema="skip")
+    try:
+        check_store(settings, ctx)
+    finally:
+        ctx.close()
 
 
 def _settle_heap(*, first: bool) -> None:

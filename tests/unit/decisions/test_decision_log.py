@@ -28,7 +28,9 @@ from riskops.context import Context
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sealing import verify_decisions
+from riskops.decisions.sink import claim_decision_log
 from riskops.errors import BackendError, ConfigError, ConflictError, InputError
+from riskops.privacy.fingerprint import bind_secrets, check_fingerprint
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store, open_store
@@ -235,6 +237,47 @@ def test_flush_stores_and_seals(
             "value": 48,
         }
     ]
+
+
+def test_nothing_is_flushed_under_a_secret_that_is_not_the_stores(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    check_fingerprint(store, WorkspaceSecrets.from_secret(bytes(32)))  # the store's secret
+    log = make_log(start=False)
+    logged = entry()
+    log.append(logged)
+    with pytest.raises(ConfigError, match="is not the secret of this store"):
+        log.flush()
+    assert stored_ids(store) == []
+    assert log.backlog() == 1  # kept in the WAL, never split into a second pseudonym
+
+
+def test_processes_claim_free_wal_slots_and_a_successor_replays_its_slot(
+    ctx: Context, tmp_path: Path
+) -> None:
+    secrets = bind_secrets(ctx.settings, ctx.store)
+    base = tmp_path / "wal"
+    first = claim_decision_log(ctx, base, secrets, flush_interval=3600)
+    second = claim_decision_log(ctx, base, secrets, flush_interval=3600)
+    try:
+        assert (base / "worker-0" / "LOCK").is_file()
+        assert (base / "worker-1" / "LOCK").is_file()
+        left = entry()
+        first.append(left)
+    finally:
+        second.close()
+    # The first one dies without flushing: its lock goes with it (here: the WAL is closed
+    # without a drain by closing its file lock alone).
+    log = first._log  # type: ignore[attr-defined]
+    log._stop.set()
+    log.wal.close()
+    successor = claim_decision_log(ctx, base, secrets, flush_interval=0.02)
+    try:
+        wait_for(lambda: successor.backlog() == 0)
+        assert successor.get(left.decision_id) is not None
+    finally:
+        successor.close()
+    assert stored_ids(ctx.store) == [left.decision_id]
 
 
 def test_no_feature_value_is_written_outside_the_encrypted_record(

@@ -43,8 +43,8 @@ def served(ctx: Context) -> Iterator[tuple[Any, ScoringService, str]]:
     key = create_key(ctx, "portal", scopes=["score", "read_decisions"], actor="oscar").token
     settings = ServerSettings(workspace=ctx.settings, refresh_seconds=3600)
     app = create_app(settings)
-    service: ScoringService = app.state.service
     with TestClient(app, raise_server_exceptions=False) as client:
+        service: ScoringService = app.state.service  # opened by the app's lifespan
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, client.get("/readyz").json()
@@ -185,3 +185,29 @@ def test_a_shadow_is_scored_after_the_answer_by_the_fast_path(
         line for line in metrics.splitlines() if line.startswith("riskops_decisions_total{")
     ]
     assert any('route="shadow"' in line for line in served_line)
+
+
+def test_building_the_app_does_no_io_its_lifespan_opens_and_closes_the_service(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from riskops.serving.app import app_from_env
+
+    wal = ctx.settings.home / "wal-of-this-test"
+    monkeypatch.setenv("RISKOPS_HOME", str(ctx.settings.home))
+    monkeypatch.setenv("RISKOPS_WAL_DIR", str(wal))
+    monkeypatch.setenv("RISKOPS_ENV", "staging")
+    monkeypatch.setenv("RISKOPS_FLUSHER", "thread")
+    app = app_from_env()
+    assert not wal.exists()  # no WAL slot claimed, no lock taken, no flusher
+    assert not hasattr(app.state, "service")
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        service: ScoringService = app.state.service
+        assert service.settings.environment == "staging"
+        assert (wal / "staging" / "worker-0" / "LOCK").is_file()
+    # closed by the lifespan: the slot is free for the next process
+    from riskops.decisions.wal import WriteAheadLog
+
+    WriteAheadLog(wal / "staging" / "worker-0").close()

@@ -3,6 +3,8 @@ changed."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,9 @@ import pytest
 
 from riskops.audit import record
 from riskops.context import Context
+from riskops.errors import ConfigError, ConflictError, InputError
+from riskops.privacy.fingerprint import bind_secrets
+from riskops.privacy.secrets import load_secrets
 from riskops.serving import routing
 from riskops.serving import service as service_module
 from riskops.serving.auth import create_key, revoke_key
@@ -88,5 +93,88 @@ def test_a_version_that_could_not_load_is_tried_again_on_the_next_full_pass(
         assert ready is True
         assert body["refused"] == []
         assert service.table.routes["credit-scoring"].champion.available
+    finally:
+        service.close()
+
+
+def test_a_server_refuses_a_store_whose_schema_is_behind(ctx: Context, tmp_path: Path) -> None:
+    from tests.unit.store.test_schema import _downgrade
+
+    _downgrade(ctx.store, "0003")
+    settings = ServerSettings(workspace=ctx.settings, flusher="thread", wal_dir=tmp_path / "wal")
+    with pytest.raises(ConflictError, match="schema behind: revision 0003") as info:
+        ScoringService.open(settings)
+    assert info.value.hint == "As the role that owns the tables, run: riskops db upgrade"
+    assert not (tmp_path / "wal").exists()  # refused before it claimed a WAL slot
+
+
+def test_a_server_refuses_another_workspace_secret(ctx: Context, tmp_path: Path) -> None:
+    bind_secrets(ctx.settings, ctx.store)  # the workspace's own secret, recorded
+    other = dataclasses.replace(ctx.settings, secret_key="cd" * 32)
+    settings = ServerSettings(workspace=other, flusher="thread", wal_dir=tmp_path / "wal")
+    with pytest.raises(ConfigError, match="is not the secret of this store"):
+        ScoringService.open(settings)
+
+
+def test_a_store_down_at_start_is_checked_once_it_answers(
+    ctx: Context, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load_secrets(ctx.settings)  # the home has its secret from an earlier start
+    down = dataclasses.replace(
+        ctx.settings, database_url="postgresql+psycopg://nobody@127.0.0.1:9/riskops"
+    )
+    settings = ServerSettings(workspace=down, flusher="thread", wal_dir=tmp_path / "wal")
+    service = ScoringService.open(settings)
+    try:
+        assert "The store did not answer at start" in caplog.text
+        assert service._schema_unchecked is True
+    finally:
+        service.close()
+
+
+def test_server_settings_from_the_environment(ctx: Context) -> None:
+    settings = ServerSettings.from_environment(
+        ctx.settings,
+        {
+            "RISKOPS_ENV": "staging",
+            "RISKOPS_MAX_BATCH": "10",
+            "RISKOPS_FLUSHER": "thread",
+            "RISKOPS_MODEL_TIMEOUT_MS": "0",
+        },
+    )
+    assert (settings.environment, settings.max_batch, settings.flusher) == ("staging", 10, "thread")
+    assert settings.model_timeout_ms is None
+    assert settings.wal_path == ctx.settings.home / "decision-wal" / "staging"
+    with pytest.raises(InputError, match="Unknown environment 'qa'"):
+        ServerSettings.from_environment(ctx.settings, {"RISKOPS_ENV": "qa"})
+    with pytest.raises(InputError, match="--flusher 'fork'; valid values are: thread, process"):
+        ServerSettings.from_environment(ctx.settings, {"RISKOPS_FLUSHER": "fork"})
+    with pytest.raises(ConfigError, match="RISKOPS_MAX_BATCH='many' is not a whole number"):
+        ServerSettings.from_environment(ctx.settings, {"RISKOPS_MAX_BATCH": "many"})
+
+
+def test_a_schema_left_unchecked_at_start_is_checked_by_the_refresher(
+    ctx: Context, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.unit.store.test_schema import _downgrade
+
+    settings = ServerSettings(
+        workspace=ctx.settings, flusher="thread", wal_dir=tmp_path / "wal", refresh_seconds=0.05
+    )
+    service = ScoringService.open(settings)
+    try:
+        service._schema_unchecked = True  # as after a start while the store was down
+        _downgrade(ctx.store, "0003")  # and meanwhile the store went back a revision
+        service.start()
+        deadline = time.monotonic() + 20
+        while "riskops store is not current" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        assert service._schema_unchecked is True
+        assert service.loaded_once is False  # nothing refreshed from a schema that is behind
+        ctx.store.migrate()
+        while service._schema_unchecked:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
     finally:
         service.close()
