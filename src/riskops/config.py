@@ -2,17 +2,25 @@
 
 Precedence, highest first: environment variables, ``$RISKOPS_HOME/riskops.toml``, defaults.
 
-=========================  ======================================  =============================
-environment variable       riskops.toml key (``[riskops]``)        default
-=========================  ======================================  =============================
-``RISKOPS_HOME``           —                                       ``./.riskops``
-``RISKOPS_DATABASE_URL``   ``database_url``                        ``sqlite:///$HOME/riskops.db``
-``MLFLOW_TRACKING_URI``    ``mlflow_tracking_uri``                 ``sqlite:///$HOME/mlflow.db``
-``MLFLOW_REGISTRY_URI``    ``mlflow_registry_uri``                 the tracking URI
-``RISKOPS_ARTIFACT_ROOT``  ``artifact_root``                       ``$HOME/mlartifacts``
-``RISKOPS_ACTOR``          —                                       none (``--as`` names the actor)
-``RISKOPS_SECRET_KEY``     ``secret_key_file`` (a path)            ``$HOME/secret.key``
-=========================  ======================================  =============================
+================================  ======================================  ==========================
+environment variable              riskops.toml key (``[riskops]``)        default
+================================  ======================================  ==========================
+``RISKOPS_HOME``                  —                                       ``./.riskops``
+``RISKOPS_DATABASE_URL``          ``database_url``                        ``sqlite:///$HOME/riskops.db``
+``MLFLOW_TRACKING_URI``           ``mlflow_tracking_uri``                 ``sqlite:///$HOME/mlflow.db``
+``MLFLOW_REGISTRY_URI``           ``mlflow_registry_uri``                 the tracking URI
+``RISKOPS_ARTIFACT_ROOT``         ``artifact_root``                       ``$HOME/mlartifacts``
+``RISKOPS_ACTOR``                 —                                       none (``--as`` names the actor)
+``RISKOPS_SECRET_KEY``            ``secret_key_file`` (a path)            ``$HOME/secret.key``
+``RISKOPS_DB_CONNECT_TIMEOUT``    ``db_connect_timeout`` (seconds)        ``5``
+``RISKOPS_DB_STATEMENT_TIMEOUT``  ``db_statement_timeout`` (seconds)      ``10``
+``RISKOPS_DB_READ_TIMEOUT``       ``db_read_timeout`` (seconds)           ``2``
+================================  ======================================  ==========================
+
+The three timeouts bound every database connection (opening one; one SQL statement, and the
+wait for a pooled connection; see :func:`riskops.store.open_store`) and, for a scoring
+server, its read of a decision before it answers 503 with ``Retry-After``. Each is a number of
+seconds above 0 and at most 3600.
 
 People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
 How often each risk tier's models are reviewed is the ``[review_months]`` table, in months
@@ -31,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -74,6 +83,11 @@ class Settings:
     # The workspace secret (hex) from RISKOPS_SECRET_KEY, or None to use secret_key_file.
     secret_key: str | None = field(default=None, repr=False)
     secret_key_file: Path | None = None
+    # Seconds: opening a database connection; one SQL statement (and waiting for a pooled
+    # connection); a scoring server's read of a decision before it answers 503.
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 10.0
+    db_read_timeout: float = 2.0
 
     @property
     def is_embedded(self) -> bool:
@@ -90,6 +104,15 @@ _KNOWN_KEYS = {
     "artifact_root",
     "environments",
     "secret_key_file",
+    "db_connect_timeout",
+    "db_statement_timeout",
+    "db_read_timeout",
+}
+
+_TIMEOUTS = {
+    "db_connect_timeout": ("RISKOPS_DB_CONNECT_TIMEOUT", 5.0),
+    "db_statement_timeout": ("RISKOPS_DB_STATEMENT_TIMEOUT", 10.0),
+    "db_read_timeout": ("RISKOPS_DB_READ_TIMEOUT", 2.0),
 }
 
 
@@ -147,7 +170,30 @@ def load_settings(
         review_months=review_months,
         secret_key=env.get("RISKOPS_SECRET_KEY") or None,
         secret_key_file=secret_key_file,
+        db_connect_timeout=_seconds(env, file_values, "db_connect_timeout"),
+        db_statement_timeout=_seconds(env, file_values, "db_statement_timeout"),
+        db_read_timeout=_seconds(env, file_values, "db_read_timeout"),
     )
+
+
+def _seconds(env: Mapping[str, str], file_values: Mapping[str, object], key: str) -> float:
+    """A timeout in seconds from its environment variable, the toml key, or its default."""
+    name, default = _TIMEOUTS[key]
+    raw = env.get(name) or file_values.get(key)
+    if raw is None:
+        return default
+    value = float("nan")
+    # bool is an int in Python; "db_read_timeout = true" is a mistake, not one second.
+    if isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):  # "soon": stays NaN and is refused below
+            value = float(raw)
+    if not 0 < value <= 3600:  # NaN fails this too
+        raise ConfigError(
+            f"{name}={raw!r} (or {key} in riskops.toml) must be a number of seconds above 0 "
+            "and at most 3600.",
+            hint=f"For example {name}={default:g}",
+        )
+    return value
 
 
 def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:

@@ -34,10 +34,18 @@ class Context:
         self.store.dispose()
 
 
-def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Context:
-    """Open the store (migrating it) and the registry of a workspace."""
+def open_context(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
+) -> Context:
+    """Open the store (migrating it unless ``migrate`` is False: a scoring server starts
+    without touching the database, which may be down) and the registry of a workspace."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url)
+    store = open_store(
+        settings.database_url,
+        migrate=migrate,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     registry = MlflowRegistry(
         settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root
     )

@@ -149,6 +149,8 @@ class Shipping:
     flush_interval: float
     max_backoff: float
     parent_pid: int
+    connect_timeout: float = 5.0  # seconds, as the server's store (riskops.store.open_store)
+    statement_timeout: float = 10.0
 
 
 def ship(job: Shipping, shared: Any) -> None:
@@ -189,7 +191,12 @@ def ship(job: Shipping, shared: Any) -> None:
         while not told_to_stop() and time.monotonic() < deadline:
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    store = open_store(job.database_url, migrate=False)
+    store = open_store(
+        job.database_url,
+        migrate=False,
+        connect_timeout=job.connect_timeout,
+        statement_timeout=job.statement_timeout,
+    )
     reader = WalReader(job.wal_dir, durable)
     shared[Slot.CHECKPOINT] = reader.position.packed()
     flusher = Flusher(store, job.secrets, _utc_now, reader, batch_size=job.batch_size)

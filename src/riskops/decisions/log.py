@@ -294,6 +294,8 @@ class DecisionLog:
             flush_interval=self.flush_interval,
             max_backoff=self.max_backoff,
             parent_pid=os.getpid(),
+            connect_timeout=self.store.connect_timeout,
+            statement_timeout=self.store.statement_timeout,
         )
         process = SPAWN.Process(
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True
