@@ -396,15 +396,21 @@ class DecisionLog:
         it answers while the database is down. Any other id asks the store only (BackendError
         if it does not answer). The index is asked first: an entry leaves it only after its
         batch is committed, so nothing falls between the two."""
+        found = self.pending(decision_id)
+        return found if found is not None else self._stored(decision_id)
+
+    def pending(self, decision_id: str) -> StoredDecision | None:
+        """The decision if it is in the WAL backlog (one line read through the index, no
+        store); None otherwise."""
         self.wal.prune(self._checkpoint())  # a flushed entry is read from the store (erasure)
         position = self.wal.locate(decision_id)
-        if position is not None:
-            line = self.wal.read_entry(position)
-            if line is not None:  # else flushed and its segment deleted meanwhile
-                entry = orjson.loads(line)
-                if entry.get("id") == decision_id:
-                    return self._pending(entry)
-        return self._stored(decision_id)
+        if position is None:
+            return None
+        line = self.wal.read_entry(position)
+        if line is None:  # flushed and its segment deleted meanwhile
+            return None
+        entry = orjson.loads(line)
+        return self._pending(entry) if entry.get("id") == decision_id else None
 
     def _stored(self, decision_id: str) -> StoredDecision | None:
         return read_stored(self.store, self.keys, decision_id)

@@ -29,12 +29,15 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, perf_counter
@@ -48,7 +51,7 @@ from riskops.context import Context, open_context
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, open_decision_log
-from riskops.errors import InputError, NotFoundError, Problem
+from riskops.errors import BackendError, InputError, NotFoundError, Problem
 from riskops.scoring.features import RequestInvalid, UnknownCategory
 from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
@@ -59,6 +62,7 @@ from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_
 log = logging.getLogger(__name__)
 
 FULL_REFRESH_SECONDS = 60.0  # a full re-read at least this often, whatever the chain says
+READ_THREADS = 4  # decision reads from the store at once; more wait (up to the read timeout)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ class ScoringService:
     _full_at: float = 0.0  # monotonic time of the last full refresh
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _reads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(READ_THREADS, thread_name_prefix="riskops-read")
+    )
 
     @classmethod
     def open(cls, settings: ServerSettings) -> ScoringService:
@@ -155,6 +162,7 @@ class ScoringService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._reads.shutdown(wait=False, cancel_futures=True)
         self.decisions.close()
         self.ctx.close()
 
@@ -362,10 +370,33 @@ class ScoringService:
     def get_decision(self, decision_id: str) -> dict[str, Any]:
         found = self.decisions.get(decision_id)
         if found is None:
-            raise NotFoundError(
-                f"No decision with id {decision_id!r}.",
-                hint="Use the decision_id returned with the decision.",
-            )
+            raise _no_decision(decision_id)
+        return found
+
+    async def get_decision_async(self, decision_id: str) -> dict[str, Any]:
+        """:meth:`get_decision` for the event loop, never waiting on the store longer than
+        the workspace's ``db_read_timeout``: a decision still in the WAL is read on the loop
+        (one line, no store); any other is read from the store by one of ``READ_THREADS``
+        threads, and BackendError (503, ``Retry-After``) if it does not answer in time. A
+        read of a frozen database therefore holds no request worker."""
+        found = self.decisions.pending(decision_id)
+        if found is not None:
+            return found
+        timeout = self.settings.workspace.db_read_timeout
+        future = self._reads.submit(self.decisions.get, decision_id)
+        try:
+            found = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            future.cancel()  # still queued: never run
+            raise BackendError(
+                f"The riskops database did not answer within {timeout:g} s; the decision "
+                f"{decision_id!r} cannot be read now.",
+                hint="Retry after the time in Retry-After; decisions answered meanwhile are "
+                "kept locally and reach the database when it answers.",
+                retry_after=max(1, math.ceil(2 * timeout)),
+            ) from None
+        if found is None:
+            raise _no_decision(decision_id)
         return found
 
     # -- internals -------------------------------------------------------------------------
@@ -458,6 +489,13 @@ class ScoringService:
             features=subject.features,
             request_sha256=digest,
         )
+
+
+def _no_decision(decision_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"No decision with id {decision_id!r}.",
+        hint="Use the decision_id returned with the decision.",
+    )
 
 
 def _settle_heap(*, first: bool) -> None:
