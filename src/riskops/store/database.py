@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds
 DEFAULT_STATEMENT_TIMEOUT = 10.0
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cut by statement_timeout
+UNDEFINED_TABLE = "42P01"
 _UNREACHABLE_HINT = "Check RISKOPS_DATABASE_URL and that the database server runs: riskops doctor"
 
 
@@ -86,6 +87,10 @@ class Store:
                 yield session
         except (OperationalError, PoolTimeout) as exc:
             raise self.unavailable(exc) from exc
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE:
+                raise
+            raise self.unavailable(exc) from exc
         finally:
             session.close()
 
@@ -112,6 +117,13 @@ class Store:
                 f"Could not connect to the riskops database within "
                 f"{_connect_seconds(self.connect_timeout)} s: {text}",
                 hint=f"{_UNREACHABLE_HINT}. RISKOPS_DB_CONNECT_TIMEOUT sets this limit.",
+            )
+        if getattr(orig, "sqlstate", None) == UNDEFINED_TABLE or "no such table" in text:
+            return BackendError(
+                f"The riskops database answers but has no riskops schema (or an older one): {text}",
+                hint="Bring the schema up to date first: riskops init for a new workspace, any "
+                "riskops command that opens it (e.g. riskops models) for an existing one; a "
+                "scoring server never migrates on start.",
             )
         if "database is locked" in text:
             return BackendError(
