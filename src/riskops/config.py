@@ -2,7 +2,6 @@
 
 Precedence, highest first: environment variables, ``$RISKOPS_HOME/riskops.toml``, defaults.
 
-=========================  ======================================  =============================
 environment variable       riskops.toml key (``[riskops]``)        default
 =========================  ======================================  =============================
 ``RISKOPS_HOME``           —                                       ``./.riskops``
@@ -14,6 +13,27 @@ environment variable       riskops.toml key (``[riskops]``)        default
 ``RISKOPS_SECRET_KEY``     ``secret_key_file`` (a path)            ``$HOME/secret.key``
 ``RISKOPS_WAL_DIR``        ``wal_dir``                             ``$HOME/decision-wal``
 =========================  ======================================  =============================
+=======
+================================  ======================================  ==========================
+environment variable              riskops.toml key (``[riskops]``)        default
+================================  ======================================  ==========================
+``RISKOPS_HOME``                  —                                       ``./.riskops``
+``RISKOPS_DATABASE_URL``          ``database_url``                        ``sqlite:///$HOME/riskops.db``
+``MLFLOW_TRACKING_URI``           ``mlflow_tracking_uri``                 ``sqlite:///$HOME/mlflow.db``
+``MLFLOW_REGISTRY_URI``           ``mlflow_registry_uri``                 the tracking URI
+``RISKOPS_ARTIFACT_ROOT``         ``artifact_root``                       ``$HOME/mlartifacts``
+``RISKOPS_ACTOR``                 —                                       none (``--as`` names the actor)
+``RISKOPS_SECRET_KEY``            ``secret_key_file`` (a path)            ``$HOME/secret.key``
+``RISKOPS_WAL_DIR``               ``wal_dir``                             ``$HOME/decision-wal``
+``RISKOPS_DB_CONNECT_TIMEOUT``    ``db_connect_timeout`` (seconds)        ``5``
+``RISKOPS_DB_STATEMENT_TIMEOUT``  ``db_statement_timeout`` (seconds)      ``10``
+``RISKOPS_DB_READ_TIMEOUT``       ``db_read_timeout`` (seconds)           ``2``
+================================  ======================================  ==========================
+
+The three timeouts bound every database connection (opening one; one SQL statement, and the
+wait for a pooled connection; see :func:`riskops.store.open_store`) and, for a scoring
+server, its read of a decision before it answers 503 with ``Retry-After``. Each is a number of
+seconds above 0 and at most 3600.
 
 ``RISKOPS_WAL_DIR`` is where a scoring server keeps its decision write-ahead logs; it need not
 be under the home (a persistent volume per pod, while the home may be a read-only image path).
@@ -40,6 +60,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -85,6 +106,11 @@ class Settings:
     secret_key_file: Path | None = None
     # Where scoring servers keep their decision write-ahead logs (RISKOPS_WAL_DIR).
     wal_dir: Path | None = None
+    # Seconds: opening a database connection; one SQL statement (and waiting for a pooled
+    # connection); a scoring server's read of a decision before it answers 503.
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 10.0
+    db_read_timeout: float = 2.0
 
     @property
     def is_embedded(self) -> bool:
@@ -102,6 +128,15 @@ _KNOWN_KEYS = {
     "environments",
     "secret_key_file",
     "wal_dir",
+    "db_connect_timeout",
+    "db_statement_timeout",
+    "db_read_timeout",
+}
+
+_TIMEOUTS = {
+    "db_connect_timeout": ("RISKOPS_DB_CONNECT_TIMEOUT", 5.0),
+    "db_statement_timeout": ("RISKOPS_DB_STATEMENT_TIMEOUT", 10.0),
+    "db_read_timeout": ("RISKOPS_DB_READ_TIMEOUT", 2.0),
 }
 
 # Environment variable → (ServerSettings field, type) for a server built from the environment.
@@ -177,6 +212,9 @@ def load_settings(
         secret_key=env.get("RISKOPS_SECRET_KEY") or None,
         secret_key_file=secret_key_file,
         wal_dir=wal_dir,
+        db_connect_timeout=_seconds(env, file_values, "db_connect_timeout"),
+        db_statement_timeout=_seconds(env, file_values, "db_statement_timeout"),
+        db_read_timeout=_seconds(env, file_values, "db_read_timeout"),
     )
 
 
@@ -198,6 +236,26 @@ def load_serving_options(environ: Mapping[str, str] | None = None) -> dict[str, 
                 f"{'1000' if kind is int else '0.2'}.",
             ) from None
     return options
+
+
+def _seconds(env: Mapping[str, str], file_values: Mapping[str, object], key: str) -> float:
+    """A timeout in seconds from its environment variable, the toml key, or its default."""
+    name, default = _TIMEOUTS[key]
+    raw = env.get(name) or file_values.get(key)
+    if raw is None:
+        return default
+    value = float("nan")
+    # bool is an int in Python; "db_read_timeout = true" is a mistake, not one second.
+    if isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):  # "soon": stays NaN and is refused below
+            value = float(raw)
+    if not 0 < value <= 3600:  # NaN fails this too
+        raise ConfigError(
+            f"{name}={raw!r} (or {key} in riskops.toml) must be a number of seconds above 0 "
+            "and at most 3600.",
+            hint=f"For example {name}={default:g}",
+        )
+    return value
 
 
 def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:

@@ -51,7 +51,12 @@ def open_context(
     """Open the store and the registry of a workspace. ``schema`` says whether the store is
     migrated, checked (ConflictError naming ``riskops db upgrade`` if behind) or left alone."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url, migrate=False)
+    store = open_store(
+        settings.database_url,
+        migrate=False,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     if schema != "skip":
         try:
             ensure_schema(store, migrate=schema == "auto" and store.dialect == "sqlite")

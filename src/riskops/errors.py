@@ -135,4 +135,11 @@ class MissingExtraError(RiskopsError):
 
 
 class BackendError(RiskopsError):
-    """A database, tracking server or object store did not answer as expected."""
+    """A database, tracking server or object store did not answer as expected;
+    ``retry_after`` (seconds), when set, is when asking again makes sense."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after

@@ -116,3 +116,22 @@ def test_serving_options_from_the_environment_are_typed_and_checked() -> None:
     assert load_serving_options({"RISKOPS_MAX_BATCH": ""}) == {}
     with pytest.raises(ConfigError, match="RISKOPS_REFRESH_SECONDS='soon' is not a number"):
         load_serving_options({"RISKOPS_REFRESH_SECONDS": "soon"})
+
+
+def test_database_timeouts_come_from_the_environment_or_the_file(tmp_path: Path) -> None:
+    (tmp_path / "riskops.toml").write_text("[riskops]\ndb_statement_timeout = 30\n")
+    settings = load_settings({"RISKOPS_DB_CONNECT_TIMEOUT": "2.5"}, home=tmp_path)
+    assert (
+        settings.db_connect_timeout,
+        settings.db_statement_timeout,
+        settings.db_read_timeout,
+    ) == (2.5, 30.0, 2.0)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "7200"])
+def test_a_bad_database_timeout_says_what_is_allowed(tmp_path: Path, value: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"RISKOPS_DB_READ_TIMEOUT=.* must be a number of seconds above 0"
+    ) as failed:
+        load_settings({"RISKOPS_DB_READ_TIMEOUT": value}, home=tmp_path)
+    assert failed.value.hint == "For example RISKOPS_DB_READ_TIMEOUT=2"

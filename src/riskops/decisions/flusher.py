@@ -53,7 +53,10 @@ class Slot(enum.IntEnum):
 
     SEGMENT = 0  # the durable position (server → flusher)
     OFFSET = 1
-    FLUSHED = 2  # entries checkpointed since the server started (flusher → server)
+    # The WAL checkpoint, packed (:meth:`Position.packed`; flusher → server). A position, not a
+    # count: a flusher started again after a crash reads it from the checkpoint file and
+    # publishes it, so the server's backlog is right whatever happened to the one before.
+    CHECKPOINT = 2
     STOP = 3  # 1: drain what is durable, then exit (server → flusher)
 
 
@@ -154,6 +157,8 @@ class Shipping:
     flush_interval: float
     max_backoff: float
     parent_pid: int
+    connect_timeout: float = 5.0  # seconds, as the server's store (riskops.store.open_store)
+    statement_timeout: float = 10.0
 
 
 def ship(job: Shipping, shared: Any) -> None:
@@ -194,15 +199,21 @@ def ship(job: Shipping, shared: Any) -> None:
         while not told_to_stop() and time.monotonic() < deadline:
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    store = open_store(job.database_url, migrate=False)
+    store = open_store(
+        job.database_url,
+        migrate=False,
+        connect_timeout=job.connect_timeout,
+        statement_timeout=job.statement_timeout,
+    )
     reader = WalReader(job.wal_dir, durable)
+    shared[Slot.CHECKPOINT] = reader.position.packed()
     flusher = Flusher(store, job.secrets, _utc_now, reader, batch_size=job.batch_size)
     delay = job.flush_interval
     while True:
         stopping = told_to_stop()
         try:
             while flusher.flush_once():
-                shared[Slot.FLUSHED] = reader.flushed
+                shared[Slot.CHECKPOINT] = reader.position.packed()
         except Exception as exc:  # the entries stay in the WAL: retry later
             log.warning("decision log: flush failed, retrying in %.1fs: %s", delay, exc)
             if stopping:

@@ -34,8 +34,16 @@ numbers as Python's shortest round-trip form. Leaves are ordered by decision id;
 :func:`riskops.decisions.merkle.merkle_root`. Erasure deletes the subject's key, never the
 ciphertext, so every leaf and root still verifies afterwards.
 
+**Backlog.** The WAL indexes its entries after the checkpoint (id → position, see
+:mod:`riskops.decisions.wal`), in this process, which sees every append; the index is pruned
+to the checkpoint the flusher reports, so :meth:`DecisionLog.backlog` is the number of entries
+not yet in the store and :meth:`DecisionLog.get` of a pending decision reads one line, of any
+other id none.
+
 **Flusher process.** The server publishes how far its WAL is synced in memory shared with
-the child (:class:`riskops.decisions.flusher.Slot`), the child reports how many entries it has stored, holds
+the child (:class:`riskops.decisions.flusher.Slot`), the child reports its checkpoint (a
+position read from the checkpoint file when it starts, so a restarted child continues
+right), holds
 ``FLUSHER.LOCK`` in the WAL folder, runs below the server's CPU priority, stops when told or
 when the server is gone, and is started again by :meth:`DecisionLog.check_flusher` if it dies.
 
@@ -152,9 +160,12 @@ class DecisionLog:
         self._shared: Any = None
         if self.mode == "process":
             self._shared = SPAWN.Array("q", len(Slot))
-        self.wal = WriteAheadLog(wal_dir, segment_bytes=segment_bytes, on_durable=self._durable)
+        self.wal = WriteAheadLog(
+            wal_dir, segment_bytes=segment_bytes, on_durable=self._durable, key_of=_entry_id
+        )
         self._reader = self.wal.reader()
         if self._shared is not None:
+            self._shared[Slot.CHECKPOINT] = self._reader.position.packed()
             self._publish(self.wal.durable_position())
         self._flusher = Flusher(store, secrets, clock, self._reader, batch_size=batch_size)
 
@@ -193,12 +204,12 @@ class DecisionLog:
         Raises InputError for an entry the store could not hold (checked here, so that no
         entry in the WAL can block the flusher), BackendError if the WAL cannot be written.
         """
-        self.wal.append(self._wal_line(entry))
+        self.wal.append(self._wal_line(entry), key=entry.decision_id)
 
     async def append_async(self, entry: LoggedDecision) -> None:
         """:meth:`append` for a coroutine: its event loop serves other requests while the
         line's group is synced."""
-        await self.wal.append_async(self._wal_line(entry))
+        await self.wal.append_async(self._wal_line(entry), key=entry.decision_id)
 
     def _wal_line(self, entry: LoggedDecision) -> bytes:
         check_entry(entry)
@@ -242,8 +253,15 @@ class DecisionLog:
     def _durable(self, durable: int, synced: Position) -> None:
         if self._shared is not None:
             self._publish(synced)
-        elif durable - self._reader.flushed >= self.batch_size:
+        self.wal.prune(self._checkpoint())
+        if self._shared is None and self.wal.pending_entries() >= self.batch_size:
             self._wake.set()
+
+    def _checkpoint(self) -> Position:
+        """The flusher's checkpoint: every entry before it is in the store."""
+        if self._shared is not None:
+            return Position.unpack(int(self._shared[Slot.CHECKPOINT]))
+        return self._reader.position
 
     def _publish(self, synced: Position) -> None:
         with self._shared.get_lock():
@@ -252,9 +270,8 @@ class DecisionLog:
 
     def backlog(self) -> int:
         """Decisions on disk locally but not yet in the store."""
-        if self._shared is not None:
-            return max(0, self.wal.durable_entries() - int(self._shared[Slot.FLUSHED]))
-        return max(0, self.wal.durable_entries() - self._reader.flushed)
+        self.wal.prune(self._checkpoint())
+        return self.wal.pending_entries()
 
     # -- flushing -------------------------------------------------------------------------
 
@@ -278,6 +295,8 @@ class DecisionLog:
             flush_interval=self.flush_interval,
             max_backoff=self.max_backoff,
             parent_pid=os.getpid(),
+            connect_timeout=self.store.connect_timeout,
+            statement_timeout=self.store.statement_timeout,
         )
         process = SPAWN.Process(
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True
@@ -325,10 +344,10 @@ class DecisionLog:
         if self._shared is None:
             with self._flush_lock:
                 return self._flusher.flush()
-        durable = self.wal.durable_entries()
-        flushed_before = int(self._shared[Slot.FLUSHED])
+        durable = self.wal.durable_position()
+        waiting = self.backlog()  # every one of them lies before `durable`
         deadline = time.monotonic() + timeout
-        while int(self._shared[Slot.FLUSHED]) < durable:
+        while not self._flushed_until(durable):
             if time.monotonic() > deadline:
                 raise BackendError(
                     f"The decision log's flusher did not store {self.backlog()} decision(s) "
@@ -338,7 +357,13 @@ class DecisionLog:
                 )
             self.check_flusher()
             time.sleep(0.02)
-        return int(self._shared[Slot.FLUSHED]) - flushed_before
+        return waiting
+
+    def _flushed_until(self, position: Position) -> bool:
+        """Whether every entry before ``position`` is in the store."""
+        self.wal.prune(self._checkpoint())
+        oldest = self.wal.oldest_pending()
+        return oldest is None or oldest >= position
 
     def _run(self) -> None:
         delay = self.flush_interval
@@ -365,22 +390,28 @@ class DecisionLog:
     # -- reading and erasing ------------------------------------------------------------------
 
     def get(self, decision_id: str) -> StoredDecision | None:
-        """A logged decision by id, from the store or still in the WAL backlog; None if
-        neither has it. The features are decrypted while the subject's key exists."""
-        failure: BackendError | None = None
-        try:
-            found = self._stored(decision_id)
-        except BackendError as exc:
-            found, failure = None, exc
-        if found is not None:
-            return found
-        for entry in self._reader.unflushed():
-            if entry["id"] == decision_id:
-                return self._pending(entry)
-        if failure is not None:
-            raise failure
-        # It may have been flushed while the WAL was read.
-        return self._stored(decision_id)
+        """A logged decision by id, still in the WAL backlog or from the store; None if
+        neither has it. The features are decrypted while the subject's key exists.
+
+        A pending decision is read from its place in the WAL (the index), without the store:
+        it answers while the database is down. Any other id asks the store only (BackendError
+        if it does not answer). The index is asked first: an entry leaves it only after its
+        batch is committed, so nothing falls between the two."""
+        found = self.pending(decision_id)
+        return found if found is not None else self._stored(decision_id)
+
+    def pending(self, decision_id: str) -> StoredDecision | None:
+        """The decision if it is in the WAL backlog (one line read through the index, no
+        store); None otherwise."""
+        self.wal.prune(self._checkpoint())  # a flushed entry is read from the store (erasure)
+        position = self.wal.locate(decision_id)
+        if position is None:
+            return None
+        line = self.wal.read_entry(position)
+        if line is None:  # flushed and its segment deleted meanwhile
+            return None
+        entry = orjson.loads(line)
+        return self._pending(entry) if entry.get("id") == decision_id else None
 
     def _stored(self, decision_id: str) -> StoredDecision | None:
         return read_stored(self.store, self.keys, decision_id)
@@ -437,3 +468,9 @@ class DecisionLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _entry_id(line: bytes) -> str | None:
+    """The decision id of a WAL line (its key in the WAL's index)."""
+    found = orjson.loads(line).get("id")
+    return found if isinstance(found, str) else None

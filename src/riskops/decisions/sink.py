@@ -50,6 +50,8 @@ class DecisionSink(Protocol):
 
     def get(self, decision_id: str) -> dict[str, Any] | None: ...
 
+    def pending(self, decision_id: str) -> dict[str, Any] | None: ...
+
     def backlog(self) -> int: ...
 
     def check(self) -> None: ...
@@ -71,6 +73,11 @@ class DurableDecisions:
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         found = self._log.get(decision_id)
+        return None if found is None else stored_view(found)
+
+    def pending(self, decision_id: str) -> dict[str, Any] | None:
+        """The decision if it is still in the local WAL (never asks the store)."""
+        found = self._log.pending(decision_id)
         return None if found is None else stored_view(found)
 
     def backlog(self) -> int:

@@ -128,6 +128,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "The model does not serve here, or no such decision."),
         (413, "The body is too large."),
         (422, "The request is invalid; problems names each field."),
+        (503, "The database did not answer in time; retry after Retry-After seconds."),
     )
 }
 
@@ -356,11 +357,12 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         responses=_ERRORS,
         tags=["decisions"],
     )
-    def stored_decision(
+    async def stored_decision(
         decision_id: str, _key: Annotated[str, _requires("read_decisions")]
     ) -> StoredDecisionOut:
-        """A stored decision with its reasons (GDPR Art. 15: the logic involved)."""
-        return StoredDecisionOut(**running.get_decision(decision_id))
+        """A stored decision with its reasons (GDPR Art. 15: the logic involved). 503 with
+        Retry-After when the database does not answer within the read timeout."""
+        return StoredDecisionOut(**await running.get_decision_async(decision_id))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -206,6 +206,21 @@ class KeyRing:
                 r.prefix: _Entry(r.key_sha256, frozenset(r.scopes), r.name) for r in rows
             }
 
+    def export(self) -> list[dict[str, Any]]:
+        """The active keys in their stored form (prefix, SHA-256 of the secret, scopes, name),
+        for the deployment snapshot (:mod:`riskops.serving.snapshot`)."""
+        return [
+            {"prefix": prefix, "sha256": e.digest, "scopes": sorted(e.scopes), "name": e.name}
+            for prefix, e in sorted(self._entries.items())
+        ]
+
+    def adopt(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        """Accept ``keys`` (as :meth:`export` gives them) until the next :meth:`refresh`."""
+        self._entries = {
+            str(k["prefix"]): _Entry(str(k["sha256"]), frozenset(k["scopes"]), str(k["name"]))
+            for k in keys
+        }
+
     def authorise(self, token: str | None, *, scope: Scope) -> str:
         """The name of the key ``token`` if it is active and holds ``scope`` (or admin);
         ApiKeyMissing (401) or PermissionDeniedError (403) otherwise."""

@@ -17,6 +17,8 @@ NotFoundError                            404
 ConflictError                            409
 BackendError, IntegrityError, others     503 / 500
 =======================================  ======
+
+A 503 carries ``Retry-After`` (the error's ``retry_after``, else 5 seconds).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from riskops.serving.auth import ApiKeyMissing
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5  # a 503 whose error does not say when to ask again
 TYPE_BASE = "https://riskops.dev/problems/"
 
 
@@ -142,6 +145,9 @@ def error_answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]
     if status >= 500:
         log.error("A request failed: %s", error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        retry_after = getattr(error, "retry_after", None) or RETRY_AFTER_SECONDS
+        headers["Retry-After"] = str(retry_after)
     body = problem_body(
         status, error.message, hint=error.hint, problems=getattr(error, "problems", ())
     )

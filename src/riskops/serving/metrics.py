@@ -13,6 +13,8 @@ metric                                          what it counts
 ``riskops_fallback_total``                      fallback decisions, per model and version
 ``riskops_artifact_digest_mismatch_total``      artifacts refused for a digest mismatch
 ``riskops_decision_log_backlog``                decisions logged locally, not yet in the store
+``riskops_routing_source``                       1 for where routing and keys come from now:
+                                                ``store``, or ``snapshot`` (store down at start)
 =============================================  ===========================================
 
 Example::
@@ -110,6 +112,19 @@ class ServingMetrics:
             "Decisions in the local write-ahead log not yet flushed to the store.",
             registry=r,
         )
+
+        self.routing_source = Gauge(
+            "riskops_routing_source",
+            "1 for where the routing table and API keys were last read from: the store, or "
+            "the deployment snapshot (the store did not answer when the server started).",
+            ["source"],
+            registry=r,
+        )
+
+    def source(self, source: str) -> None:
+        """Say where the routing table now comes from (``store`` or ``snapshot``)."""
+        for name in ("store", "snapshot"):
+            self.routing_source.labels(name).set(1.0 if name == source else 0.0)
 
     def decision(self, decision: Decision, *, route: str) -> None:
         key = (decision.model, decision.version, route, decision.decision)

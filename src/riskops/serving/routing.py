@@ -20,6 +20,11 @@ A refresh builds a whole new :class:`RoutingTable` (reusing the scorers of versi
 loaded) and the server swaps one reference, so a request in flight finishes on the table it
 started with.
 
+With a ``cache`` folder each verified artifact is kept locally under its digest, and
+:func:`load_lane` with ``offline=True`` loads only from there (digest checked again): that is
+how a server started while the store is down serves its last verified deployments
+(:mod:`riskops.serving.snapshot`).
+
 Example::
 
     table = build_table(ctx, "production", previous=None)
@@ -29,11 +34,13 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
@@ -41,9 +48,10 @@ from sqlalchemy.orm import Session
 
 from riskops.config import Role
 from riskops.context import Context
-from riskops.errors import IntegrityError
+from riskops.errors import IntegrityError, NotFoundError
 from riskops.governance.lifecycle import State
-from riskops.registry.artifacts import load_verified_model
+from riskops.registry.artifacts import load_cached_model, load_verified_model
+from riskops.registry.mlflow_adapter import MlflowRegistry
 from riskops.scoring.features import FeatureEncoder, UnknownCategory
 from riskops.scoring.scorer import Scorer
 from riskops.spec import ModelSpec, parse_spec
@@ -74,13 +82,16 @@ class Planned:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A planned version and its scorer, or why it has none (``scorer`` is None)."""
+    """A planned version and its scorer, or why it has none (``scorer`` is None); the spec's
+    YAML and the flavor it was loaded with (kept in the deployment snapshot)."""
 
     plan: Planned
     spec: ModelSpec
     encoder: FeatureEncoder
     scorer: Scorer | None
     refused: str | None = None
+    spec_yaml: str = ""
+    flavor: str = ""
 
     @property
     def available(self) -> bool:
@@ -209,19 +220,21 @@ def build_table(
     on_refused: Callable[[Planned, str], None] | None = None,
     deadline_ms: float | None = None,
     retry_refused: bool = False,
+    cache: Path | None = None,
 ) -> RoutingTable:
     """A new routing table for what the store says now. Versions loaded in ``previous`` are
     reused; others are fetched and digest-checked. ``on_refused`` is told of each version that
     could not be loaded (digest mismatch or load failure). With ``retry_refused``, versions
     ``previous`` could not load are tried again even when the plan is unchanged (an artifact
-    store that was briefly away); ``previous`` itself is returned when nothing changed."""
+    store that was briefly away); ``previous`` itself is returned when nothing changed.
+    ``cache`` keeps (and first tries) a verified local copy of each artifact."""
     plan = plan_of(ctx, environment)
     if previous is not None and previous.plan == plan:
         if not (retry_refused and previous.refused()):
             return previous
-        table = _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms)
+        table = _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms, cache)
         return previous if len(table.refused()) == len(previous.refused()) else table
-    return _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms)
+    return _build(ctx, plan, previous, unknown_category, on_refused, deadline_ms, cache)
 
 
 def _build(
@@ -231,6 +244,7 @@ def _build(
     unknown_category: UnknownCategory,
     on_refused: Callable[[Planned, str], None] | None,
     deadline_ms: float | None,
+    cache: Path | None,
 ) -> RoutingTable:
     known: dict[tuple[str, int, str], Loaded] = {}
     if previous is not None:
@@ -238,23 +252,32 @@ def _build(
             for lane in route.lanes():
                 if lane.available:
                     known[(lane.plan.model, lane.plan.version, lane.plan.digest)] = lane
-    lanes: dict[str, list[Loaded]] = {}
+    lanes: list[Loaded] = []
     for planned in plan:
         reused = known.get((planned.model, planned.version, planned.digest))
         if reused is not None:
-            loaded = Loaded(planned, reused.spec, reused.encoder, reused.scorer)
+            loaded = dataclasses.replace(reused, plan=planned)
         else:
-            loaded = _load(ctx, planned, unknown_category, deadline_ms)
+            loaded = _load(ctx, planned, unknown_category, deadline_ms, cache)
             if loaded.refused is not None and on_refused is not None:
                 on_refused(planned, loaded.refused)
-        lanes.setdefault(planned.model, []).append(loaded)
+        lanes.append(loaded)
+    return table_of(lanes)
+
+
+def table_of(lanes: Sequence[Loaded]) -> RoutingTable:
+    """The routing table of ``lanes`` (each model's champion, canary and shadows), its plan
+    in their order."""
+    by_model: dict[str, list[Loaded]] = {}
+    for loaded in lanes:
+        by_model.setdefault(loaded.plan.model, []).append(loaded)
     routes = {}
-    for name, loaded_lanes in lanes.items():
+    for name, loaded_lanes in by_model.items():
         champion = next(x for x in loaded_lanes if x.plan.lane == "champion")
         canary = next((x for x in loaded_lanes if x.plan.lane == "canary"), None)
         shadows = tuple(x for x in loaded_lanes if x.plan.lane == "shadow")
         routes[name] = Route(champion, canary, shadows)
-    return RoutingTable(routes=routes, plan=plan)
+    return RoutingTable(routes=routes, plan=tuple(x.plan for x in lanes))
 
 
 def _load(
@@ -262,6 +285,7 @@ def _load(
     planned: Planned,
     unknown_category: UnknownCategory,
     deadline_ms: float | None = None,
+    cache: Path | None = None,
 ) -> Loaded:
     with ctx.store.reading() as session:
         version = session.execute(
@@ -271,13 +295,50 @@ def _load(
             )
         ).scalar_one()
         spec_yaml, flavor = version.spec_yaml, version.flavor
+    return load_lane(
+        ctx.registry,
+        planned,
+        spec_yaml,
+        flavor,
+        unknown_category=unknown_category,
+        deadline_ms=deadline_ms,
+        cache=cache,
+    )
+
+
+def load_lane(
+    registry: MlflowRegistry,
+    planned: Planned,
+    spec_yaml: str,
+    flavor: str,
+    *,
+    unknown_category: UnknownCategory,
+    deadline_ms: float | None = None,
+    cache: Path | None = None,
+    offline: bool = False,
+) -> Loaded:
+    """``planned`` loaded from its artifact, digest-verified (from ``cache`` alone when
+    ``offline``), or refused with the reason; a broken artifact never raises."""
     spec = parse_spec(spec_yaml, source=f"{planned.model}@{planned.version}").spec
     encoder = FeatureEncoder(spec, unknown_category=unknown_category)
     ref = f"{planned.model}@{planned.version}"
+    lane = Loaded(planned, spec, encoder, None, spec_yaml=spec_yaml, flavor=flavor)
     try:
-        model = load_verified_model(
-            ctx.registry, planned.model, planned.version, digest=planned.digest, flavor=flavor
-        )
+        if offline:
+            if cache is None:
+                raise NotFoundError(f"No local model cache to load {ref} from.")
+            model = load_cached_model(
+                cache, planned.model, planned.version, digest=planned.digest, flavor=flavor
+            )
+        else:
+            model = load_verified_model(
+                registry,
+                planned.model,
+                planned.version,
+                digest=planned.digest,
+                flavor=flavor,
+                cache=cache,
+            )
         scorer = Scorer(
             spec,
             model,
@@ -288,8 +349,8 @@ def _load(
         )
     except IntegrityError as exc:
         log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)
-        return Loaded(planned, spec, encoder, None, refused=f"digest mismatch: {exc}")
+        return dataclasses.replace(lane, refused=f"digest mismatch: {exc}")
     except Exception as exc:  # a broken artifact must not stop the server: that version falls back
         log.error("Could not load %s: %s", ref, exc)
-        return Loaded(planned, spec, encoder, None, refused=f"load failed: {exc}")
-    return Loaded(planned, spec, encoder, scorer)
+        return dataclasses.replace(lane, refused=f"load failed: {exc}")
+    return dataclasses.replace(lane, scorer=scorer)

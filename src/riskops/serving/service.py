@@ -20,6 +20,15 @@ or once a minute regardless, does it re-read keys and deployments. It builds the
 completely and then replaces one reference; a request reads that reference once, so it
 finishes on the table it started with.
 
+**Store down at start.** Opening the service does not touch the database (no migration; the
+schema is the ``riskops init``/upgrade step's business, and a store without it just fails the
+refresh, which says so). After each refresh that reached the store, the service writes the
+deployment snapshot (:mod:`riskops.serving.snapshot`) and keeps each verified artifact in
+its model cache. When its first refresh fails, it serves the snapshot instead: every lane
+loaded from the cache with its digest checked, the keys as they were; ``/readyz`` says
+``"source": "snapshot"`` and ``riskops_routing_source{source="snapshot"}`` is 1. It keeps
+trying the store every ``refresh_seconds`` and switches to it when it answers.
+
 Example::
 
     service = ScoringService.open(ServerSettings(workspace=load_settings()))
@@ -29,12 +38,15 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, perf_counter
@@ -48,7 +60,7 @@ from riskops.context import Context, open_context
 from riskops.decisions.flusher import FLUSHER_MODES, FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, claim_decision_log
-from riskops.errors import BackendError, InputError, NotFoundError, Problem
+from riskops.errors import BackendError, InputError, NotFoundError, Problem, RiskopsError
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
 from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES, RequestInvalid, UnknownCategory
@@ -56,12 +68,22 @@ from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
 from riskops.serving.auth import KeyRing
 from riskops.serving.metrics import ServingMetrics
-from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
+from riskops.serving.routing import (
+    Loaded,
+    Planned,
+    Route,
+    RoutingTable,
+    build_table,
+    load_lane,
+    table_of,
+)
+from riskops.serving.snapshot import FILE_NAME, Snapshot, read_snapshot, write_snapshot
 from riskops.store.schema import require_current
 
 log = logging.getLogger(__name__)
 
 FULL_REFRESH_SECONDS = 60.0  # a full re-read at least this often, whatever the chain says
+READ_THREADS = 4  # decision reads from the store at once; more wait (up to the read timeout)
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,16 @@ class ServerSettings:
             options["model_timeout_ms"] = None  # 0 turns the deadline off, as --model-timeout-ms
         return cls(workspace=workspace, **options)  # type: ignore[arg-type]  # checked in post-init
 
+    @property
+    def snapshot_path(self) -> Path:
+        """The deployment snapshot, beside the WAL (a persistent volume per process)."""
+        return self.wal_path / FILE_NAME
+
+    @property
+    def model_cache(self) -> Path:
+        """Verified copies of the artifacts this server loaded, by digest."""
+        return self.wal_path / "model-cache"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -156,12 +188,20 @@ class ScoringService:
     keys: KeyRing
     metrics: ServingMetrics
     decisions: DecisionSink
+    secrets: WorkspaceSecrets | None = field(default=None, repr=False)
     table: RoutingTable = field(default_factory=RoutingTable)
     loaded_once: bool = False
+    source: str = "store"  # where table and keys come from: store, or snapshot
+    snapshot_at: str | None = None  # when the snapshot being served was taken
+    _snapshot_content: dict[str, Any] | None = None  # of the last snapshot written
+    _snapshot_refused: bool = False  # said once why the snapshot cannot be served
     _seen_seq: int | None = None  # the audit chain's head at the last refresh pass
     _full_at: float = 0.0  # monotonic time of the last full refresh
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _reads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(READ_THREADS, thread_name_prefix="riskops-read")
+    )
     _schema_unchecked: bool = False  # the store was down at start: check it when it answers
 
     @classmethod
@@ -185,7 +225,7 @@ class ScoringService:
             ctx.close()
             raise
         metrics.watch_backlog(sink.backlog)
-        service = cls(settings, ctx, KeyRing(ctx.store), metrics, sink)
+        service = cls(settings, ctx, KeyRing(ctx.store), metrics, sink, secrets=secrets)
         service._schema_unchecked = unchecked
         return service
 
@@ -201,6 +241,7 @@ class ScoringService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._reads.shutdown(wait=False, cancel_futures=True)
         self.decisions.close()
         self.ctx.close()
 
@@ -216,7 +257,12 @@ class ScoringService:
             on_refused=self._refused,
             deadline_ms=self.settings.model_timeout_ms,
             retry_refused=True,
+            cache=self.settings.model_cache,
         )
+        if self.source != "store":
+            log.warning("The store answers again: routing and keys now come from it")
+            self.source, self.snapshot_at = "store", None
+        self.metrics.source("store")
         if table is not self.table:
             self.table = table  # the one swap: a request holds the table it read
             _settle_heap(first=not self.loaded_once)
@@ -228,6 +274,73 @@ class ScoringService:
             )
             log.info("Routing table: %s", [(p.model, p.version, p.lane) for p in table.plan])
         self.loaded_once = True
+        self._save_snapshot()
+
+    def _save_snapshot(self) -> None:
+        """Write the deployment snapshot if what it holds changed (a failure is logged: it
+        must not stop a refresh)."""
+        if self.secrets is None:
+            return
+        snapshot = Snapshot.of(
+            self.settings.environment, self.table, self.keys.export(), taken_at=self.ctx.clock()
+        )
+        content = snapshot.content()
+        if content == self._snapshot_content:
+            return
+        try:
+            write_snapshot(self.settings.snapshot_path, snapshot, self.secrets)
+        except OSError as exc:
+            log.error("Could not write the deployment snapshot: %s", exc)
+            return
+        self._snapshot_content = content
+
+    def serve_snapshot(self) -> bool:
+        """Serve the deployment snapshot (the store did not answer before anything was
+        loaded); False, with the reason logged, when there is none or it does not verify."""
+        if self.secrets is None:
+            return False
+        try:
+            snapshot = read_snapshot(
+                self.settings.snapshot_path, self.secrets, environment=self.settings.environment
+            )
+        except RiskopsError as exc:
+            if not self._snapshot_refused:
+                log.error("Cannot serve from the deployment snapshot: %s %s", exc, exc.hint or "")
+            self._snapshot_refused = True
+            return False
+        lanes = [
+            load_lane(
+                self.ctx.registry,
+                x.plan,
+                x.spec_yaml,
+                x.flavor,
+                unknown_category=self.settings.unknown_category,
+                deadline_ms=self.settings.model_timeout_ms,
+                cache=self.settings.model_cache,
+                offline=True,
+            )
+            for x in snapshot.lanes
+        ]
+        for lane in lanes:
+            if lane.refused is not None:
+                self._refused(lane.plan, lane.refused)
+        self.keys.adopt(snapshot.keys)
+        self.table = table_of(lanes)
+        self.source, self.snapshot_at = "snapshot", snapshot.taken_at
+        self.loaded_once = True
+        _settle_heap(first=True)
+        self.metrics.loaded(
+            (x.plan.model, x.plan.version, x.plan.digest, x.plan.lane) for x in lanes if x.available
+        )
+        self.metrics.source("snapshot")
+        log.warning(
+            "The store does not answer: serving the deployment snapshot taken at %s (%s); "
+            "retrying the store every %g s",
+            snapshot.taken_at,
+            [(x.plan.model, x.plan.version, x.plan.lane) for x in lanes],
+            self.settings.refresh_seconds,
+        )
+        return True
 
     def refresh_if_changed(self) -> bool:
         """:meth:`refresh` when the audit chain has a new event other than the decision log's
@@ -256,6 +369,8 @@ class ScoringService:
                     log.warning("Routing table refreshed again; the store is back")
                 failing = False
             except Exception as exc:  # the store may be briefly away; keep serving the last table
+                if not self.loaded_once:
+                    self.serve_snapshot()
                 if failing:
                     # One line per retry while it lasts; the traceback was logged once.
                     log.warning("Still cannot refresh the routing table: %s", exc)
@@ -273,9 +388,10 @@ class ScoringService:
         table = self.table
         refused = table.refused()
         ready = self.loaded_once and not refused
-        body = {
+        body: dict[str, Any] = {
             "ready": ready,
             "environment": self.settings.environment,
+            "source": self.source,
             "loaded": [
                 {"model": p.model, "version": p.version, "digest": p.digest, "lane": p.lane}
                 for p in table.plan
@@ -285,6 +401,8 @@ class ScoringService:
                 for x in refused
             ],
         }
+        if self.snapshot_at is not None:
+            body["snapshot_at"] = self.snapshot_at
         if not self.loaded_once:
             body["waiting"] = "models are still loading"
         return ready, body
@@ -411,10 +529,33 @@ class ScoringService:
     def get_decision(self, decision_id: str) -> dict[str, Any]:
         found = self.decisions.get(decision_id)
         if found is None:
-            raise NotFoundError(
-                f"No decision with id {decision_id!r}.",
-                hint="Use the decision_id returned with the decision.",
-            )
+            raise _no_decision(decision_id)
+        return found
+
+    async def get_decision_async(self, decision_id: str) -> dict[str, Any]:
+        """:meth:`get_decision` for the event loop, never waiting on the store longer than
+        the workspace's ``db_read_timeout``: a decision still in the WAL is read on the loop
+        (one line, no store); any other is read from the store by one of ``READ_THREADS``
+        threads, and BackendError (503, ``Retry-After``) if it does not answer in time. A
+        read of a frozen database therefore holds no request worker."""
+        found = self.decisions.pending(decision_id)
+        if found is not None:
+            return found
+        timeout = self.settings.workspace.db_read_timeout
+        future = self._reads.submit(self.decisions.get, decision_id)
+        try:
+            found = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            future.cancel()  # still queued: never run
+            raise BackendError(
+                f"The riskops database did not answer within {timeout:g} s; the decision "
+                f"{decision_id!r} cannot be read now.",
+                hint="Retry after the time in Retry-After; decisions answered meanwhile are "
+                "kept locally and reach the database when it answers.",
+                retry_after=max(1, math.ceil(2 * timeout)),
+            ) from None
+        if found is None:
+            raise _no_decision(decision_id)
         return found
 
     # -- internals -------------------------------------------------------------------------
@@ -537,6 +678,13 @@ def preflight(settings: ServerSettings) -> None:
         check_store(settings, ctx)
     finally:
         ctx.close()
+
+
+def _no_decision(decision_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"No decision with id {decision_id!r}.",
+        hint="Use the decision_id returned with the decision.",
+    )
 
 
 def _settle_heap(*, first: bool) -> None:

@@ -211,3 +211,41 @@ def test_building_the_app_does_no_io_its_lifespan_opens_and_closes_the_service(
     from riskops.decisions.wal import WriteAheadLog
 
     WriteAheadLog(wal / "staging" / "worker-0").close()
+
+
+def test_a_decision_read_the_database_does_not_answer_is_a_503_with_retry_after(
+    ctx: Context,
+    served: tuple[Any, ScoringService, str],
+    german: German,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from riskops.decisions import log as log_module
+
+    client, service, _ = served
+    service.settings = dataclasses.replace(
+        service.settings, workspace=dataclasses.replace(ctx.settings, db_read_timeout=0.3)
+    )
+    frozen = threading.Event()
+
+    def hangs(*args: Any) -> None:
+        frozen.wait(10)  # a database that stopped answering (released at the end)
+
+    monkeypatch.setattr(log_module, "read_stored", hangs)
+    try:
+        started = time.monotonic()
+        answer = client.get("/v1/decisions/00000000-0000-4000-8000-000000000000")
+        waited = time.monotonic() - started
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["retry-after"] == "1"
+        body = answer.json()
+        assert "did not answer within 0.3 s" in body["detail"]
+        assert "Retry-After" in body["hint"]
+        assert "Traceback" not in answer.text
+        assert waited < 5  # the read timeout, not the database's
+        decided = client.post(URL, json={"subject_id": "s-503", "features": german.requests[0]})
+        assert decided.status_code == 200  # scoring never waits on the database
+    finally:
+        frozen.set()

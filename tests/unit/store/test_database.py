@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from riskops.errors import ConfigError
+from riskops.errors import BackendError, ConfigError
 from riskops.store import open_store
 from riskops.store.tables import Base
 
@@ -45,3 +49,73 @@ def test_a_new_sqlite_store_creates_its_folder(tmp_path: Path) -> None:
 def test_a_bad_url_says_what_to_use(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         open_store(url)
+
+
+# -- timeouts ----------------------------------------------------------------------------------
+
+
+def test_a_statement_past_the_timeout_is_a_backend_error_naming_the_limit(store_url: str) -> None:
+    store = open_store(store_url, statement_timeout=0.3)
+    try:
+        if store.dialect == "postgresql":
+            with (
+                pytest.raises(BackendError, match=r"did not finish a statement within 0\.3 s") as e,
+                store.reading() as session,
+            ):
+                session.execute(text("SELECT pg_sleep(5)"))
+            assert "RISKOPS_DB_STATEMENT_TIMEOUT" in (e.value.hint or "")
+        else:  # SQLite: a writer waits for the lock another writer holds, that long
+            with store.transaction() as session:
+                session.execute(text("DELETE FROM api_keys"))
+                with (
+                    pytest.raises(BackendError, match=r"stayed locked .* for 0\.3 s") as e,
+                    store.transaction() as other,
+                ):
+                    other.execute(text("DELETE FROM api_keys"))
+            assert "RISKOPS_DB_STATEMENT_TIMEOUT" in (e.value.hint or "")
+    finally:
+        store.dispose()
+
+
+@pytest.mark.integration
+def test_the_statement_timeout_keeps_the_options_of_the_url(pg_schema_url: str) -> None:
+    store = open_store(pg_schema_url, statement_timeout=7)
+    try:
+        with store.reading() as session:
+            assert session.execute(text("SHOW statement_timeout")).scalar() == "7s"
+            assert session.execute(text("SHOW search_path")).scalar() == (
+                make_url(pg_schema_url).query["options"].removeprefix("-csearch_path=")
+            )
+    finally:
+        store.dispose()
+
+
+def test_migrations_are_not_cut_by_the_statement_timeout(store_url: str) -> None:
+    store = open_store(store_url, statement_timeout=0.001)
+    try:
+        assert store.is_initialised()
+    finally:
+        store.dispose()
+
+
+def test_a_server_that_accepts_but_never_answers_fails_the_connect_in_time() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshake; nothing ever answers
+        port = silent.getsockname()[1]
+        store = open_store(
+            f"postgresql+psycopg://nobody@127.0.0.1:{port}/riskops",
+            migrate=False,
+            connect_timeout=1,
+        )
+        started = time.monotonic()
+        try:
+            with (
+                pytest.raises(BackendError, match=r"Could not connect .* within 2 s") as e,
+                store.reading() as session,
+            ):
+                session.execute(text("SELECT 1"))
+        finally:
+            store.dispose()
+        assert time.monotonic() - started < 30  # not the 130 s psycopg waits by default
+        assert "RISKOPS_DB_CONNECT_TIMEOUT" in (e.value.hint or "")
