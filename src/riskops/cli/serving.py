@@ -26,25 +26,36 @@ keys = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who the key is for, e.g. loan-portal.")],
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            help="The client the key belongs to (required): it reads back only this client's "
+            "decisions.",
+        ),
+    ] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", help="score, read_decisions or admin (repeatable)."),
+        typer.Option("--scope", help="score, read_decisions, audit or admin (repeatable)."),
     ] = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
-    """Make an API key; it is printed once and only its hash is stored.
+    """Make an API key for a client; it is printed once and only its hash is stored.
 
-    Example: riskops keys create loan-portal --scope score --scope read_decisions --as oscar
+    Example: riskops keys create loan-portal --client acme-bank --scope score --as oscar
     """
     from riskops.serving.auth import create_key
 
     state: State = ctx.obj
-    made = create_key(state.context(), name, scopes=scope or [], actor=actor)
+    made = create_key(state.context(), name, client=client, scopes=scope or [], actor=actor)
     if as_json:
         print_json({**made.key.as_dict(), "key": made.token})
         return
-    console.print(f"API key for [bold]{made.key.name}[/bold] ({', '.join(made.key.scopes)}):")
+    console.print(
+        f"API key for [bold]{made.key.name}[/bold] of client [bold]{made.key.client}[/bold] "
+        f"({', '.join(made.key.scopes)}):"
+    )
     console.print(made.token)
     console.print(
         "Store it now: it is not shown again. Revoke it with: riskops keys revoke "
@@ -54,7 +65,7 @@ def create(
 
 @keys.command("list")
 def list_(ctx: typer.Context, as_json: Json = False) -> None:
-    """List API keys by prefix, with their scopes and state (never their secrets).
+    """List API keys by prefix, with their client, scopes and state (never their secrets).
 
     Example: riskops keys list --json
     """
@@ -66,12 +77,13 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
         print_json([k.as_dict() for k in found])
         return
     table = Table(title="API keys", title_justify="left")
-    for column in ("prefix", "name", "scopes", "created by", "created", "state"):
+    for column in ("prefix", "name", "client", "scopes", "created by", "created", "state"):
         table.add_column(column)
     for k in found:
         table.add_row(
             k.prefix,
             k.name,
+            k.client,
             ", ".join(k.scopes),
             k.created_by,
             f"{k.created_at:%Y-%m-%d %H:%M}",

@@ -9,7 +9,7 @@ Example::
 
     sink = open_decision_log(ctx, wal_dir)
     sink.append(LoggedDecision.from_decision(decision, decision_id=..., route="champion", ...))
-    sink.get(decision_id)        # the stored decision with its reasons, or None
+    sink.read(decision_id, reader)   # the decision with its reasons, if the reader may see it
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from riskops.decisions.access import Reader, read_decision
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.records import LoggedDecision, StoredDecision
@@ -33,7 +34,7 @@ class DecisionSink(Protocol):
 
     async def append_async(self, entry: LoggedDecision) -> None: ...
 
-    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+    def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None: ...
 
     def backlog(self) -> int: ...
 
@@ -54,8 +55,11 @@ class DurableDecisions:
     async def append_async(self, entry: LoggedDecision) -> None:
         await self._log.append_async(entry)
 
-    def get(self, decision_id: str) -> dict[str, Any] | None:
-        found = self._log.get(decision_id)
+    def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None:
+        """The decision as ``reader`` may see it (:mod:`riskops.decisions.access`): None when
+        there is none, or it is another client's."""
+        log = self._log
+        found = read_decision(log.get, decision_id, reader, store=log.store, clock=log.clock)
         return None if found is None else stored_view(found)
 
     def backlog(self) -> int:
@@ -84,6 +88,7 @@ def stored_view(found: StoredDecision) -> dict[str, Any]:
         "decision": found.decision,
         "reasons": list(found.reasons),
         "fallback": found.fallback,
+        "client": found.client,
     }
 
 

@@ -5,7 +5,9 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``POST /v1/models/{name}/decisions`` — one subject's decision with its reason codes (scope
   ``score``);
 - ``POST /v1/models/{name}/decisions:batch`` — up to ``max_batch`` subjects (scope ``score``);
-- ``GET /v1/decisions/{id}`` — a stored decision and its reasons (scope ``read_decisions``);
+- ``GET /v1/decisions/{id}`` — a stored decision and its reasons: the key's own client's
+  (scope ``read_decisions``), or any client's (scope ``audit``, each read recorded in the audit
+  chain); another client's decision is a 404 like a missing one;
 - ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
   verified), ``/metrics`` (Prometheus) — no key needed.
 
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
+from riskops.serving.auth import Caller
 from riskops.serving.auth import Scope as KeyScope
 from riskops.serving.fastpath import DecisionFastPath, answer
 from riskops.serving.http_errors import install, problem_bytes
@@ -101,6 +104,7 @@ class StoredDecisionOut(BaseModel):
     decision: str | None
     reasons: list[dict[str, Any]]
     fallback: bool | None
+    client: str | None = Field(None, description="The client whose key asked for it.")
 
 
 class Problem(BaseModel):
@@ -129,15 +133,17 @@ _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def _requires(scope: KeyScope) -> Any:
+def _requires(*scopes: KeyScope) -> Any:
+    """The caller, whose key must hold one of ``scopes``."""
+
     async def check(
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header: Annotated[str | None, Depends(_api_key)],
-    ) -> str:
+    ) -> Caller:
         token = bearer.credentials if bearer is not None else header
         service: ScoringService = request.app.state.service
-        return service.keys.authorise(token, scope=scope)
+        return service.keys.authorise(token, scope=scopes)
 
     return Depends(check)
 
@@ -244,7 +250,7 @@ def _decision_route() -> APIRoute:
     :class:`riskops.serving.fastpath.DecisionFastPath` answers before FastAPI's routing."""
 
     def decide(
-        name: str, body: DecisionRequest, _key: Annotated[str, _requires("score")]
+        name: str, body: DecisionRequest, _key: Annotated[Caller, _requires("score")]
     ) -> DecisionOut:
         """One subject's decision: score, outcome from the spec's policy, principal reasons
         (for refer and decline, or all with ``explain``), and the model version that gave it.
@@ -316,13 +322,14 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         name: str,
         body: BatchRequest,
         background: BackgroundTasks,
-        _key: Annotated[str, _requires("score")],
+        caller: Annotated[Caller, _requires("score")],
     ) -> BatchOut:
         """Decisions for up to the configured number of subjects, in order."""
         outcomes, shadows = running.decide_batch(
             name,
             [Subject(s.subject_id, s.features) for s in body.subjects],
             explain=body.explain,
+            client=caller.client,
         )
         if shadows is not None:  # no thread hop after the answer when nothing shadows
             background.add_task(shadows)
@@ -335,10 +342,12 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         tags=["decisions"],
     )
     def stored_decision(
-        decision_id: str, _key: Annotated[str, _requires("read_decisions")]
+        decision_id: str, caller: Annotated[Caller, _requires("read_decisions", "audit")]
     ) -> StoredDecisionOut:
-        """A stored decision with its reasons (GDPR Art. 15: the logic involved)."""
-        return StoredDecisionOut(**running.get_decision(decision_id))
+        """A stored decision with its reasons (GDPR Art. 15: the logic involved): one of the
+        key's own client (``read_decisions``), or of any client (``audit``, recorded in the
+        audit chain). Another client's decision is a 404, as a missing one is."""
+        return StoredDecisionOut(**running.get_decision(decision_id, caller))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

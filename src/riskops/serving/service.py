@@ -15,7 +15,7 @@ A decision, in order::
 
 The routing table and the key ring are refreshed from the store by a background thread. Every
 ``refresh_seconds`` it asks the audit chain whether anything but the decision log's own seals
-happened since its last pass (every deployment, sign-off and key change is audited); only then,
+and auditors' decision reads happened since its last pass (every deployment, sign-off and key change is audited); only then,
 or once a minute regardless, does it re-read keys and deployments. It builds the new table
 completely and then replaces one reference; a request reads that reference once, so it
 finishes on the table it started with.
@@ -45,6 +45,7 @@ import orjson
 from riskops.audit.trail import activity_since
 from riskops.config import Settings
 from riskops.context import Context, open_context
+from riskops.decisions.access import AUDIT_READ_ACTION, Reader
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, open_decision_log
@@ -52,7 +53,7 @@ from riskops.errors import InputError, NotFoundError, Problem
 from riskops.scoring.features import RequestInvalid, UnknownCategory
 from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
-from riskops.serving.auth import KeyRing
+from riskops.serving.auth import Caller, KeyRing
 from riskops.serving.metrics import ServingMetrics
 from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
 
@@ -185,11 +186,13 @@ class ScoringService:
 
     def refresh_if_changed(self) -> bool:
         """:meth:`refresh` when the audit chain has a new event other than the decision log's
-        own seals (a deployment, a sign-off, a key…), or when the last full pass is older than
+        own seals and auditors' decision reads (a deployment, a sign-off, a key…), or when the last full pass is older than
         ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that finds nothing new costs two
         indexed lookups instead of re-reading keys and deployments, which held the GIL for
         milliseconds every ``refresh_seconds``."""
-        head, changed = activity_since(self.ctx.store, self._seen_seq, ignoring=("decisions.",))
+        head, changed = activity_since(
+            self.ctx.store, self._seen_seq, ignoring=("decisions.", AUDIT_READ_ACTION)
+        )
         stale = monotonic() - self._full_at > FULL_REFRESH_SECONDS
         if changed or stale:
             self.refresh()
@@ -243,17 +246,21 @@ class ScoringService:
     # -- decisions -------------------------------------------------------------------------
 
     def decide(
-        self, model: str, subject: Subject, *, explain: bool = False
+        self, model: str, subject: Subject, *, explain: bool = False, client: str | None = None
     ) -> tuple[Outcome, Callable[[], None] | None]:
-        """The served decision (logged durably) and a callable that scores the shadows (None
-        when the model has none); the caller runs it after answering."""
+        """The served decision (logged durably, as ``client``'s) and a callable that scores the
+        shadows (None when the model has none); the caller runs it after answering."""
         started = perf_counter()
         lane, route, decision, digest = self._served(model, subject, explain)
-        decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
-        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+        decision_id = self._log(
+            decision, lane, subject, served=True, request_sha256=digest, client=client
+        )
+        return self._answered(
+            started, lane, route, subject, decision, decision_id, explain, digest, client
+        )
 
     async def decide_async(
-        self, model: str, subject: Subject, *, explain: bool = False
+        self, model: str, subject: Subject, *, explain: bool = False, client: str | None = None
     ) -> tuple[Outcome, Callable[[], None] | None]:
         """:meth:`decide` for the event loop: everything runs on the loop's thread except the
         fsync, which the loop awaits (serving other requests meanwhile)."""
@@ -261,9 +268,13 @@ class ScoringService:
         lane, route, decision, digest = self._served(model, subject, explain)
         decision_id = str(uuid.uuid4())
         await self.decisions.append_async(
-            self._entry(decision_id, decision, lane, subject, served=True, digest=digest)
+            self._entry(
+                decision_id, decision, lane, subject, served=True, digest=digest, client=client
+            )
         )
-        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+        return self._answered(
+            started, lane, route, subject, decision, decision_id, explain, digest, client
+        )
 
     def _served(
         self, model: str, subject: Subject, explain: bool
@@ -283,6 +294,7 @@ class ScoringService:
         decision_id: str,
         explain: bool,
         digest: str,
+        client: str | None,
     ) -> tuple[Outcome, Callable[[], None] | None]:
         self.metrics.decision(decision, route=lane.plan.lane)
         self.metrics.observe_latency(
@@ -294,12 +306,17 @@ class ScoringService:
 
         def score_shadows() -> None:
             for shadow in shadows:
-                self._shadow(shadow, subject, explain, digest)
+                self._shadow(shadow, subject, explain, digest, client)
 
         return Outcome(decision_id, decision), score_shadows
 
     def decide_batch(
-        self, model: str, subjects: Sequence[Subject], *, explain: bool = False
+        self,
+        model: str,
+        subjects: Sequence[Subject],
+        *,
+        explain: bool = False,
+        client: str | None = None,
     ) -> tuple[list[Outcome], Callable[[], None] | None]:
         """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
         bad field as ``[i].feature``."""
@@ -344,7 +361,9 @@ class ScoringService:
             decision = decided[i]
             lane = route.choose(subject.subject_id)
             digest = request_digest(model, subject)
-            decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+            decision_id = self._log(
+                decision, lane, subject, served=True, request_sha256=digest, client=client
+            )
             self.metrics.decision(decision, route=lane.plan.lane)
             outcomes.append(Outcome(decision_id, decision))
         self.metrics.observe_latency(
@@ -355,12 +374,17 @@ class ScoringService:
         def score_shadows() -> None:
             for shadow in shadows:
                 for subject in subjects:
-                    self._shadow(shadow, subject, explain, request_digest(model, subject))
+                    digest = request_digest(model, subject)
+                    self._shadow(shadow, subject, explain, digest, client)
 
         return outcomes, (score_shadows if shadows else None)
 
-    def get_decision(self, decision_id: str) -> dict[str, Any]:
-        found = self.decisions.get(decision_id)
+    def get_decision(self, decision_id: str, caller: Caller) -> dict[str, Any]:
+        """The decision ``decision_id`` as ``caller`` may read it: its own client's, or any
+        with the ``audit`` scope (recorded in the audit chain). Another client's decision is
+        NotFoundError exactly like one that does not exist."""
+        reader = Reader(caller.name, caller.prefix, caller.client, auditor=caller.auditor)
+        found = self.decisions.read(decision_id, reader)
         if found is None:
             raise NotFoundError(
                 f"No decision with id {decision_id!r}.",
@@ -414,11 +438,13 @@ class ScoringService:
             if features.get(name) is None:
                 self.metrics.missing.labels(lane.plan.model, name).inc()
 
-    def _shadow(self, lane: Loaded, subject: Subject, explain: bool, digest: str) -> None:
+    def _shadow(
+        self, lane: Loaded, subject: Subject, explain: bool, digest: str, client: str | None
+    ) -> None:
         # A shadow never changes an answer: any failure of it is logged and dropped.
         try:
             decision = self._decide_one(lane, subject.features, explain)
-            self._log(decision, lane, subject, served=False, request_sha256=digest)
+            self._log(decision, lane, subject, served=False, request_sha256=digest, client=client)
             self.metrics.decision(decision, route="shadow")
         except Exception:
             log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
@@ -431,10 +457,19 @@ class ScoringService:
         *,
         served: bool,
         request_sha256: str,
+        client: str | None,
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
-            self._entry(decision_id, decision, lane, subject, served=served, digest=request_sha256)
+            self._entry(
+                decision_id,
+                decision,
+                lane,
+                subject,
+                served=served,
+                digest=request_sha256,
+                client=client,
+            )
         )
         return decision_id
 
@@ -447,6 +482,7 @@ class ScoringService:
         *,
         served: bool,
         digest: str,
+        client: str | None,
     ) -> LoggedDecision:
         return LoggedDecision.from_decision(
             decision,
@@ -457,6 +493,7 @@ class ScoringService:
             subject_id=subject.subject_id,
             features=subject.features,
             request_sha256=digest,
+            client=client,
         )
 
 
