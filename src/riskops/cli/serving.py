@@ -157,6 +157,26 @@ def serve(
             "(model unavailable); 0 turns the deadline off.",
         ),
     ] = 100.0,
+    max_reads: Annotated[
+        int,
+        typer.Option(
+            "--max-reads",
+            help="Decision reads (GET /v1/decisions/{id}) answered at once; one more gets a "
+            "503 with Retry-After at once, so reads never hold up scoring.",
+        ),
+    ] = 8,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve /metrics on this port (on --host) instead of the scoring port, where "
+            "/metrics then answers 404.",
+        ),
+    ] = None,
+    docs: Annotated[
+        bool,
+        typer.Option("--docs/--no-docs", help="Serve /docs, /redoc and /openapi.json."),
+    ] = True,
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
@@ -185,6 +205,13 @@ def serve(
             f"--flusher {flusher!r}; valid values are: {', '.join(FLUSHER_MODES)}.",
             hint="riskops serve --flusher process",
         )
+    if max_reads < 1:
+        raise InputError(
+            f"--max-reads {max_reads}: at least one decision read must be allowed at a time.",
+            hint="riskops serve --max-reads 8",
+        )
+    if metrics_port is not None:
+        _check_metrics_port(host, port, metrics_port)
     state: State = ctx.obj
     settings = ServerSettings(
         workspace=state.settings(),
@@ -196,6 +223,10 @@ def serve(
         flush_interval=flush_interval,
         flusher=flusher,  # type: ignore[arg-type]  # checked above
         model_timeout_ms=model_timeout_ms or None,
+        max_concurrent_reads=max_reads,
+        metrics_port=metrics_port,
+        metrics_host=host,
+        docs=docs,
     )
     # The server's own operational messages (routing table, refused versions) are for the
     # operator's log, as uvicorn's are.
@@ -203,6 +234,29 @@ def serve(
     app = create_app(settings)
     # No proxy-header rewriting: the service never uses the client's address.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
+
+
+def _check_metrics_port(host: str, port: int, metrics_port: int) -> None:
+    """Refuse a metrics port that is out of range, the scoring port, or taken, before the
+    server starts (a listener that fails later would only be a line in the server's log)."""
+    import socket
+
+    if not 1 <= metrics_port <= 65535 or metrics_port == port:
+        raise InputError(
+            f"--metrics-port {metrics_port}: it must be from 1 to 65535 and differ from "
+            f"--port {port}.",
+            hint="For example: riskops serve --port 8080 --metrics-port 9100",
+        )
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, metrics_port))
+        except OSError as exc:
+            raise InputError(
+                f"--metrics-port {metrics_port}: cannot listen on {host}:{metrics_port} "
+                f"({exc.strerror or exc}).",
+                hint="Choose a free port, e.g. --metrics-port 9100",
+            ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -7,16 +7,21 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``POST /v1/models/{name}/decisions:batch`` — up to ``max_batch`` subjects (scope ``score``);
 - ``GET /v1/decisions/{id}`` — a stored decision and its reasons: the key's own client's
   (scope ``read_decisions``), or any client's (scope ``audit``, each read recorded in the audit
-  chain); another client's decision is a 404 like a missing one;
+  chain); another client's decision is a 404 like a missing one. At most
+  ``max_concurrent_reads`` run at once, on threads of their own; one more is a 503 with
+  ``Retry-After`` at once (:mod:`riskops.serving.limits`);
 - ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
-  verified), ``/metrics`` (Prometheus) — no key needed.
+  verified), ``/metrics`` (Prometheus; with ``metrics_port`` on a listener of its own instead,
+  and a 404 here) — no key needed. ``docs=False`` turns off ``/docs``, ``/redoc`` and
+  ``/openapi.json``.
 
 The single-decision endpoint is the hot path: :class:`ScoringApp` hands it to
 :class:`riskops.serving.fastpath.DecisionFastPath` before FastAPI's middleware and routing. It
 checks the key and the body, decides on the event loop's thread and awaits the decision log's
 group commit, so that concurrent requests share one fsync; the OpenAPI document describes it
 like the others. The batch and read endpoints are plain ``def`` functions in FastAPI's thread
-pool. All state lives on ``app.state.service``.
+pool; the read endpoint runs its reads under :class:`riskops.serving.limits.ReadLimit`. All
+state lives on ``app.state.service``.
 
 Example::
 
@@ -26,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -42,10 +48,13 @@ from riskops.serving.auth import Caller
 from riskops.serving.auth import Scope as KeyScope
 from riskops.serving.fastpath import DecisionFastPath, answer
 from riskops.serving.http_errors import install, problem_bytes
+from riskops.serving.limits import ReadLimit
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
 
 __all__ = ["ScoringApp", "ServerSettings", "create_app"]
+
+log = logging.getLogger(__name__)
 
 # -- request and response bodies ---------------------------------------------------------------
 
@@ -124,6 +133,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "The model does not serve here, or no such decision."),
         (413, "The body is too large."),
         (422, "The request is invalid; problems names each field."),
+        (503, "A backend does not answer, or the server is at a limit (see Retry-After)."),
     )
 }
 
@@ -291,20 +301,32 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
     """The scoring app for ``settings``; its models load in the background after start-up
     (``/readyz`` says when they are in)."""
     running = service or ScoringService.open(settings)
+    reads = ReadLimit(settings.max_concurrent_reads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running.start()
+        listener = None
         try:
+            if settings.metrics_port is not None:
+                listener = running.metrics.listen(settings.metrics_host, settings.metrics_port)
+                app.state.metrics_port = listener.port
+                log.info("Metrics at http://%s:%d/metrics", settings.metrics_host, listener.port)
             yield
         finally:
+            if listener is not None:
+                listener.close()
             running.close()
 
+    docs = settings.docs
     app = ScoringApp(
         title="riskops scoring",
         version=__version__,
         description="Decisions with reason codes from approved, digest-verified model versions.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.service = running
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -341,13 +363,14 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         responses=_ERRORS,
         tags=["decisions"],
     )
-    def stored_decision(
+    async def stored_decision(
         decision_id: str, caller: Annotated[Caller, _requires("read_decisions", "audit")]
     ) -> StoredDecisionOut:
         """A stored decision with its reasons (GDPR Art. 15: the logic involved): one of the
         key's own client (``read_decisions``), or of any client (``audit``, recorded in the
         audit chain). Another client's decision is a 404, as a missing one is."""
-        return StoredDecisionOut(**running.get_decision(decision_id, caller))
+        found = await reads.run(running.get_decision, decision_id, caller)
+        return StoredDecisionOut(**found)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -362,9 +385,11 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         response.status_code = 200 if ready else 503
         return body
 
-    @app.get("/metrics", tags=["operations"])
-    async def metrics() -> Response:
-        """Prometheus metrics of this process."""
-        return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
+    if settings.metrics_port is None:
+
+        @app.get("/metrics", tags=["operations"])
+        async def metrics() -> Response:
+            """Prometheus metrics of this process."""
+            return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return app

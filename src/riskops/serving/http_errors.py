@@ -17,6 +17,8 @@ NotFoundError                            404
 ConflictError                            409
 BackendError, IntegrityError, others     503 / 500
 =======================================  ======
+
+A BusyError (a server at one of its own limits) is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from riskops.errors import (
     BackendError,
+    BusyError,
     ConfigError,
     ConflictError,
     InputError,
@@ -139,9 +142,11 @@ def error_answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]
             {},
         )
     status = status_of(error)
-    if status >= 500:
+    if status >= 500 and not isinstance(error, BusyError):  # a busy refusal is by design
         log.error("A request failed: %s", error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(error, BusyError):
+        headers["Retry-After"] = str(error.retry_after)
     body = problem_body(
         status, error.message, hint=error.hint, problems=getattr(error, "problems", ())
     )

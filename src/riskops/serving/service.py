@@ -76,6 +76,10 @@ class ServerSettings:
     flush_interval: float = 0.2  # seconds between decision-log flushes to the store
     flusher: FlusherMode = "process"  # where those flushes run (see DecisionLog)
     model_timeout_ms: float | None = 100.0  # a single decision's model call; None: no deadline
+    max_concurrent_reads: int = 8  # decision reads at once; one more is a 503 at once
+    metrics_port: int | None = None  # /metrics on a listener of its own; None: on the app's port
+    metrics_host: str = "127.0.0.1"  # where that listener binds
+    docs: bool = True  # /docs, /redoc and /openapi.json
 
     def __post_init__(self) -> None:
         if (
@@ -84,13 +88,20 @@ class ServerSettings:
             or self.max_body_bytes < 1
             or self.flush_interval <= 0
             or (self.model_timeout_ms is not None and self.model_timeout_ms <= 0)
+            or self.max_concurrent_reads < 1
         ):
             raise InputError(
                 f"Server limits must be positive: refresh_seconds={self.refresh_seconds}, "
                 f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}, "
-                f"flush_interval={self.flush_interval}, model_timeout_ms={self.model_timeout_ms}.",
+                f"flush_interval={self.flush_interval}, model_timeout_ms={self.model_timeout_ms}, "
+                f"max_concurrent_reads={self.max_concurrent_reads}.",
                 hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576, "
-                "flush_interval=0.2, model_timeout_ms=100.",
+                "flush_interval=0.2, model_timeout_ms=100, max_concurrent_reads=8.",
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise InputError(
+                f"The metrics port must be from 1 to 65535, got {self.metrics_port}.",
+                hint="For example: riskops serve --port 8080 --metrics-port 9100",
             )
 
     @property

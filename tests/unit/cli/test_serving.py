@@ -1,9 +1,10 @@
-"""``riskops keys`` as an operator runs it: the console script, in its
+"""``riskops keys`` and ``riskops serve`` as an operator runs them: the console script, in its
 own process, for refusals (exit 2, what is wrong and what to do), and in process otherwise."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,27 @@ def test_keys_create_needs_client_and_keys_list_shows_it(ctx: Context) -> None:
     table = runner.invoke(app, ["keys", "list"], env={**env, "COLUMNS": "200"})
     assert "client" in table.output
     assert "acme-bank" in table.output
+
+
+def test_serve_refuses_bad_limits_and_ports_before_it_starts(ctx: Context) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = str(taken.getsockname()[1])
+        for args, message in (
+            (["--max-reads", "0"], "--max-reads 0: at least one decision read"),
+            (["--port", "8080", "--metrics-port", "8080"], "differ from --port 8080"),
+            (["--metrics-port", "70000"], "must be from 1 to 65535"),
+            (["--metrics-port", busy_port], f"cannot listen on 127.0.0.1:{busy_port}"),
+        ):
+            refused = riskops(ctx, "serve", *args)
+            assert refused.returncode == 2, (args, refused.stderr)
+            assert message in " ".join(refused.stderr.split()), refused.stderr
+            assert "Hint:" in refused.stderr
+            assert "Traceback" not in refused.stderr
+
+
+def test_serve_documents_its_new_options(ctx: Context) -> None:
+    shown = riskops(ctx, "serve", "--help")
+    for option in ("--max-reads", "--metrics-port", "--no-docs"):
+        assert option in shown.stdout

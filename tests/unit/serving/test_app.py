@@ -4,6 +4,7 @@ decision log): what a real uvicorn process adds is covered in tests/integration.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -269,3 +270,83 @@ def test_a_key_reads_only_its_client_s_decisions_and_an_auditor_every_one_on_rec
         assert forbidden.status_code == 403
         assert "lacks the scope 'score'" in forbidden.json()["detail"]
         assert service.refresh_if_changed() is False  # the auditor's reads changed nothing
+
+
+def test_saturated_reads_answer_503_at_once_while_scoring_goes_on(
+    ctx: Context, german: German, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    with serving(ctx, max_concurrent_reads=2, flusher="thread") as (client, service, _):
+        body = {"subject_id": "s1", "features": german.requests[0]}
+        decision_id = client.post(URL, json=body).json()["decision_id"]
+        release = threading.Event()
+        entered = threading.Semaphore(0)
+        real = service.get_decision
+
+        def slow_read(*args: Any) -> dict[str, Any]:
+            entered.release()
+            assert release.wait(30)
+            return real(*args)
+
+        monkeypatch.setattr(service, "get_decision", slow_read)
+        answers: list[Any] = []
+
+        def read() -> None:
+            answers.append(client.get(f"/v1/decisions/{decision_id}"))
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        for _ in readers:
+            assert entered.acquire(timeout=30)
+        try:
+            started = time.monotonic()
+            busy = client.get(f"/v1/decisions/{decision_id}")
+            assert time.monotonic() - started < 5  # refused at once, not queued
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "1"
+            assert busy.headers["content-type"].startswith("application/problem+json")
+            assert "2 decision reads already" in busy.json()["detail"]
+            assert "--max-reads" in busy.json()["hint"]
+            # Scoring, single and batch, is not held up by the reads.
+            assert client.post(URL, json=body).status_code == 200
+            batch = client.post(URL + ":batch", json={"subjects": [body] * 3})
+            assert batch.status_code == 200
+        finally:
+            release.set()
+            for reader in readers:
+                reader.join(30)
+        assert [a.status_code for a in answers] == [200, 200]
+        assert client.get(f"/v1/decisions/{decision_id}").status_code == 200  # slots freed
+
+
+def test_metrics_on_a_port_of_their_own_and_docs_turned_off(ctx: Context, german: German) -> None:
+    import httpx
+
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    with serving(ctx, metrics_port=0, docs=False, flusher="thread") as (client, _service, _):
+        port = client.app.state.metrics_port
+        assert port > 0
+        decided = client.post(URL, json={"subject_id": "s1", "features": german.requests[0]})
+        assert decided.status_code == 200
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert scraped.status_code == 200
+        assert 'riskops_decisions_total{model="credit-scoring"' in scraped.text
+        assert "riskops_decision_log_backlog" in scraped.text
+        on_main = client.get("/metrics")
+        assert on_main.status_code == 404
+        assert on_main.headers["content-type"].startswith("application/problem+json")
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404, path
+    with pytest.raises(httpx.ConnectError):  # closed with the app
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+
+def test_by_default_metrics_and_docs_are_on_the_main_port(
+    served: tuple[Any, ScoringService, str],
+) -> None:
+    client, _service, _ = served
+    assert client.get("/metrics").status_code == 200
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    assert not hasattr(client.app.state, "metrics_port")
