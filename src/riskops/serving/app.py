@@ -19,9 +19,9 @@ The single-decision endpoint is the hot path: :class:`ScoringApp` hands it to
 :class:`riskops.serving.fastpath.DecisionFastPath` before FastAPI's middleware and routing. It
 checks the key and the body, decides on the event loop's thread and awaits the decision log's
 group commit, so that concurrent requests share one fsync; the OpenAPI document describes it
-like the others. The batch and read endpoints are plain ``def`` functions in FastAPI's thread
-pool; the read endpoint runs its reads under :class:`riskops.serving.limits.ReadLimit`. All
-state lives on ``app.state.service``.
+like the others. The batch endpoint is a plain ``def`` function in FastAPI's thread pool; the
+read endpoint runs its reads on threads of their own under
+:class:`riskops.serving.limits.ReadLimit`. All state lives on ``app.state.service``.
 
 Example::
 

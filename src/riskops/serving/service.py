@@ -15,10 +15,10 @@ A decision, in order::
 
 The routing table and the key ring are refreshed from the store by a background thread. Every
 ``refresh_seconds`` it asks the audit chain whether anything but the decision log's own seals
-and auditors' decision reads happened since its last pass (every deployment, sign-off and key change is audited); only then,
-or once a minute regardless, does it re-read keys and deployments. It builds the new table
-completely and then replaces one reference; a request reads that reference once, so it
-finishes on the table it started with.
+and auditors' decision reads happened since its last pass (every deployment, sign-off and key
+change is audited); only then, or once a minute regardless, does it re-read keys and
+deployments. It builds the new table completely and then replaces one reference; a request
+reads that reference once, so it finishes on the table it started with.
 
 Example::
 
@@ -100,7 +100,8 @@ class ServerSettings:
             )
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise InputError(
-                f"The metrics port must be from 1 to 65535, got {self.metrics_port}.",
+                f"The metrics port must be from 1 to 65535 (0: any free port), got "
+                f"{self.metrics_port}.",
                 hint="For example: riskops serve --port 8080 --metrics-port 9100",
             )
 
@@ -197,10 +198,10 @@ class ScoringService:
 
     def refresh_if_changed(self) -> bool:
         """:meth:`refresh` when the audit chain has a new event other than the decision log's
-        own seals and auditors' decision reads (a deployment, a sign-off, a key…), or when the last full pass is older than
-        ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that finds nothing new costs two
-        indexed lookups instead of re-reading keys and deployments, which held the GIL for
-        milliseconds every ``refresh_seconds``."""
+        own seals and auditors' decision reads (a deployment, a sign-off, a key…), or when the
+        last full pass is older than ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that
+        finds nothing new costs two indexed lookups instead of re-reading keys and deployments,
+        which held the GIL for milliseconds every ``refresh_seconds``."""
         head, changed = activity_since(
             self.ctx.store, self._seen_seq, ignoring=("decisions.", AUDIT_READ_ACTION)
         )
