@@ -301,7 +301,7 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
     """The scoring app for ``settings``; its models load in the background after start-up
     (``/readyz`` says when they are in)."""
     running = service or ScoringService.open(settings)
-    reads = ReadLimit(settings.max_concurrent_reads)
+    reads = ReadLimit(settings.max_concurrent_reads, on_refused=running.metrics.reads_refused.inc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ so it needs no lock.
 
 Example::
 
-    reads = ReadLimit(8)
+    reads = ReadLimit(8, on_refused=metrics.reads_refused.inc)
     found = await reads.run(service.get_decision, decision_id, caller)
 """
 
@@ -35,15 +35,18 @@ RETRY_AFTER_SECONDS = 1
 class ReadLimit:
     """At most ``limit`` decision reads at once; the next is refused at once."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, on_refused: Callable[[], object] | None = None) -> None:
         self.limit = limit
         self.in_flight = 0
+        self._on_refused = on_refused  # e.g. a counter's inc, so that operators see refusals
         self._threads: CapacityLimiter | None = None  # made on the event loop, at first use
 
     async def run(self, read: Callable[..., T], *args: object) -> T:
         """``read(*args)`` on a thread of the reads' own, or BusyError when ``limit`` reads
         are running."""
         if self.in_flight >= self.limit:
+            if self._on_refused is not None:
+                self._on_refused()
             raise BusyError(
                 f"The server is answering {self.limit} decision reads already, its limit; "
                 "scoring is not affected.",

@@ -13,6 +13,7 @@ metric                                          what it counts
 ``riskops_fallback_total``                      fallback decisions, per model and version
 ``riskops_artifact_digest_mismatch_total``      artifacts refused for a digest mismatch
 ``riskops_decision_log_backlog``                decisions logged locally, not yet in the store
+``riskops_decision_reads_refused_total``        decision reads refused at the read limit (503)
 =============================================  ===========================================
 
 They are served at ``/metrics`` on the app's own port, or, with a metrics port
@@ -118,6 +119,11 @@ class ServingMetrics:
         self.backlog = Gauge(
             "riskops_decision_log_backlog",
             "Decisions in the local write-ahead log not yet flushed to the store.",
+            registry=r,
+        )
+        self.reads_refused = Counter(
+            "riskops_decision_reads_refused",
+            "Decision reads refused with 503 because the read limit (--max-reads) was reached.",
             registry=r,
         )
 

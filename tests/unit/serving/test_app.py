@@ -308,6 +308,7 @@ def test_saturated_reads_answer_503_at_once_while_scoring_goes_on(
             assert busy.headers["content-type"].startswith("application/problem+json")
             assert "2 decision reads already" in busy.json()["detail"]
             assert "--max-reads" in busy.json()["hint"]
+            assert "riskops_decision_reads_refused_total 1.0" in client.get("/metrics").text
             # Scoring, single and batch, is not held up by the reads.
             assert client.post(URL, json=body).status_code == 200
             batch = client.post(URL + ":batch", json={"subjects": [body] * 3})

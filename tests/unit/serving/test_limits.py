@@ -23,7 +23,8 @@ def test_one_read_over_the_limit_is_refused_at_once_and_the_slot_comes_back() ->
         return value
 
     async def main() -> list[int]:
-        reads = ReadLimit(2)
+        refusals: list[int] = []
+        reads = ReadLimit(2, on_refused=lambda: refusals.append(1))
         done: list[int] = []
 
         async def read(value: int) -> None:
@@ -39,6 +40,7 @@ def test_one_read_over_the_limit_is_refused_at_once_and_the_slot_comes_back() ->
                 with pytest.raises(BusyError, match="2 decision reads already") as busy:
                     await reads.run(slow, 3)
             assert busy.value.retry_after == 1
+            assert refusals == [1]
             release.set()
         assert reads.in_flight == 0
         assert await reads.run(lambda: 4) == 4  # the slots are back
