@@ -4,8 +4,8 @@ a bare FastAPI endpoint, and the model's own predict in-process.
 What runs, all on 127.0.0.1 and one after another (never two servers at once):
 
 - **riskops**: ``riskops demo`` builds a fresh workspace in a temporary ``RISKOPS_HOME`` (the
-  repository's ``models/credit_scoring/model.yaml``), ``riskops keys create bench --scope score``
-  makes a key, and ``riskops serve`` (one uvicorn worker) answers
+  repository's ``models/credit_scoring/model.yaml``), ``riskops keys create bench --client
+  bench --scope score`` makes a key, and ``riskops serve`` (one uvicorn worker) answers
   ``POST /v1/models/credit-scoring/decisions`` — input validation, the policy's decision,
   TreeSHAP reason codes for every refer/decline, the decision fsync'd to the durable log before
   the answer. Every request is a new subject (a fresh subject id), its features a row of
@@ -544,7 +544,19 @@ def bench_main(args: argparse.Namespace) -> None:
         started = time.monotonic()
         _cli(env, "demo", "--spec", str(SPEC))
         token = json.loads(
-            _cli(env, "keys", "create", "bench", "--scope", "score", "--as", "oscar", "--json")
+            _cli(
+                env,
+                "keys",
+                "create",
+                "bench",
+                "--client",
+                "bench",
+                "--scope",
+                "score",
+                "--as",
+                "oscar",
+                "--json",
+            )
         )["key"]
         deployed = _deployed(home)
         print(

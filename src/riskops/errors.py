@@ -14,6 +14,7 @@
     ├── IntegrityError           a broken audit chain or an artifact digest mismatch
     ├── MissingExtraError        an optional dependency is not installed
     └── BackendError             a database, tracking server or object store did not answer
+        └── BusyError            a server at a limit it keeps on purpose: retry after a pause
 
 Every error carries a ``hint``: the next thing to do, usually a command. The shells map the tree
 to exit codes and HTTP statuses in one table each (``riskops.cli.errors``).
@@ -143,3 +144,12 @@ class BackendError(RiskopsError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+
+
+class BusyError(BackendError):
+    """The service is at a concurrency limit it keeps on purpose (so that one kind of request
+    cannot starve another); ``retry_after`` says in how many seconds to try again."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, retry_after=retry_after)
+        self.retry_after: int = retry_after

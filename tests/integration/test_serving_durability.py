@@ -172,7 +172,7 @@ def _total(ctx: Context) -> int:
 
 def test_every_answered_decision_survives_a_killed_server(ctx: Context, tmp_path: Path) -> None:
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
     rows = _requests(60)  # fewer than the log's batch size: nothing wakes the flusher early
     answered: list[str] = []
     with servers(ctx, tmp_path) as start:
@@ -213,7 +213,7 @@ def test_ctrl_c_stops_server_and_flusher_cleanly_with_the_backlog_stored(
     ctx: Context, tmp_path: Path
 ) -> None:
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
     answered: list[str] = []
     with servers(ctx, tmp_path) as start:
         server = start("--flush-interval", "3600")  # everything waits in the WAL
@@ -286,7 +286,7 @@ def test_every_answered_decision_survives_a_database_outage(
     ctx = pg_workspace.ctx
     assert ctx.settings.database_url.startswith("postgresql")
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
     rows = _requests(100)
     before, during, after = rows[:20], rows[20:80], rows[80:]
     answered: list[str] = []

@@ -82,8 +82,10 @@ def serve(ctx: Context, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*, ready: bool = True, max_body_bytes: int = 65_536) -> Server:
-        score_key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
-        read_key = create_key(ctx, "support", scopes=["read_decisions"], actor="oscar").token
+        score_key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
+        read_key = create_key(
+            ctx, "support", client="acme", scopes=["read_decisions"], actor="oscar"
+        ).token
         port = _free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as out:

@@ -31,25 +31,36 @@ keys = typer.Typer(help="API keys of the scoring service.", no_args_is_help=True
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who the key is for, e.g. loan-portal.")],
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            help="The client the key belongs to (required): it reads back only this client's "
+            "decisions.",
+        ),
+    ] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", help="score, read_decisions or admin (repeatable)."),
+        typer.Option("--scope", help="score, read_decisions, audit or admin (repeatable)."),
     ] = None,
     actor: Actor = None,
     as_json: Json = False,
 ) -> None:
-    """Make an API key; it is printed once and only its hash is stored.
+    """Make an API key for a client; it is printed once and only its hash is stored.
 
-    Example: riskops keys create loan-portal --scope score --scope read_decisions --as oscar
+    Example: riskops keys create loan-portal --client acme-bank --scope score --as oscar
     """
     from riskops.serving.auth import create_key
 
     state: State = ctx.obj
-    made = create_key(state.context(), name, scopes=scope or [], actor=actor)
+    made = create_key(state.context(), name, client=client, scopes=scope or [], actor=actor)
     if as_json:
         print_json({**made.key.as_dict(), "key": made.token})
         return
-    console.print(f"API key for [bold]{made.key.name}[/bold] ({', '.join(made.key.scopes)}):")
+    console.print(
+        f"API key for [bold]{made.key.name}[/bold] of client [bold]{made.key.client}[/bold] "
+        f"({', '.join(made.key.scopes)}):"
+    )
     console.print(made.token)
     console.print(
         "Store it now: it is not shown again. Revoke it with: riskops keys revoke "
@@ -59,7 +70,7 @@ def create(
 
 @keys.command("list")
 def list_(ctx: typer.Context, as_json: Json = False) -> None:
-    """List API keys by prefix, with their scopes and state (never their secrets).
+    """List API keys by prefix, with their client, scopes and state (never their secrets).
 
     Example: riskops keys list --json
     """
@@ -71,12 +82,13 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
         print_json([k.as_dict() for k in found])
         return
     table = Table(title="API keys", title_justify="left")
-    for column in ("prefix", "name", "scopes", "created by", "created", "state"):
+    for column in ("prefix", "name", "client", "scopes", "created by", "created", "state"):
         table.add_column(column)
     for k in found:
         table.add_row(
             k.prefix,
             k.name,
+            k.client,
             ", ".join(k.scopes),
             k.created_by,
             f"{k.created_at:%Y-%m-%d %H:%M}",
@@ -152,6 +164,26 @@ def serve(
             "(model unavailable); 0 turns the deadline off.",
         ),
     ] = 100.0,
+    max_reads: Annotated[
+        int,
+        typer.Option(
+            "--max-reads",
+            help="Decision reads (GET /v1/decisions/{id}) answered at once; one more gets a "
+            "503 with Retry-After at once, so reads never hold up scoring.",
+        ),
+    ] = 8,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve /metrics on this port (on --host) instead of the scoring port, where "
+            "/metrics then answers 404.",
+        ),
+    ] = None,
+    docs: Annotated[
+        bool,
+        typer.Option("--docs/--no-docs", help="Serve /docs, /redoc and /openapi.json."),
+    ] = True,
 ) -> None:
     """Serve the deployed, approved models of an environment over HTTP.
 
@@ -169,6 +201,13 @@ def serve(
             f"--workers {workers}: give a number of worker processes from 1 to {MAX_WORKERS}.",
             hint="One per core is a good start: riskops serve --workers 2",
         )
+    if max_reads < 1:
+        raise InputError(
+            f"--max-reads {max_reads}: at least one decision read must be allowed at a time.",
+            hint="riskops serve --max-reads 8",
+        )
+    if metrics_port is not None:
+        _check_metrics_port(host, port, metrics_port)
     state: State = ctx.obj
     workspace = state.settings()
     settings = ServerSettings(
@@ -181,6 +220,10 @@ def serve(
         flush_interval=flush_interval,
         flusher=flusher,  # type: ignore[arg-type]  # checked by ServerSettings
         model_timeout_ms=model_timeout_ms or None,
+        max_concurrent_reads=max_reads,
+        metrics_port=metrics_port,
+        metrics_host=host,
+        docs=docs,
     )
     # Refusals (schema behind, another workspace secret) as a clear error here, once, rather
     # than in each worker's start-up log.
@@ -219,6 +262,29 @@ def _log_config() -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["riskops"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
+
+
+def _check_metrics_port(host: str, port: int, metrics_port: int) -> None:
+    """Refuse a metrics port that is out of range, the scoring port, or taken, before the
+    server starts (a listener that fails later would only be a line in the server's log)."""
+    import socket
+
+    if not 1 <= metrics_port <= 65535 or metrics_port == port:
+        raise InputError(
+            f"--metrics-port {metrics_port}: it must be from 1 to 65535 and differ from "
+            f"--port {port}.",
+            hint="For example: riskops serve --port 8080 --metrics-port 9100",
+        )
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, metrics_port))
+        except OSError as exc:
+            raise InputError(
+                f"--metrics-port {metrics_port}: cannot listen on {host}:{metrics_port} "
+                f"({exc.strerror or exc}).",
+                hint="Choose a free port, e.g. --metrics-port 9100",
+            ) from None
 
 
 def register(app: typer.Typer) -> None:

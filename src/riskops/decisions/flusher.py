@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from riskops.decisions.records import (
     LEAF_FIELDS,
+    OPTIONAL_LEAF_FIELDS,
     open_wal_features,
 )
 from riskops.decisions.sealing import seal_batch
@@ -128,6 +129,8 @@ class Flusher:
             features = open_wal_features(self._wal_cipher, e)
             nonce, ciphertext = seal_features(keys[e["subject"]], e["subject"], features)
             row = {name: e[name] for name in LEAF_FIELDS[:-2]}
+            # A line written before clients existed has none.
+            row.update({name: e.get(name) for name in OPTIONAL_LEAF_FIELDS})
             row.update(
                 decided_at=datetime.fromisoformat(e["decided_at"]),
                 features_nonce=nonce,

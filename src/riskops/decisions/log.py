@@ -6,6 +6,8 @@ Path of a decision::
     append(LoggedDecision)                       # in the request, before the response
       subject   = HMAC pseudonym of the subject id (riskops.privacy.pseudonyms)
       features  = AES-256-GCM under the workspace's WAL key (associated data: decision id)
+      client    = the client of the API key that asked (None outside the HTTP API; a WAL line
+                  written before clients existed has no "client" and replays as None)
       one JSON line → WAL segment → fsync (group commit) → return
     flusher (a thread, or with flusher="process" a child process), every flush_interval or
     batch_size entries, in ONE store transaction:
@@ -27,10 +29,13 @@ value that is not in the encrypted record cannot escape erasure.
     leaf = sha256(canonical_json({"id", "decided_at" (audit time format, µs, Z), "model_name",
                   "version", "digest", "route", "served", "subject", "score", "decision",
                   "reasons", "latency_ms", "fallback", "request_sha256",
-                  "features_nonce" (hex or null), "features_ciphertext" (hex or null)}))
+                  "features_nonce" (hex or null), "features_ciphertext" (hex or null),
+                  "client" (only when it is not null)}))
 
 with ``canonical_json`` of :mod:`riskops.audit.chain` (sorted keys, no whitespace, UTF-8) and
-numbers as Python's shortest round-trip form. Leaves are ordered by decision id; the tree is
+numbers as Python's shortest round-trip form. A decision's client is in its leaf, so moving it
+to another client breaks its batch's seal; a decision without a client hashes as it did before
+clients existed, so batches sealed then still verify. Leaves are ordered by decision id; the tree is
 :func:`riskops.decisions.merkle.merkle_root`. Erasure deletes the subject's key, never the
 ciphertext, so every leaf and root still verifies afterwards.
 
@@ -247,6 +252,7 @@ class DecisionLog:
             "request_sha256": entry.request_sha256,
             "nonce": nonce.hex(),
             "features": ciphertext.hex(),
+            "client": entry.client,
         }
         return orjson.dumps(line)
 
@@ -437,6 +443,7 @@ class DecisionLog:
             erased=False,
             flushed=False,
             batch_id=None,
+            client=entry.get("client"),
         )
 
     def erase_subject(self, subject_id: str, *, actor: str, role: str) -> bool:

@@ -48,6 +48,7 @@ def read_stored(store: Store, keys: SubjectKeys, decision_id: str) -> StoredDeci
         erased=features is None,
         flushed=True,
         batch_id=row.batch_id,
+        client=row.client,
     )
 
 

@@ -44,6 +44,9 @@ LEAF_FIELDS = (
     "features_nonce",
     "features_ciphertext",
 )
+# In a decision's leaf only when set: leaves of decisions without a client (all of them before
+# clients existed) hash exactly as before, so their sealed batches still verify.
+OPTIONAL_LEAF_FIELDS = ("client",)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class LoggedDecision:
     latency_ms: float
     fallback: bool
     request_sha256: str
+    client: str | None = None  # the client of the API key that asked for it
 
     @classmethod
     def from_decision(
@@ -79,6 +83,7 @@ class LoggedDecision:
         subject_id: str,
         features: Mapping[str, Any],
         request_sha256: str,
+        client: str | None = None,
     ) -> LoggedDecision:
         return cls(
             decision_id=decision_id,
@@ -96,13 +101,15 @@ class LoggedDecision:
             latency_ms=decision.latency_ms,
             fallback=decision.fallback,
             request_sha256=request_sha256,
+            client=client,
         )
 
 
 @dataclass(frozen=True)
 class StoredDecision:
     """A logged decision as read back. ``features`` is None and ``erased`` True once the
-    subject's key was deleted; ``flushed`` is False while it waits in the WAL backlog."""
+    subject's key was deleted; ``flushed`` is False while it waits in the WAL backlog;
+    ``client`` is None for a decision made before clients existed, or outside the HTTP API."""
 
     kind: ClassVar[str] = "riskops.decision-log/decision@1"
 
@@ -124,6 +131,7 @@ class StoredDecision:
     erased: bool
     flushed: bool
     batch_id: int | None
+    client: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +154,7 @@ class StoredDecision:
             "erased": self.erased,
             "flushed": self.flushed,
             "batch_id": self.batch_id,
+            "client": self.client,
         }
 
 
@@ -172,6 +181,9 @@ def decision_leaf(row: Mapping[str, Any]) -> str:
         "features_nonce": None if nonce is None else bytes(nonce).hex(),
         "features_ciphertext": None if ciphertext is None else bytes(ciphertext).hex(),
     }
+    for name in OPTIONAL_LEAF_FIELDS:
+        if row.get(name) is not None:
+            fields[name] = row[name]
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
@@ -231,6 +243,8 @@ def check_entry(entry: LoggedDecision) -> None:
         problems.append("score must be finite or None")
     if not math.isfinite(entry.latency_ms):
         problems.append("latency_ms must be finite")
+    if entry.client is not None and not 0 < len(entry.client) <= 100:
+        problems.append("client must have 1 to 100 characters, or be None")
     if problems:
         raise InputError(
             f"Decision {entry.decision_id!r} cannot be logged: {'; '.join(problems)}.",

@@ -16,6 +16,7 @@ from riskops.audit.trail import record
 from riskops.decisions.merkle import merkle_root
 from riskops.decisions.records import (
     LEAF_FIELDS,
+    OPTIONAL_LEAF_FIELDS,
     SEAL_ACTION,
     SERVICE_ACTOR,
     SERVICE_ROLE,
@@ -114,9 +115,8 @@ def verify_decisions(store: Store) -> DecisionsReport:
         }
         batches = {b.id: b for b in session.scalars(select(DecisionBatchRecord))}
         table = table_of(DecisionRecord)
-        query = select(*(table.c[name] for name in (*LEAF_FIELDS, "batch_id"))).order_by(
-            table.c.batch_id, table.c.id
-        )
+        names = (*LEAF_FIELDS, *OPTIONAL_LEAF_FIELDS, "batch_id")
+        query = select(*(table.c[name] for name in names)).order_by(table.c.batch_id, table.c.id)
         rows = session.execute(query.execution_options(yield_per=5000)).mappings()
         by_batch = {
             batch_id: list(group)

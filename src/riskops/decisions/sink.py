@@ -18,7 +18,7 @@ Example::
 
     sink = claim_decision_log(ctx, wal_path, bind_secrets(ctx.settings, ctx.store))
     sink.append(LoggedDecision.from_decision(decision, decision_id=..., route="champion", ...))
-    sink.get(decision_id)        # the stored decision with its reasons, or None
+    sink.read(decision_id, reader)   # the decision with its reasons, if the reader may see it
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from riskops.decisions.access import Reader, read_decision, visible
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.records import LoggedDecision, StoredDecision
@@ -48,9 +49,9 @@ class DecisionSink(Protocol):
 
     async def append_async(self, entry: LoggedDecision) -> None: ...
 
-    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+    def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None: ...
 
-    def pending(self, decision_id: str) -> dict[str, Any] | None: ...
+    def pending(self, decision_id: str, reader: Reader) -> dict[str, Any] | None: ...
 
     def backlog(self) -> int: ...
 
@@ -71,14 +72,18 @@ class DurableDecisions:
     async def append_async(self, entry: LoggedDecision) -> None:
         await self._log.append_async(entry)
 
-    def get(self, decision_id: str) -> dict[str, Any] | None:
-        found = self._log.get(decision_id)
+    def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None:
+        """The decision as ``reader`` may see it (:mod:`riskops.decisions.access`): None when
+        there is none, or it is another client's."""
+        log = self._log
+        found = read_decision(log.get, decision_id, reader, store=log.store, clock=log.clock)
         return None if found is None else stored_view(found)
 
-    def pending(self, decision_id: str) -> dict[str, Any] | None:
-        """The decision if it is still in the local WAL (never asks the store)."""
+    def pending(self, decision_id: str, reader: Reader) -> dict[str, Any] | None:
+        """The decision if it is still in the local WAL and ``reader``'s client's (never asks
+        the store; an auditor's read is recorded, so it goes through :meth:`read`)."""
         found = self._log.pending(decision_id)
-        return None if found is None else stored_view(found)
+        return None if found is None or not visible(found, reader) else stored_view(found)
 
     def backlog(self) -> int:
         return self._log.backlog()
@@ -106,6 +111,7 @@ def stored_view(found: StoredDecision) -> dict[str, Any]:
         "decision": found.decision,
         "reasons": list(found.reasons),
         "fallback": found.fallback,
+        "client": found.client,
     }
 
 

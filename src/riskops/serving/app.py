@@ -5,16 +5,23 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``POST /v1/models/{name}/decisions`` — one subject's decision with its reason codes (scope
   ``score``);
 - ``POST /v1/models/{name}/decisions:batch`` — up to ``max_batch`` subjects (scope ``score``);
-- ``GET /v1/decisions/{id}`` — a stored decision and its reasons (scope ``read_decisions``);
+- ``GET /v1/decisions/{id}`` — a stored decision and its reasons: the key's own client's
+  (scope ``read_decisions``), or any client's (scope ``audit``, each read recorded in the audit
+  chain); another client's decision is a 404 like a missing one. At most
+  ``max_concurrent_reads`` run at once, on threads of their own; one more is a 503 with
+  ``Retry-After`` at once (:mod:`riskops.serving.limits`);
 - ``/healthz`` (the process answers), ``/readyz`` (every deployed version loaded and its digest
-  verified), ``/metrics`` (Prometheus) — no key needed.
+  verified), ``/metrics`` (Prometheus; with ``metrics_port`` on a listener of its own instead,
+  and a 404 here) — no key needed. ``docs=False`` turns off ``/docs``, ``/redoc`` and
+  ``/openapi.json``.
 
 The single-decision endpoint is the hot path: :class:`ScoringApp` hands it to
 :class:`riskops.serving.fastpath.DecisionFastPath` before FastAPI's middleware and routing. It
 checks the key and the body, decides on the event loop's thread and awaits the decision log's
 group commit, so that concurrent requests share one fsync; the OpenAPI document describes it
-like the others. The batch and read endpoints are plain ``def`` functions in FastAPI's thread
-pool. All state lives on ``app.state.service``.
+like the others. The batch endpoint is a plain ``def`` function in FastAPI's thread pool; the
+read endpoint runs its reads on threads of their own under
+:class:`riskops.serving.limits.ReadLimit`. All state lives on ``app.state.service``.
 
 Building the app does no I/O: its lifespan opens the service (store, WAL slot, flusher) when
 the server starts and closes it when the server stops. :func:`app_from_env` builds it from the
@@ -31,6 +38,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, cast
@@ -44,13 +52,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
 from riskops.config import load_settings
+from riskops.serving.auth import Caller
 from riskops.serving.auth import Scope as KeyScope
 from riskops.serving.fastpath import DecisionFastPath, answer
 from riskops.serving.http_errors import install, problem_bytes
+from riskops.serving.limits import ReadLimit
 from riskops.serving.metrics import CONTENT_TYPE
 from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
 
 __all__ = ["ScoringApp", "ServerSettings", "app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
 
 # -- request and response bodies ---------------------------------------------------------------
 
@@ -109,6 +121,7 @@ class StoredDecisionOut(BaseModel):
     decision: str | None
     reasons: list[dict[str, Any]]
     fallback: bool | None
+    client: str | None = Field(None, description="The client whose key asked for it.")
 
 
 class Problem(BaseModel):
@@ -128,7 +141,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "The model does not serve here, or no such decision."),
         (413, "The body is too large."),
         (422, "The request is invalid; problems names each field."),
-        (503, "The database did not answer in time; retry after Retry-After seconds."),
+        (503, "A backend does not answer in time, or the server is at a limit (see Retry-After)."),
     )
 }
 
@@ -138,15 +151,17 @@ _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def _requires(scope: KeyScope) -> Any:
+def _requires(*scopes: KeyScope) -> Any:
+    """The caller, whose key must hold one of ``scopes``."""
+
     async def check(
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header: Annotated[str | None, Depends(_api_key)],
-    ) -> str:
+    ) -> Caller:
         token = bearer.credentials if bearer is not None else header
         service: ScoringService = request.app.state.service
-        return service.keys.authorise(token, scope=scope)
+        return service.keys.authorise(token, scope=scopes)
 
     return Depends(check)
 
@@ -253,7 +268,7 @@ def _decision_route() -> APIRoute:
     :class:`riskops.serving.fastpath.DecisionFastPath` answers before FastAPI's routing."""
 
     def decide(
-        name: str, body: DecisionRequest, _key: Annotated[str, _requires("score")]
+        name: str, body: DecisionRequest, _key: Annotated[Caller, _requires("score")]
     ) -> DecisionOut:
         """One subject's decision: score, outcome from the spec's policy, principal reasons
         (for refer and decline, or all with ``explain``), and the model version that gave it.
@@ -311,20 +326,34 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         opened = service or ScoringService.open(settings)
         _attach(app, opened)
         opened.start()
+        listener = None
         try:
+            if settings.metrics_port is not None:
+                listener = opened.metrics.listen(settings.metrics_host, settings.metrics_port)
+                app.state.metrics_port = listener.port
+                log.info("Metrics at http://%s:%d/metrics", settings.metrics_host, listener.port)
             yield
         finally:
+            if listener is not None:
+                listener.close()
             opened.close()
 
+    docs = settings.docs
     app = ScoringApp(
         title="riskops scoring",
         version=__version__,
         description="Decisions with reason codes from approved, digest-verified model versions.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     if service is not None:
         _attach(app, service)
     running = cast(ScoringService, _Opened(app))
+    reads = ReadLimit(
+        settings.max_concurrent_reads, on_refused=lambda: running.metrics.reads_refused.inc()
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install(app)
     _document(app, _decision_route())
@@ -339,13 +368,14 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         name: str,
         body: BatchRequest,
         background: BackgroundTasks,
-        _key: Annotated[str, _requires("score")],
+        caller: Annotated[Caller, _requires("score")],
     ) -> BatchOut:
         """Decisions for up to the configured number of subjects, in order."""
         outcomes, shadows = running.decide_batch(
             name,
             [Subject(s.subject_id, s.features) for s in body.subjects],
             explain=body.explain,
+            client=caller.client,
         )
         if shadows is not None:  # no thread hop after the answer when nothing shadows
             background.add_task(shadows)
@@ -358,11 +388,16 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         tags=["decisions"],
     )
     async def stored_decision(
-        decision_id: str, _key: Annotated[str, _requires("read_decisions")]
+        decision_id: str, caller: Annotated[Caller, _requires("read_decisions", "audit")]
     ) -> StoredDecisionOut:
-        """A stored decision with its reasons (GDPR Art. 15: the logic involved). 503 with
-        Retry-After when the database does not answer within the read timeout."""
-        return StoredDecisionOut(**await running.get_decision_async(decision_id))
+        """A stored decision with its reasons (GDPR Art. 15: the logic involved): one of the
+        key's own client (``read_decisions``), or of any client (``audit``, recorded in the
+        audit chain). Another client's decision is a 404, as a missing one is. 503 with
+        Retry-After when the server is at its read limit or the database does not answer
+        within the read timeout."""
+        async with reads.admitted():
+            found = await running.get_decision_async(decision_id, caller)
+        return StoredDecisionOut(**found)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -377,10 +412,12 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
         response.status_code = 200 if ready else 503
         return body
 
-    @app.get("/metrics", tags=["operations"])
-    async def metrics() -> Response:
-        """Prometheus metrics of this process."""
-        return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
+    if settings.metrics_port is None:
+
+        @app.get("/metrics", tags=["operations"])
+        async def metrics() -> Response:
+            """Prometheus metrics of this process."""
+            return Response(running.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return app
 

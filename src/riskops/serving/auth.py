@@ -4,19 +4,24 @@ A key reads ``rk_<prefix>_<secret>``. The prefix (8 hex digits) is public: it na
 listings, logs and revocations. Only the SHA-256 of the secret is stored, so the key is shown
 once, when it is made, and a copy of the database cannot be used to call the service.
 
-Each key carries scopes: ``score`` (ask for decisions), ``read_decisions`` (read a stored
-decision, which holds personal data) and ``admin`` (every scope). Creating and revoking a key
-are audited (``api_key.created``, ``api_key.revoked``).
+Each key belongs to a **client** (the lender's system or team that calls with it): the
+decisions a key asks for are that client's, and a key reads back only its own client's
+decisions. Each key carries scopes: ``score`` (ask for decisions), ``read_decisions`` (read a
+stored decision of the key's own client; it holds personal data), ``audit`` (read the decisions
+of every client, each read recorded in the audit chain) and ``admin`` (every scope but
+``audit``, which is only ever given by name). Creating and revoking a key are audited
+(``api_key.created``, ``api_key.revoked``).
 
 Per request, :class:`KeyRing` looks the prefix up in a copy of the key table held in memory and
-refreshed from the store, and compares digests in constant time (``hmac.compare_digest``).
+refreshed from the store, compares digests in constant time (``hmac.compare_digest``) and
+answers who calls (:class:`Caller`: key name, prefix, client, scopes).
 
 Example::
 
-    made = create_key(ctx, "loan-portal", scopes=["score"], actor="oscar")
+    made = create_key(ctx, "loan-portal", client="acme-bank", scopes=["score"], actor="oscar")
     print(made.token)                      # rk_1f2e3d4c_…, shown only now
     ring = KeyRing.load(ctx.store)
-    ring.authorise(made.token, scope="score")
+    ring.authorise(made.token, scope="score").client   # 'acme-bank'
 """
 
 from __future__ import annotations
@@ -39,8 +44,11 @@ from riskops.governance.roles import require_actor, require_role
 from riskops.store import Store
 from riskops.store.tables import ApiKeyRecord
 
-Scope = Literal["score", "read_decisions", "admin"]
+Scope = Literal["score", "read_decisions", "audit", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
+# What admin does not grant: reading every client's decisions is given only by name.
+EXPLICIT_SCOPES = frozenset({"audit"})
+MAX_CLIENT = 100
 
 KEY_MARK = "rk"
 _PREFIX_BYTES = 4
@@ -58,6 +66,7 @@ class ApiKey:
     kind: ClassVar[str] = "riskops.api_key@1"
 
     name: str
+    client: str
     prefix: str
     scopes: tuple[str, ...]
     created_by: str
@@ -72,6 +81,7 @@ class ApiKey:
         return {
             "kind": self.kind,
             "name": self.name,
+            "client": self.client,
             "prefix": self.prefix,
             "scopes": list(self.scopes),
             "created_by": self.created_by,
@@ -93,15 +103,24 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_key(ctx: Context, name: str, *, scopes: Sequence[str], actor: str | None) -> CreatedKey:
-    """Make an API key named ``name`` with ``scopes``; only an operator may."""
+def create_key(
+    ctx: Context,
+    name: str,
+    *,
+    client: str | None,
+    scopes: Sequence[str],
+    actor: str | None,
+) -> CreatedKey:
+    """Make an API key named ``name`` for ``client`` with ``scopes``; only an operator may."""
     who = require_actor(actor)
     clean_name = name.strip()
     if not clean_name or len(clean_name) > 100:
         raise InputError(
             f"An API key needs a name of 1 to 100 characters, got {name!r}.",
-            hint="Name it after its caller: riskops keys create loan-portal --scope score",
+            hint="Name it after its caller: riskops keys create loan-portal --client acme-bank "
+            "--scope score",
         )
+    clean_client = _check_client(client, clean_name)
     wanted = _check_scopes(scopes)
     role = require_role(ctx.settings, who, Role.OPERATOR, doing="create an API key")
     now = ctx.clock()
@@ -113,7 +132,7 @@ def create_key(ctx: Context, name: str, *, scopes: Sequence[str], actor: str | N
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         row = ApiKeyRecord(
             name=clean_name,
-            client=clean_name,  # a key is its own client until keys name theirs
+            client=clean_client,
             prefix=prefix,
             key_sha256=secret_digest(secret),
             scopes=list(wanted),
@@ -129,7 +148,7 @@ def create_key(ctx: Context, name: str, *, scopes: Sequence[str], actor: str | N
             action="api_key.created",
             object_type="api_key",
             object_id=prefix,
-            payload={"name": clean_name, "scopes": list(wanted)},
+            payload={"name": clean_name, "client": clean_client, "scopes": list(wanted)},
             at=now,
         )
         return CreatedKey(key=_key(row), token=f"{KEY_MARK}_{prefix}_{secret}")
@@ -176,10 +195,24 @@ def revoke_key(ctx: Context, prefix: str, *, actor: str | None) -> ApiKey:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who calls with a valid key: the key's name and prefix, its client and its scopes."""
+
+    name: str
+    prefix: str
+    client: str
+    scopes: frozenset[str]
+
+    @property
+    def auditor(self) -> bool:
+        """Whether the key reads every client's decisions (the ``audit`` scope)."""
+        return "audit" in self.scopes
+
+
+@dataclass(frozen=True)
 class _Entry:
     digest: str
-    scopes: frozenset[str]
-    name: str
+    caller: Caller
 
 
 class KeyRing:
@@ -203,32 +236,50 @@ class KeyRing:
                 select(ApiKeyRecord).where(ApiKeyRecord.revoked_at.is_(None))
             ).scalars()
             self._entries = {
-                r.prefix: _Entry(r.key_sha256, frozenset(r.scopes), r.name) for r in rows
+                r.prefix: _Entry(
+                    r.key_sha256, Caller(r.name, r.prefix, r.client, frozenset(r.scopes))
+                )
+                for r in rows
             }
 
     def export(self) -> list[dict[str, Any]]:
         """The active keys in their stored form (prefix, SHA-256 of the secret, scopes, name),
         for the deployment snapshot (:mod:`riskops.serving.snapshot`)."""
         return [
-            {"prefix": prefix, "sha256": e.digest, "scopes": sorted(e.scopes), "name": e.name}
+            {
+                "prefix": prefix,
+                "sha256": e.digest,
+                "scopes": sorted(e.caller.scopes),
+                "name": e.caller.name,
+                "client": e.caller.client,
+            }
             for prefix, e in sorted(self._entries.items())
         ]
 
     def adopt(self, keys: Sequence[Mapping[str, Any]]) -> None:
         """Accept ``keys`` (as :meth:`export` gives them) until the next :meth:`refresh`."""
         self._entries = {
-            str(k["prefix"]): _Entry(str(k["sha256"]), frozenset(k["scopes"]), str(k["name"]))
+            str(k["prefix"]): _Entry(
+                str(k["sha256"]),
+                Caller(
+                    str(k["name"]),
+                    str(k["prefix"]),
+                    str(k.get("client") or k["name"]),
+                    frozenset(k["scopes"]),
+                ),
+            )
             for k in keys
         }
 
-    def authorise(self, token: str | None, *, scope: Scope) -> str:
-        """The name of the key ``token`` if it is active and holds ``scope`` (or admin);
-        ApiKeyMissing (401) or PermissionDeniedError (403) otherwise."""
+    def authorise(self, token: str | None, *, scope: Scope | Sequence[Scope]) -> Caller:
+        """Who calls with ``token``, if the key is active and holds ``scope`` (or one of
+        several; admin holds every scope but ``audit``); ApiKeyMissing (401) or
+        PermissionDeniedError (403) otherwise."""
         if not token:
             raise ApiKeyMissing(
                 "This endpoint needs an API key.",
                 hint="Send it as 'Authorization: Bearer rk_…' or 'X-API-Key: rk_…'; an "
-                "operator makes one with: riskops keys create NAME --scope score",
+                "operator makes one with: riskops keys create NAME --client CLIENT --scope score",
             )
         mark, _, rest = token.partition("_")
         prefix, _, secret = rest.partition("_")
@@ -240,15 +291,40 @@ class KeyRing:
                 "The API key is not valid: it is malformed, unknown or revoked.",
                 hint="Check the key; riskops keys list shows the active keys by prefix.",
             )
-        if scope not in entry.scopes and "admin" not in entry.scopes:
+        caller = entry.caller
+        held = caller.scopes
+        if isinstance(scope, str):  # the hot path: one scope, usually held
+            if scope in held or ("admin" in held and scope not in EXPLICIT_SCOPES):
+                return caller
+            wanted: tuple[str, ...] = (scope,)
+        else:
+            wanted = tuple(scope)
+        if not any(s in held or ("admin" in held and s not in EXPLICIT_SCOPES) for s in wanted):
+            named = " or ".join(repr(s) for s in wanted)
             raise PermissionDeniedError(
-                f"The API key {prefix} ({entry.name}) lacks the scope {scope!r}; it has "
-                f"{', '.join(sorted(entry.scopes))}.",
-                actor=entry.name,
+                f"The API key {prefix} ({caller.name}) lacks the scope {named}; it has "
+                f"{', '.join(sorted(held))}.",
+                actor=caller.name,
                 hint=f"Use a key with the scope, or make one: riskops keys create NAME "
-                f"--scope {scope}",
+                f"--client CLIENT --scope {wanted[0]}",
             )
-        return entry.name
+        return caller
+
+
+def _check_client(client: str | None, name: str) -> str:
+    clean = (client or "").strip()
+    if not clean:
+        raise InputError(
+            "An API key needs a client: the system or team whose decisions it asks for and "
+            "reads back.",
+            hint=f"Name the client: riskops keys create {name} --client acme-bank --scope score",
+        )
+    if len(clean) > MAX_CLIENT:
+        raise InputError(
+            f"A client name has 1 to {MAX_CLIENT} characters, got {len(clean)}.",
+            hint="Use a short, stable name, e.g. --client acme-bank",
+        )
+    return clean
 
 
 def _check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
@@ -264,7 +340,7 @@ def _check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
         raise InputError(
             f"Unknown scope(s) {', '.join(repr(s) for s in unknown)}; valid scopes are: "
             f"{', '.join(SCOPES)}.",
-            hint="For example: riskops keys create loan-portal --scope score",
+            hint="For example: riskops keys create loan-portal --client acme-bank --scope score",
         )
     return tuple(dict.fromkeys(scopes))
 
@@ -272,6 +348,7 @@ def _check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
 def _key(row: ApiKeyRecord) -> ApiKey:
     return ApiKey(
         name=row.name,
+        client=row.client,
         prefix=row.prefix,
         scopes=tuple(row.scopes),
         created_by=row.created_by,

@@ -9,7 +9,8 @@ resolution and response classes cost about as much server time as the decision i
 needs and no more:
 
 1. a body over the limit is refused (413) from its Content-Length, or as it streams;
-2. the API key is checked (``Authorization: Bearer …`` or ``X-API-Key``; 401, 403);
+2. the API key is checked (``Authorization: Bearer …`` or ``X-API-Key``; 401, 403); its
+   client is the decision's;
 3. the body is read and checked (:mod:`riskops.serving.envelope`, 422 naming each field);
 4. the service decides and awaits the decision log's group commit
    (:meth:`riskops.serving.service.ScoringService.decide_async`);
@@ -92,11 +93,14 @@ class DecisionFastPath:
             if length is not None and length.isdigit() and int(length) > self.limit:
                 close = True
                 raise self._too_large(int(length))
-            self.service.keys.authorise(_token(headers), scope="score")
+            caller = self.service.keys.authorise(_token(headers), scope="score")
             body = await self._body(receive)
             request = parse_decision_request(body)
             outcome, shadows = await self.service.decide_async(
-                name, Subject(request.subject_id, request.features), explain=request.explain
+                name,
+                Subject(request.subject_id, request.features),
+                explain=request.explain,
+                client=caller.client,
             )
             status, content, extra = 200, orjson.dumps(answer(outcome)), _JSON
         except _Disconnected:

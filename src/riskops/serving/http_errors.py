@@ -18,7 +18,8 @@ ConflictError                            409
 BackendError, IntegrityError, others     503 / 500
 =======================================  ======
 
-A 503 carries ``Retry-After`` (the error's ``retry_after``, else 5 seconds).
+A 503 carries ``Retry-After`` (the error's ``retry_after``, else 5 seconds); a BusyError is a
+server at one of its own limits (the read limit), not logged as a failure.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from riskops.errors import (
     BackendError,
+    BusyError,
     ConfigError,
     ConflictError,
     InputError,
@@ -142,7 +144,7 @@ def error_answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]
             {},
         )
     status = status_of(error)
-    if status >= 500:
+    if status >= 500 and not isinstance(error, BusyError):  # a busy refusal is by design
         log.error("A request failed: %s", error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:

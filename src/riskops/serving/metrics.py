@@ -15,19 +15,29 @@ metric                                          what it counts
 ``riskops_decision_log_backlog``                decisions logged locally, not yet in the store
 ``riskops_routing_source``                       1 for where routing and keys come from now:
                                                 ``store``, or ``snapshot`` (store down at start)
+``riskops_decision_reads_refused_total``        decision reads refused at the read limit (503)
 =============================================  ===========================================
+
+They are served at ``/metrics`` on the app's own port, or, with a metrics port
+(:meth:`ServingMetrics.listen`), by a listener of their own (prometheus_client's WSGI server on
+a daemon thread), so that the scoring port can stay closed to scrapers.
 
 Example::
 
     metrics = ServingMetrics()
     metrics.decision(decision, route="champion")
     body = metrics.exposition()
+    listener = metrics.listen("127.0.0.1", 9100)   # GET http://127.0.0.1:9100/metrics
+    listener.close()
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -36,12 +46,13 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 
-from riskops.errors import Problem
+from riskops.errors import ConfigError, Problem
 from riskops.scoring.scorer import Decision
 
-__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+__all__ = ["CONTENT_TYPE", "MetricsListener", "ServingMetrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _SCORE_BUCKETS = tuple(i / 20 for i in range(1, 21))
@@ -112,6 +123,11 @@ class ServingMetrics:
             "Decisions in the local write-ahead log not yet flushed to the store.",
             registry=r,
         )
+        self.reads_refused = Counter(
+            "riskops_decision_reads_refused",
+            "Decision reads refused with 503 because the read limit (--max-reads) was reached.",
+            registry=r,
+        )
 
         self.routing_source = Gauge(
             "riskops_routing_source",
@@ -177,3 +193,32 @@ class ServingMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def listen(self, host: str, port: int) -> MetricsListener:
+        """Serve these metrics at ``http://host:port/metrics`` (port 0: any free port) until
+        the listener is closed; ConfigError when the address cannot be bound."""
+        try:
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot serve metrics on {host}:{port}: {exc.strerror or exc}.",
+                hint="Choose a free port: riskops serve --metrics-port PORT",
+            ) from exc
+        return MetricsListener(server, thread)
+
+
+@dataclass
+class MetricsListener:
+    """A running metrics listener (see :meth:`ServingMetrics.listen`)."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

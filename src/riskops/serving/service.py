@@ -15,10 +15,10 @@ A decision, in order::
 
 The routing table and the key ring are refreshed from the store by a background thread. Every
 ``refresh_seconds`` it asks the audit chain whether anything but the decision log's own seals
-happened since its last pass (every deployment, sign-off and key change is audited); only then,
-or once a minute regardless, does it re-read keys and deployments. It builds the new table
-completely and then replaces one reference; a request reads that reference once, so it
-finishes on the table it started with.
+and auditors' decision reads happened since its last pass (every deployment, sign-off and key
+change is audited); only then, or once a minute regardless, does it re-read keys and
+deployments. It builds the new table completely and then replaces one reference; a request
+reads that reference once, so it finishes on the table it started with.
 
 **Store down at start.** Opening the service does not touch the database (no migration; the
 schema is the ``riskops init``/upgrade step's business, and a store without it just fails the
@@ -57,6 +57,7 @@ import orjson
 from riskops.audit.trail import activity_since
 from riskops.config import Settings, load_serving_options
 from riskops.context import Context, open_context
+from riskops.decisions.access import AUDIT_READ_ACTION, Reader
 from riskops.decisions.flusher import FLUSHER_MODES, FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, claim_decision_log
@@ -66,7 +67,7 @@ from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
 from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES, RequestInvalid, UnknownCategory
 from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
-from riskops.serving.auth import KeyRing
+from riskops.serving.auth import Caller, KeyRing
 from riskops.serving.metrics import ServingMetrics
 from riskops.serving.routing import (
     Loaded,
@@ -100,6 +101,10 @@ class ServerSettings:
     flush_interval: float = 0.2  # seconds between decision-log flushes to the store
     flusher: FlusherMode = "process"  # where those flushes run (see DecisionLog)
     model_timeout_ms: float | None = 100.0  # a single decision's model call; None: no deadline
+    max_concurrent_reads: int = 8  # decision reads at once; one more is a 503 at once
+    metrics_port: int | None = None  # /metrics on a listener of its own; None: on the app's port
+    metrics_host: str = "127.0.0.1"  # where that listener binds
+    docs: bool = True  # /docs, /redoc and /openapi.json
 
     def __post_init__(self) -> None:
         if self.environment not in self.workspace.environments:
@@ -125,13 +130,21 @@ class ServerSettings:
             or self.max_body_bytes < 1
             or self.flush_interval <= 0
             or (self.model_timeout_ms is not None and self.model_timeout_ms <= 0)
+            or self.max_concurrent_reads < 1
         ):
             raise InputError(
                 f"Server limits must be positive: refresh_seconds={self.refresh_seconds}, "
                 f"max_batch={self.max_batch}, max_body_bytes={self.max_body_bytes}, "
-                f"flush_interval={self.flush_interval}, model_timeout_ms={self.model_timeout_ms}.",
+                f"flush_interval={self.flush_interval}, model_timeout_ms={self.model_timeout_ms}, "
+                f"max_concurrent_reads={self.max_concurrent_reads}.",
                 hint="For example refresh_seconds=2, max_batch=1000, max_body_bytes=1048576, "
-                "flush_interval=0.2, model_timeout_ms=100.",
+                "flush_interval=0.2, model_timeout_ms=100, max_concurrent_reads=8.",
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise InputError(
+                f"The metrics port must be from 1 to 65535 (0: any free port), got "
+                f"{self.metrics_port}.",
+                hint="For example: riskops serve --port 8080 --metrics-port 9100",
             )
 
     @property
@@ -344,11 +357,13 @@ class ScoringService:
 
     def refresh_if_changed(self) -> bool:
         """:meth:`refresh` when the audit chain has a new event other than the decision log's
-        own seals (a deployment, a sign-off, a key…), or when the last full pass is older than
-        ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that finds nothing new costs two
-        indexed lookups instead of re-reading keys and deployments, which held the GIL for
-        milliseconds every ``refresh_seconds``."""
-        head, changed = activity_since(self.ctx.store, self._seen_seq, ignoring=("decisions.",))
+        own seals and auditors' decision reads (a deployment, a sign-off, a key…), or when the
+        last full pass is older than ``FULL_REFRESH_SECONDS``; True if it re-read. A pass that
+        finds nothing new costs two indexed lookups instead of re-reading keys and deployments,
+        which held the GIL for milliseconds every ``refresh_seconds``."""
+        head, changed = activity_since(
+            self.ctx.store, self._seen_seq, ignoring=("decisions.", AUDIT_READ_ACTION)
+        )
         stale = monotonic() - self._full_at > FULL_REFRESH_SECONDS
         if changed or stale:
             self.refresh()
@@ -410,17 +425,21 @@ class ScoringService:
     # -- decisions -------------------------------------------------------------------------
 
     def decide(
-        self, model: str, subject: Subject, *, explain: bool = False
+        self, model: str, subject: Subject, *, explain: bool = False, client: str | None = None
     ) -> tuple[Outcome, Callable[[], None] | None]:
-        """The served decision (logged durably) and a callable that scores the shadows (None
-        when the model has none); the caller runs it after answering."""
+        """The served decision (logged durably, as ``client``'s) and a callable that scores the
+        shadows (None when the model has none); the caller runs it after answering."""
         started = perf_counter()
         lane, route, decision, digest = self._served(model, subject, explain)
-        decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
-        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+        decision_id = self._log(
+            decision, lane, subject, served=True, request_sha256=digest, client=client
+        )
+        return self._answered(
+            started, lane, route, subject, decision, decision_id, explain, digest, client
+        )
 
     async def decide_async(
-        self, model: str, subject: Subject, *, explain: bool = False
+        self, model: str, subject: Subject, *, explain: bool = False, client: str | None = None
     ) -> tuple[Outcome, Callable[[], None] | None]:
         """:meth:`decide` for the event loop: everything runs on the loop's thread except the
         fsync, which the loop awaits (serving other requests meanwhile)."""
@@ -428,9 +447,13 @@ class ScoringService:
         lane, route, decision, digest = self._served(model, subject, explain)
         decision_id = str(uuid.uuid4())
         await self.decisions.append_async(
-            self._entry(decision_id, decision, lane, subject, served=True, digest=digest)
+            self._entry(
+                decision_id, decision, lane, subject, served=True, digest=digest, client=client
+            )
         )
-        return self._answered(started, lane, route, subject, decision, decision_id, explain, digest)
+        return self._answered(
+            started, lane, route, subject, decision, decision_id, explain, digest, client
+        )
 
     def _served(
         self, model: str, subject: Subject, explain: bool
@@ -450,6 +473,7 @@ class ScoringService:
         decision_id: str,
         explain: bool,
         digest: str,
+        client: str | None,
     ) -> tuple[Outcome, Callable[[], None] | None]:
         self.metrics.decision(decision, route=lane.plan.lane)
         self.metrics.observe_latency(
@@ -461,12 +485,17 @@ class ScoringService:
 
         def score_shadows() -> None:
             for shadow in shadows:
-                self._shadow(shadow, subject, explain, digest)
+                self._shadow(shadow, subject, explain, digest, client)
 
         return Outcome(decision_id, decision), score_shadows
 
     def decide_batch(
-        self, model: str, subjects: Sequence[Subject], *, explain: bool = False
+        self,
+        model: str,
+        subjects: Sequence[Subject],
+        *,
+        explain: bool = False,
+        client: str | None = None,
     ) -> tuple[list[Outcome], Callable[[], None] | None]:
         """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
         bad field as ``[i].feature``."""
@@ -511,7 +540,9 @@ class ScoringService:
             decision = decided[i]
             lane = route.choose(subject.subject_id)
             digest = request_digest(model, subject)
-            decision_id = self._log(decision, lane, subject, served=True, request_sha256=digest)
+            decision_id = self._log(
+                decision, lane, subject, served=True, request_sha256=digest, client=client
+            )
             self.metrics.decision(decision, route=lane.plan.lane)
             outcomes.append(Outcome(decision_id, decision))
         self.metrics.observe_latency(
@@ -522,27 +553,34 @@ class ScoringService:
         def score_shadows() -> None:
             for shadow in shadows:
                 for subject in subjects:
-                    self._shadow(shadow, subject, explain, request_digest(model, subject))
+                    digest = request_digest(model, subject)
+                    self._shadow(shadow, subject, explain, digest, client)
 
         return outcomes, (score_shadows if shadows else None)
 
-    def get_decision(self, decision_id: str) -> dict[str, Any]:
-        found = self.decisions.get(decision_id)
+    def get_decision(self, decision_id: str, caller: Caller) -> dict[str, Any]:
+        """The decision ``decision_id`` as ``caller`` may read it: its own client's, or any
+        with the ``audit`` scope (recorded in the audit chain). Another client's decision is
+        NotFoundError exactly like one that does not exist."""
+        found = self.decisions.read(decision_id, _reader(caller))
         if found is None:
             raise _no_decision(decision_id)
         return found
 
-    async def get_decision_async(self, decision_id: str) -> dict[str, Any]:
+    async def get_decision_async(self, decision_id: str, caller: Caller) -> dict[str, Any]:
         """:meth:`get_decision` for the event loop, never waiting on the store longer than
-        the workspace's ``db_read_timeout``: a decision still in the WAL is read on the loop
-        (one line, no store); any other is read from the store by one of ``READ_THREADS``
+        the workspace's ``db_read_timeout``: a decision of the caller's own client still in
+        the WAL is read on the loop (one line, no store); any other read (from the store, or
+        an auditor's, which is recorded in the audit chain) runs on one of the service's read
         threads, and BackendError (503, ``Retry-After``) if it does not answer in time. A
         read of a frozen database therefore holds no request worker."""
-        found = self.decisions.pending(decision_id)
-        if found is not None:
-            return found
+        reader = _reader(caller)
+        if not reader.auditor:
+            found = self.decisions.pending(decision_id, reader)
+            if found is not None:
+                return found
         timeout = self.settings.workspace.db_read_timeout
-        future = self._reads.submit(self.decisions.get, decision_id)
+        future = self._reads.submit(self.decisions.read, decision_id, reader)
         try:
             found = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
@@ -604,11 +642,13 @@ class ScoringService:
             if features.get(name) is None:
                 self.metrics.missing.labels(lane.plan.model, name).inc()
 
-    def _shadow(self, lane: Loaded, subject: Subject, explain: bool, digest: str) -> None:
+    def _shadow(
+        self, lane: Loaded, subject: Subject, explain: bool, digest: str, client: str | None
+    ) -> None:
         # A shadow never changes an answer: any failure of it is logged and dropped.
         try:
             decision = self._decide_one(lane, subject.features, explain)
-            self._log(decision, lane, subject, served=False, request_sha256=digest)
+            self._log(decision, lane, subject, served=False, request_sha256=digest, client=client)
             self.metrics.decision(decision, route="shadow")
         except Exception:
             log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
@@ -621,10 +661,19 @@ class ScoringService:
         *,
         served: bool,
         request_sha256: str,
+        client: str | None,
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
-            self._entry(decision_id, decision, lane, subject, served=served, digest=request_sha256)
+            self._entry(
+                decision_id,
+                decision,
+                lane,
+                subject,
+                served=served,
+                digest=request_sha256,
+                client=client,
+            )
         )
         return decision_id
 
@@ -637,6 +686,7 @@ class ScoringService:
         *,
         served: bool,
         digest: str,
+        client: str | None,
     ) -> LoggedDecision:
         return LoggedDecision.from_decision(
             decision,
@@ -647,6 +697,7 @@ class ScoringService:
             subject_id=subject.subject_id,
             features=subject.features,
             request_sha256=digest,
+            client=client,
         )
 
 
@@ -678,6 +729,10 @@ def preflight(settings: ServerSettings) -> None:
         check_store(settings, ctx)
     finally:
         ctx.close()
+
+
+def _reader(caller: Caller) -> Reader:
+    return Reader(caller.name, caller.prefix, caller.client, auditor=caller.auditor)
 
 
 def _no_decision(decision_id: str) -> NotFoundError:

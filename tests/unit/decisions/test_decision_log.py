@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy
 from sqlalchemy import delete, func, select, text, update
@@ -274,7 +275,7 @@ def test_processes_claim_free_wal_slots_and_a_successor_replays_its_slot(
     successor = claim_decision_log(ctx, base, secrets, flush_interval=0.02)
     try:
         wait_for(lambda: successor.backlog() == 0)
-        assert successor.get(left.decision_id) is not None
+        assert successor._log.get(left.decision_id) is not None  # type: ignore[attr-defined]
     finally:
         successor.close()
     assert stored_ids(ctx.store) == [left.decision_id]
@@ -343,6 +344,18 @@ def test_a_replay_after_commit_but_before_checkpoint_duplicates_nothing(
             ),
             id="edit-score",
         ),
+        pytest.param(
+            lambda s, d: s.execute(
+                update(DecisionRecord).where(DecisionRecord.id == d).values(client="bank-b")
+            ),
+            id="move-to-another-client",
+        ),
+        pytest.param(
+            lambda s, d: s.execute(
+                update(DecisionRecord).where(DecisionRecord.id == d).values(client=None)
+            ),
+            id="drop-the-client",
+        ),
     ],
 )
 def test_a_deleted_or_edited_decision_names_its_batch(
@@ -350,7 +363,7 @@ def test_a_deleted_or_edited_decision_names_its_batch(
 ) -> None:
     log = make_log(start=False, batch_size=4)
     for _ in range(12):
-        log.append(entry())
+        log.append(entry(client="bank-a"))
     log.flush()
     with store.reading() as session:
         victim = session.execute(
@@ -368,6 +381,42 @@ def test_a_deleted_or_edited_decision_names_its_batch(
     assert report.batches == 1  # batch 1 still verifies
     assert "batch 2" in (report.reason or "")
     assert verify(store).ok  # the chain itself is intact: only the Merkle root tells
+
+
+def test_the_client_travels_in_the_wal_to_the_store_and_old_lines_replay_without_one(
+    make_log: Callable[..., DecisionLog], store: Store, tmp_path: Path
+) -> None:
+    log = make_log(start=False)
+    mine, legacy, outside = entry(client="bank-a"), entry(), entry()
+    for e in (mine, legacy, outside):
+        log.append(e)
+    log.close()
+    (segment,) = sorted((tmp_path / "wal").glob("wal-*.jsonl"))
+    lines = segment.read_bytes().splitlines()
+    assert [orjson.loads(line).get("client") for line in lines] == ["bank-a", None, None]
+    # A line written before clients existed has no "client" key at all.
+    old = orjson.loads(lines[1])
+    del old["client"]
+    segment.write_bytes(b"\n".join([lines[0], orjson.dumps(old), lines[2]]) + b"\n")
+    reopened = make_log(start=False)
+    pending = reopened.get(mine.decision_id)
+    assert pending is not None
+    assert (pending.client, pending.flushed) == ("bank-a", False)
+    old_pending = reopened.get(legacy.decision_id)
+    assert old_pending is not None
+    assert old_pending.client is None
+    assert reopened.flush() == 3
+    with store.reading() as session:
+        clients = dict(session.execute(select(DecisionRecord.id, DecisionRecord.client)).all())
+    assert clients == {
+        mine.decision_id: "bank-a",
+        legacy.decision_id: None,
+        outside.decision_id: None,
+    }
+    stored = reopened.get(mine.decision_id)
+    assert stored is not None
+    assert (stored.client, stored.flushed, stored.as_dict()["client"]) == ("bank-a", True, "bank-a")
+    assert verify_decisions(store).ok
 
 
 def test_riskops_audit_verify_fails_on_a_deleted_decision(ctx: Context, tmp_path: Path) -> None:

@@ -4,13 +4,17 @@ decision log): what a real uvicorn process adds is covered in tests/integration.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightgbm as lgb
 import pytest
 
+from riskops.audit import list_events
 from riskops.context import Context
 from riskops.scoring.scorer import Scorer
 from riskops.serving.app import create_app
@@ -35,13 +39,16 @@ class BrokenBooster(lgb.Booster):
         raise lgb.basic.LightGBMError("Unknown model format or submodel type in model file")
 
 
-@pytest.fixture
-def served(ctx: Context) -> Iterator[tuple[Any, ScoringService, str]]:
+@contextmanager
+def serving(ctx: Context, **options: Any) -> Iterator[tuple[Any, ScoringService, str]]:
+    """The app over ``ctx`` with ServerSettings ``options``, ready, its client sending the key
+    of client "acme" (score, read_decisions)."""
     from fastapi.testclient import TestClient
 
-    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", scopes=["score", "read_decisions"], actor="oscar").token
-    settings = ServerSettings(workspace=ctx.settings, refresh_seconds=3600)
+    key = create_key(
+        ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar"
+    ).token
+    settings = ServerSettings(workspace=ctx.settings, refresh_seconds=3600, **options)
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         service: ScoringService = app.state.service  # opened by the app's lifespan
@@ -51,6 +58,13 @@ def served(ctx: Context) -> Iterator[tuple[Any, ScoringService, str]]:
             time.sleep(0.05)
         client.headers["Authorization"] = f"Bearer {key}"
         yield client, service, key
+
+
+@pytest.fixture
+def served(ctx: Context) -> Iterator[tuple[Any, ScoringService, str]]:
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    with serving(ctx) as running:
+        yield running
 
 
 def test_not_ready_until_loaded_and_then_decides(
@@ -249,3 +263,158 @@ def test_a_decision_read_the_database_does_not_answer_is_a_503_with_retry_after(
         assert decided.status_code == 200  # scoring never waits on the database
     finally:
         frozen.set()
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("flushed", [True, False], ids=["in-the-store", "in-the-wal-backlog"])
+def test_a_key_reads_only_its_client_s_decisions_and_an_auditor_every_one_on_record(
+    ctx: Context, german: German, flushed: bool
+) -> None:
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    # Held in the WAL backlog, or flushed at once.
+    options = {"flusher": "thread", "flush_interval": 0.05 if flushed else 3600.0}
+    with serving(ctx, **options) as (client, service, _):
+        bank_b = create_key(
+            ctx, "portal-b", client="bank-b", scopes=["score", "read_decisions"], actor="oscar"
+        ).token
+        admin_b = create_key(ctx, "ops-b", client="bank-b", scopes=["admin"], actor="oscar").token
+        auditor = create_key(
+            ctx, "exam-2026", client="examiner", scopes=["audit"], actor="oscar"
+        ).token
+        assert service.refresh_if_changed() is True  # the new keys
+        body = {"subject_id": "s1", "features": german.requests[0]}
+        mine = client.post(URL, json=body).json()["decision_id"]
+        batch = client.post(URL + ":batch", json={"subjects": [body]}).json()
+        mine_in_batch = batch["decisions"][0]["decision_id"]
+        theirs = client.post(URL, json=body, headers=_bearer(bank_b)).json()["decision_id"]
+        if flushed:
+            deadline = time.monotonic() + 20
+            while service.decisions.backlog():
+                assert time.monotonic() < deadline, "not flushed"
+                time.sleep(0.02)
+        else:
+            assert service.decisions.backlog() == 3
+
+        for own in (mine, mine_in_batch):
+            answer = client.get(f"/v1/decisions/{own}")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["client"] == "acme"
+        read_b = client.get(f"/v1/decisions/{theirs}", headers=_bearer(bank_b))
+        assert read_b.json()["client"] == "bank-b"
+
+        # Another client's decision is answered exactly as one that does not exist.
+        missing = str(uuid.uuid4())
+        for key in (bank_b, admin_b):
+            other = client.get(f"/v1/decisions/{mine}", headers=_bearer(key))
+            absent = client.get(f"/v1/decisions/{missing}", headers=_bearer(key))
+            assert other.status_code == absent.status_code == 404
+            assert other.json() == {
+                **absent.json(),
+                "detail": absent.json()["detail"].replace(missing, mine),
+            }
+            assert sorted(other.headers) == sorted(absent.headers)
+        assert client.get(f"/v1/decisions/{theirs}").status_code == 404
+        assert list_events(ctx.store, action="audit.decision_read") == []
+
+        # An auditor reads every client's, and each read is in the audit chain.
+        for decision_id, owner in ((mine, "acme"), (theirs, "bank-b")):
+            read = client.get(f"/v1/decisions/{decision_id}", headers=_bearer(auditor))
+            assert read.status_code == 200, read.text
+            assert read.json()["client"] == owner
+        events = list_events(ctx.store, action="audit.decision_read")
+        assert [(e.actor, e.object_id, e.payload["decision_client"]) for e in events] == [
+            ("exam-2026", mine, "acme"),
+            ("exam-2026", theirs, "bank-b"),
+        ]
+        assert client.get(f"/v1/decisions/{missing}", headers=_bearer(auditor)).status_code == 404
+        forbidden = client.post(URL, json=body, headers=_bearer(auditor))
+        assert forbidden.status_code == 403
+        assert "lacks the scope 'score'" in forbidden.json()["detail"]
+        assert service.refresh_if_changed() is False  # the auditor's reads changed nothing
+
+
+def test_saturated_reads_answer_503_at_once_while_scoring_goes_on(
+    ctx: Context, german: German, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    with serving(ctx, max_concurrent_reads=2, flusher="thread") as (client, service, _):
+        body = {"subject_id": "s1", "features": german.requests[0]}
+        decision_id = client.post(URL, json=body).json()["decision_id"]
+        release = threading.Event()
+        entered = threading.Semaphore(0)
+        real = service.decisions.read
+
+        def slow_read(*args: Any) -> dict[str, Any] | None:
+            entered.release()
+            assert release.wait(30)
+            return real(*args)
+
+        # A read from the store (a decision not in this server's WAL) that does not answer.
+        monkeypatch.setattr(service.decisions, "read", slow_read)
+        mine, decision_id = decision_id, str(uuid.uuid4())
+        answers: list[Any] = []
+
+        def read() -> None:
+            answers.append(client.get(f"/v1/decisions/{decision_id}"))
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        for _ in readers:
+            assert entered.acquire(timeout=30)
+        try:
+            started = time.monotonic()
+            busy = client.get(f"/v1/decisions/{decision_id}")
+            assert time.monotonic() - started < 5  # refused at once, not queued
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "1"
+            assert busy.headers["content-type"].startswith("application/problem+json")
+            assert "2 decision reads already" in busy.json()["detail"]
+            assert "--max-reads" in busy.json()["hint"]
+            assert "riskops_decision_reads_refused_total 1.0" in client.get("/metrics").text
+            # Scoring, single and batch, is not held up by the reads.
+            assert client.post(URL, json=body).status_code == 200
+            batch = client.post(URL + ":batch", json={"subjects": [body] * 3})
+            assert batch.status_code == 200
+        finally:
+            release.set()
+            for reader in readers:
+                reader.join(30)
+        assert [a.status_code for a in answers] == [404, 404]  # answered once released
+        assert client.get(f"/v1/decisions/{decision_id}").status_code == 404  # slots freed
+        assert client.get(f"/v1/decisions/{mine}").status_code == 200
+
+
+def test_metrics_on_a_port_of_their_own_and_docs_turned_off(ctx: Context, german: German) -> None:
+    import httpx
+
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    with serving(ctx, metrics_port=0, docs=False, flusher="thread") as (client, _service, _):
+        port = client.app.state.metrics_port
+        assert port > 0
+        decided = client.post(URL, json={"subject_id": "s1", "features": german.requests[0]})
+        assert decided.status_code == 200
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert scraped.status_code == 200
+        assert 'riskops_decisions_total{model="credit-scoring"' in scraped.text
+        assert "riskops_decision_log_backlog" in scraped.text
+        on_main = client.get("/metrics")
+        assert on_main.status_code == 404
+        assert on_main.headers["content-type"].startswith("application/problem+json")
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404, path
+    with pytest.raises(httpx.ConnectError):  # closed with the app
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+
+def test_by_default_metrics_and_docs_are_on_the_main_port(
+    served: tuple[Any, ScoringService, str],
+) -> None:
+    client, _service, _ = served
+    assert client.get("/metrics").status_code == 200
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    assert not hasattr(client.app.state, "metrics_port")

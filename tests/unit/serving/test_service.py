@@ -51,10 +51,22 @@ def test_a_pass_re_reads_only_after_a_change_that_is_not_a_decision_seal(
                 at=ctx.clock(),
             )
         assert service.refresh_if_changed() is False
-        key = create_key(ctx, "portal", scopes=["score"], actor="oscar")
+        with ctx.store.transaction() as session:  # what an auditor's decision read records
+            record(
+                session,
+                actor="exam-2026",
+                role="auditor",
+                action="audit.decision_read",
+                object_type="decision",
+                object_id="0b0d7a6e-0000-4000-8000-000000000001",
+                payload={"key": "eeeeeeee"},
+                at=ctx.clock(),
+            )
+        assert service.refresh_if_changed() is False
+        key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar")
         assert service.refresh_if_changed() is True
         token = key.token
-        assert service.keys.authorise(token, scope="score") == "portal"
+        assert service.keys.authorise(token, scope="score").name == "portal"
         assert service.refresh_if_changed() is False
         revoke_key(ctx, key.key.prefix, actor="oscar")
         assert service.refresh_if_changed() is True

@@ -44,7 +44,7 @@ class Served:
 def served_once(ctx: Context, tmp_path: Path) -> Served:
     """A workspace whose server ran once while the store answered (snapshot and cache made)."""
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    token = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    token = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
     settings = ServerSettings(
         workspace=ctx.settings, flusher="thread", wal_dir=tmp_path / "wal", refresh_seconds=0.1
     )
@@ -101,10 +101,14 @@ def test_a_server_started_while_the_store_is_down_serves_its_snapshot(
     exposition = service.metrics.exposition().decode()
     assert 'riskops_routing_source{source="snapshot"} 1.0' in exposition
     assert 'riskops_routing_source{source="store"} 0.0' in exposition
-    assert service.keys.authorise(served_once.token, scope="score") == "portal"
-    outcome, _ = service.decide("credit-scoring", Subject("s-down", german.requests[0]))
+    caller = service.keys.authorise(served_once.token, scope="score")
+    assert caller.name == "portal"
+    outcome, _ = service.decide(
+        "credit-scoring", Subject("s-down", german.requests[0]), client=caller.client
+    )
     assert outcome.decision.fallback is False
-    assert service.get_decision(outcome.decision_id)["decision"] == outcome.decision.decision
+    found = service.get_decision(outcome.decision_id, caller)
+    assert found["decision"] == outcome.decision.decision
 
 
 def test_the_server_switches_to_the_store_when_it_answers(
