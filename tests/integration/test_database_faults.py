@@ -199,7 +199,9 @@ def test_a_frozen_database_neither_stops_scoring_nor_hangs_decision_reads(
 ) -> None:
     ctx = faulty.direct
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar").token
+    key = create_key(
+        ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar"
+    ).token
     rows = _requests(60)
     answered: list[str] = []
     with servers(ctx, tmp_path) as start:
@@ -267,7 +269,9 @@ def test_a_server_started_while_the_database_is_gone_serves_its_snapshot_then_dr
 ) -> None:
     ctx = faulty.direct
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar").token
+    key = create_key(
+        ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar"
+    ).token
     rows = _requests(50)
     answered: list[str] = []
     with servers(ctx, tmp_path) as start:

@@ -81,7 +81,9 @@ def fleet(pg_schema_url: str, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> 
     ctx = open_context(init_workspace(tmp_path / "home-a", people=PEOPLE))
     try:
         approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-        key = create_key(ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar").token
+        key = create_key(
+            ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar"
+        ).token
         env = {
             k: v
             for k, v in os.environ.items()

@@ -124,7 +124,9 @@ def test_the_runtime_role_serves_but_cannot_alter_or_drop(
     ctx = open_context(init_workspace(home, people=PEOPLE))
     try:
         approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-        key = create_key(ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar").token
+        key = create_key(
+            ctx, "portal", client="acme", scopes=["score", "read_decisions"], actor="oscar"
+        ).token
     finally:
         ctx.close()
 
