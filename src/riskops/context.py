@@ -35,16 +35,22 @@ class Context:
 
 
 def open_context(
-    settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    migrate: bool = True,
+    read_timeout: float | None = None,
 ) -> Context:
     """Open the store (migrating it unless ``migrate`` is False: a scoring server starts
-    without touching the database, which may be down) and the registry of a workspace."""
+    without touching the database, which may be down) and the registry of a workspace;
+    ``read_timeout`` is a shorter statement timeout for the store's reads (a server's)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store = open_store(
         settings.database_url,
         migrate=migrate,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        read_statement_timeout=read_timeout,
     )
     registry = MlflowRegistry(
         settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root

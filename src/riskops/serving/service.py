@@ -172,7 +172,8 @@ class ScoringService:
     def open(cls, settings: ServerSettings) -> ScoringService:
         """The service of ``settings``, opened without asking the database anything (it may
         be down; see the module docstring)."""
-        ctx = open_context(settings.workspace, migrate=False)
+        workspace = settings.workspace
+        ctx = open_context(workspace, migrate=False, read_timeout=workspace.db_read_timeout)
         if settings.environment not in settings.workspace.environments:
             raise InputError(
                 f"Unknown environment {settings.environment!r}. Valid environments are: "
