@@ -133,8 +133,7 @@ class Store:
             )
         if "database is locked" in text:
             return BackendError(
-                f"The riskops database stayed locked by another writer for "
-                f"{limit:g} s.",
+                f"The riskops database stayed locked by another writer for {limit:g} s.",
                 hint="Another riskops command holds the SQLite file; retry when it ends, or "
                 "raise RISKOPS_DB_STATEMENT_TIMEOUT.",
             )
