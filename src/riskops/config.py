@@ -32,7 +32,8 @@ environment variable              riskops.toml key (``[riskops]``)        defaul
 
 The three timeouts bound every database connection (opening one; one SQL statement, and the
 wait for a pooled connection; see :func:`riskops.store.open_store`) and, for a scoring
-server, its read of a decision before it answers 503 with ``Retry-After``. Each is a number of
+server, its read of a decision before it answers 503 with ``Retry-After`` (and, on
+PostgreSQL, the statement timeout of the server's reads). Each is a number of
 seconds above 0 and at most 3600.
 
 ``RISKOPS_WAL_DIR`` is where a scoring server keeps its decision write-ahead logs; it need not

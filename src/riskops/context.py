@@ -47,15 +47,18 @@ def open_context(
     *,
     clock: Callable[[], datetime] = utc_now,
     schema: SchemaPolicy = "auto",
+    read_timeout: float | None = None,
 ) -> Context:
     """Open the store and the registry of a workspace. ``schema`` says whether the store is
-    migrated, checked (ConflictError naming ``riskops db upgrade`` if behind) or left alone."""
+    migrated, checked (ConflictError naming ``riskops db upgrade`` if behind) or left alone;
+    ``read_timeout`` is a shorter statement timeout for the store's reads (a server's)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store = open_store(
         settings.database_url,
         migrate=False,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        read_statement_timeout=read_timeout,
     )
     if schema != "skip":
         try:

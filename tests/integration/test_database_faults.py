@@ -1,5 +1,6 @@
-"""A slow or dead database must not hurt scoring: real ``riskops serve`` processes (and a
-decision log in process) on a real PostgreSQL reached through a TCP proxy the test controls.
+"""A slow or dead database must not hurt scoring, and a killed flusher does not skew the
+backlog: real ``riskops serve`` processes (and a decision log in process) on a real PostgreSQL
+reached through a TCP proxy the test controls.
 The proxy can **freeze** (keep every connection open, forward nothing: a database that stopped
 answering) or **cut** (close every connection and each new one at once: a database that is
 gone), and restore. The machine's PostgreSQL itself is never touched."""
@@ -365,3 +366,52 @@ def test_reading_a_pending_decision_during_an_outage_reads_one_line_not_the_wal(
     finally:
         log.close()
         store.dispose()
+
+
+def _flusher_pid(server_pid: int) -> int | None:
+    """The PID of the server's flusher process (a spawned child that is not the resource
+    tracker), or None while there is none."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == server_pid and "spawn_main" in cmdline and "resource_tracker" not in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_the_backlog_gauge_stays_the_real_backlog_across_killed_flushers(
+    faulty: Faulty, tmp_path: Path
+) -> None:
+    ctx = faulty.direct
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    rows = _requests(40)
+    answered: list[str] = []
+    with servers(ctx, tmp_path) as start:
+        server = start("--refresh-seconds", "0.5")
+        with httpx.Client(base_url=server.base, timeout=10.0) as client:
+            for round_ in range(4):
+                chunk = rows[10 * round_ : 10 * round_ + 10]
+                answered += [_decide(client, key, f"K{round_}-{i}", f) for i, f in enumerate(chunk)]
+                _wait(lambda: _backlog(client) == 0, "the flush", DRAIN_TIMEOUT_S)
+                assert len(_stored(ctx, answered)) == len(answered)
+                if round_ == 3:
+                    break
+                killed = _flusher_pid(server.process.pid)
+                assert killed is not None
+                os.kill(killed, 9)
+                _wait(
+                    lambda: _flusher_pid(server.process.pid) not in (None, killed),  # noqa: B023
+                    "a new flusher",
+                    30.0,
+                )
+            assert _backlog(client) == 0
+        assert "the flusher process is gone" in server.log_text()
+    assert _stored(ctx, answered) == dict.fromkeys(answered, 1)
+    assert verify_decisions(ctx.store).ok

@@ -29,8 +29,9 @@ checkpoint (those appended here and those replayed at open), its position, and t
 key for entries that have one (the decision id): :meth:`WriteAheadLog.locate` then
 :meth:`WriteAheadLog.read_entry` read one entry with one seek, however long the backlog, and
 :meth:`WriteAheadLog.prune` drops what a checkpoint has passed. A position is one int
-(``segment << 40 | offset``), so an entry costs its key and about 100 bytes: a backlog of a
-million decisions during an outage holds about 200 MB, against about 1 GB for the lines.
+(``segment << 40 | offset``), so an entry costs about 170 bytes with its 36-character key
+(measured): a backlog of a million decisions during an outage holds about 170 MB of index,
+against about 1 GB for the lines themselves.
 """
 
 from __future__ import annotations

@@ -223,7 +223,8 @@ class ScoringService:
         it, claim a WAL slot and start its flusher. A store that does not answer is checked
         by the refresher once it does (and the flusher checks the secret before its first
         batch), so a server can start while its database is away."""
-        ctx = open_context(settings.workspace, schema="skip")
+        workspace = settings.workspace
+        ctx = open_context(workspace, schema="skip", read_timeout=workspace.db_read_timeout)
         try:
             secrets, unchecked = check_store(settings, ctx)
             metrics = ServingMetrics()

@@ -11,6 +11,8 @@ the URL; migrations lift it for their own transaction) and waiting for a pooled 
 after ``statement_timeout`` too; unacknowledged data on a connection (a host gone) closes it
 after both (``tcp_user_timeout``). On SQLite a writer waits ``statement_timeout`` for the
 lock (``busy_timeout``). Each surfaces as a BackendError saying which limit was hit.
+A scoring server passes a shorter ``read_statement_timeout`` for :meth:`Store.reading` (on
+PostgreSQL a second engine; SQLite readers take no lock).
 
 Example::
 
@@ -54,11 +56,13 @@ class Store:
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        read_statement_timeout: float | None = None,
     ) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
+        self.read_statement_timeout = read_statement_timeout or statement_timeout
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -69,46 +73,48 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back entirely on any error."""
-        with self._session(self._sessions) as session:
+        with self._session(self._sessions, self.statement_timeout) as session:
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only session: on SQLite it takes no write lock, so readers never queue
         behind writers (WAL gives them a consistent snapshot)."""
-        with self._session(self._read_sessions) as session:
+        with self._session(self._read_sessions, self.read_statement_timeout) as session:
             yield session
 
     @contextmanager
-    def _session(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+    def _session(self, factory: sessionmaker[Session], timeout: float) -> Iterator[Session]:
         session = factory()
         try:
             with session.begin():
                 yield session
         except (OperationalError, PoolTimeout) as exc:
-            raise self.unavailable(exc) from exc
+            raise self.unavailable(exc, timeout) from exc
         except ProgrammingError as exc:
             if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE:
                 raise
-            raise self.unavailable(exc) from exc
+            raise self.unavailable(exc, timeout) from exc
         finally:
             session.close()
 
-    def unavailable(self, exc: Exception) -> BackendError:
-        """The BackendError for a database error: which timeout ran out, or what it said."""
+    def unavailable(self, exc: Exception, timeout: float | None = None) -> BackendError:
+        """The BackendError for a database error: which timeout ran out (``timeout``: the
+        statement timeout that applied), or what it said."""
+        limit = self.statement_timeout if timeout is None else timeout
         orig = getattr(exc, "orig", None) or exc
         text = " ".join(str(orig).split())
         if isinstance(exc, PoolTimeout):
             return BackendError(
                 f"The riskops database did not give a connection within "
-                f"{self.statement_timeout:g} s: every pooled connection is busy or stuck.",
+                f"{limit:g} s: every pooled connection is busy or stuck.",
                 hint="The database is slow or down; retry later. RISKOPS_DB_STATEMENT_TIMEOUT "
                 "sets this limit; riskops doctor checks the connection.",
             )
         if getattr(orig, "sqlstate", None) == QUERY_CANCELED or "statement timeout" in text:
             return BackendError(
                 f"The riskops database did not finish a statement within "
-                f"{self.statement_timeout:g} s (statement timeout).",
+                f"{limit:g} s (statement timeout).",
                 hint="The database is slow or overloaded; retry later, or raise "
                 "RISKOPS_DB_STATEMENT_TIMEOUT. riskops doctor checks the connection.",
             )
@@ -127,8 +133,7 @@ class Store:
             )
         if "database is locked" in text:
             return BackendError(
-                f"The riskops database stayed locked by another writer for "
-                f"{self.statement_timeout:g} s.",
+                f"The riskops database stayed locked by another writer for {limit:g} s.",
                 hint="Another riskops command holds the SQLite file; retry when it ends, or "
                 "raise RISKOPS_DB_STATEMENT_TIMEOUT.",
             )
@@ -172,10 +177,12 @@ def open_store(
     migrate: bool = True,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+    read_statement_timeout: float | None = None,
     **engine_options: Any,
 ) -> Store:
     """Open (and by default migrate) the store at ``url``, every connection bounded by
-    ``connect_timeout`` and every statement by ``statement_timeout`` seconds (see the module
+    ``connect_timeout`` and every statement by ``statement_timeout`` seconds, or
+    ``read_statement_timeout`` for :meth:`Store.reading` when given (see the module
     docstring). Opening does not connect: a store that is down fails at its first use."""
     try:
         parsed = make_url(url)
@@ -196,25 +203,15 @@ def open_store(
             read_engine = create_engine(url, **engine_options)
             _configure_sqlite(read_engine, immediate=False, busy_ms=busy_ms)
         elif backend == "postgresql":
-            options = " ".join(
-                part
-                for part in (
-                    parsed.query.get("options"),
-                    f"-c statement_timeout={int(statement_timeout * 1000)}",
-                )
-                if isinstance(part, str) and part
-            )
-            connect_args = {
-                "connect_timeout": _connect_seconds(connect_timeout),
-                "options": options,
-                "tcp_user_timeout": int((connect_timeout + statement_timeout) * 1000),
-                **engine_options.pop("connect_args", {}),
-            }
-            engine_options.setdefault("pool_timeout", statement_timeout)
-            engine = create_engine(
-                url, pool_pre_ping=True, connect_args=connect_args, **engine_options
+            extra_args = engine_options.pop("connect_args", {})
+            engine = _postgres_engine(
+                url, connect_timeout, statement_timeout, extra_args, engine_options
             )
             read_engine = engine
+            if read_statement_timeout not in (None, statement_timeout):
+                read_engine = _postgres_engine(
+                    url, connect_timeout, float(read_statement_timeout), extra_args, engine_options
+                )
         else:
             raise ConfigError(
                 f"RISKOPS_DATABASE_URL uses {backend!r}. Valid schemes are: sqlite, postgresql.",
@@ -225,11 +222,45 @@ def open_store(
             raise MissingExtraError("A PostgreSQL store", "psycopg", "postgres") from exc
         raise
     store = Store(
-        engine, read_engine, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+        engine,
+        read_engine,
+        connect_timeout=connect_timeout,
+        statement_timeout=statement_timeout,
+        read_statement_timeout=read_statement_timeout,
     )
     if migrate:
         store.migrate()
     return store
+
+
+def _postgres_engine(
+    url: str,
+    connect_timeout: float,
+    statement_timeout: float,
+    connect_args: dict[str, Any],
+    engine_options: dict[str, Any],
+) -> Engine:
+    """An engine whose connections have the timeouts of the module docstring."""
+    options = " ".join(
+        part
+        for part in (
+            make_url(url).query.get("options"),
+            f"-c statement_timeout={int(statement_timeout * 1000)}",
+        )
+        if isinstance(part, str) and part
+    )
+    args = {
+        "connect_timeout": _connect_seconds(connect_timeout),
+        "options": options,
+        "tcp_user_timeout": int((connect_timeout + statement_timeout) * 1000),
+        **connect_args,
+    }
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args=args,
+        **{"pool_timeout": statement_timeout, **engine_options},
+    )
 
 
 def _connect_seconds(seconds: float) -> int:

@@ -119,3 +119,18 @@ def test_a_server_that_accepts_but_never_answers_fails_the_connect_in_time() -> 
             store.dispose()
         assert time.monotonic() - started < 30  # not the 130 s psycopg waits by default
         assert "RISKOPS_DB_CONNECT_TIMEOUT" in (e.value.hint or "")
+
+
+@pytest.mark.integration
+def test_a_shorter_read_statement_timeout_bounds_reads_only(pg_schema_url: str) -> None:
+    store = open_store(pg_schema_url, statement_timeout=10, read_statement_timeout=0.3)
+    try:
+        with store.transaction() as session:
+            session.execute(text("SELECT pg_sleep(0.5)"))  # a write transaction may take longer
+        with (
+            pytest.raises(BackendError, match=r"did not finish a statement within 0\.3 s"),
+            store.reading() as session,
+        ):
+            session.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        store.dispose()
