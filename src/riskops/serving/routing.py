@@ -1,19 +1,15 @@
 """Which loaded version answers which request: the routing table of a running server.
 
-The table is built from the store alone, never from MLflow's aliases. Per model, in the
-server's environment:
+Which versions serve, and in which lane, is governance's answer
+(:func:`riskops.governance.serving.serving_plan`: champion, canary with its sticky share,
+shadows; approved versions with both sign-offs only), asked of the store, never of MLflow's
+aliases. This module loads those versions and routes requests among them: a **canary** answers
+the subjects whose bucket ``int(sha256(model + "\\x00" + subject_id)[:8]) mod 10,000`` is below
+``share × 10,000`` — the same subjects every time, whatever the process; **shadows** are scored
+and logged after the answer, never returned.
 
-- the **champion** is the version of the newest ``full`` deployment row (a deploy or a
-  rollback);
-- a **canary** is the newest ``canary`` row newer than that, answering the subjects whose
-  bucket ``int(sha256(model + "\\x00" + subject_id)[:8]) mod 10,000`` is below
-  ``share × 10,000`` — the same subjects every time, whatever the process;
-- **shadows** are the ``shadow`` rows newer than the champion's: scored and logged after the
-  answer, never returned.
-
-A version is loaded only if it is ``approved`` with both sign-offs (a validator's and a risk
-officer's approval) and only from the artifact whose SHA-256 equals the recorded, approved
-digest (:func:`riskops.registry.artifacts.load_verified_model`). A version that cannot be loaded
+A version is loaded only from the artifact whose SHA-256 equals the recorded, approved digest
+(:func:`riskops.registry.artifacts.load_verified_model`). A version that cannot be loaded
 stays in the table as *unavailable*: its requests get the safe fallback decision.
 
 A refresh builds a whole new :class:`RoutingTable` (reusing the scorers of versions already
@@ -34,24 +30,19 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from riskops.config import Role
 from riskops.context import Context
 from riskops.errors import IntegrityError
-from riskops.governance.lifecycle import State
+from riskops.governance.serving import Planned as Planned  # re-exported for the service
+from riskops.governance.serving import serving_plan
 from riskops.registry.artifacts import load_verified_model
+from riskops.registry.versions import ModelRef, get_version
 from riskops.scoring.features import FeatureEncoder, UnknownCategory
 from riskops.scoring.scorer import Scorer
 from riskops.spec import ModelSpec, parse_spec
-from riskops.store.tables import ApprovalRecord, DeploymentRecord, ModelVersionRecord
 
 log = logging.getLogger(__name__)
 
-Lane = Literal["champion", "canary", "shadow"]
 BUCKETS = 10_000
 
 
@@ -59,17 +50,6 @@ def bucket(model: str, subject_id: str) -> int:
     """The subject's sticky bucket in [0, 10,000) for ``model``."""
     digest = hashlib.sha256(f"{model}\x00{subject_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % BUCKETS
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One version the store says should serve, and how."""
-
-    model: str
-    version: int
-    digest: str
-    lane: Lane
-    share: float | None
 
 
 @dataclass(frozen=True)
@@ -135,69 +115,9 @@ class RoutingTable:
 
 
 def plan_of(ctx: Context, environment: str) -> tuple[Planned, ...]:
-    """What the store says should serve in ``environment``, eligible versions only (approved,
-    both sign-offs); logged when a deployed version is not eligible."""
+    """What governance says should serve in ``environment``."""
     with ctx.store.reading() as session:
-        rows = list(
-            session.execute(
-                select(DeploymentRecord)
-                .where(DeploymentRecord.environment == environment)
-                .order_by(DeploymentRecord.id)
-            ).scalars()
-        )
-        wanted: list[tuple[DeploymentRecord, Lane]] = []
-        for name in sorted({r.model_name for r in rows}):
-            mine = [r for r in rows if r.model_name == name]
-            full = [r for r in mine if r.mode == "full"]
-            if not full:
-                continue
-            champion = full[-1]
-            wanted.append((champion, "champion"))
-            later = [r for r in mine if r.id > champion.id and r.version != champion.version]
-            canaries = [r for r in later if r.mode == "canary"]
-            if canaries:
-                wanted.append((canaries[-1], "canary"))
-            # A version that answers as the canary is not also scored as a shadow.
-            canary_version = canaries[-1].version if canaries else None
-            shadows: dict[int, DeploymentRecord] = {
-                r.version: r for r in later if r.mode == "shadow" and r.version != canary_version
-            }
-            wanted.extend((r, "shadow") for r in shadows.values())
-        plan = []
-        for row, lane in wanted:
-            version = session.execute(
-                select(ModelVersionRecord).where(
-                    ModelVersionRecord.model_name == row.model_name,
-                    ModelVersionRecord.version == row.version,
-                )
-            ).scalar_one_or_none()
-            why = _ineligible(session, row, version)
-            if why is not None or version is None:
-                log.error("Not serving %s@%s: %s", row.model_name, row.version, why)
-                continue
-            plan.append(Planned(row.model_name, row.version, version.digest, lane, row.share))
-        return tuple(plan)
-
-
-def _ineligible(
-    session: Session, row: DeploymentRecord, version: ModelVersionRecord | None
-) -> str | None:
-    if version is None:
-        return "no such version in the store"
-    if version.state != State.APPROVED:
-        return f"it is '{version.state}', not 'approved'"
-    approvals = session.execute(
-        select(ApprovalRecord.role).where(
-            ApprovalRecord.model_name == row.model_name,
-            ApprovalRecord.version == row.version,
-            ApprovalRecord.decision == "approve",
-        )
-    ).scalars()
-    roles = set(approvals)
-    missing = {Role.VALIDATOR.value, Role.RISK_OFFICER.value} - roles
-    if missing:
-        return f"it lacks the sign-off of a {' and a '.join(sorted(missing))}"
-    return None
+        return tuple(serving_plan(session, environment))
 
 
 def build_table(
@@ -264,12 +184,7 @@ def _load(
     deadline_ms: float | None = None,
 ) -> Loaded:
     with ctx.store.reading() as session:
-        version = session.execute(
-            select(ModelVersionRecord).where(
-                ModelVersionRecord.model_name == planned.model,
-                ModelVersionRecord.version == planned.version,
-            )
-        ).scalar_one()
+        version = get_version(session, ModelRef(planned.model, planned.version))
         spec_yaml, flavor = version.spec_yaml, version.flavor
     spec = parse_spec(spec_yaml, source=f"{planned.model}@{planned.version}").spec
     encoder = FeatureEncoder(spec, unknown_category=unknown_category)
