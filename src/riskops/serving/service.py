@@ -500,9 +500,9 @@ def _relocate(problems: Sequence[Problem], indices: Sequence[int]) -> list[Probl
         if p.location.startswith("["):
             k, _, rest = p.location[1:].partition("]")
             if k.isdigit() and int(k) < len(indices):
-                moved.append(Problem(f"subjects[{indices[int(k)]}]{rest}", p.message))
+                moved.append(Problem(f"subjects[{indices[int(k)]}]{rest}", p.message, p.code))
                 continue
-        moved.append(Problem(f"subjects{p.location}", p.message))
+        moved.append(Problem(f"subjects{p.location}", p.message, p.code))
     return moved
 
 
