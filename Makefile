@@ -28,12 +28,13 @@ $(DEV_STAMP): $(BIN)/python pyproject.toml
 demo: $(DEPS_STAMP) ## Create .venv, install, run the end-to-end demo in ./.riskops
 	$(BIN)/riskops demo --reset
 
-lint: $(DEV_STAMP) ## ruff (lint + format check), mypy, import contracts, actionlint
+lint: $(DEV_STAMP) ## ruff (lint + format check), mypy, import contracts, actionlint, zizmor
 	$(BIN)/ruff check src tests benchmarks models
 	$(BIN)/ruff format --check src tests benchmarks models
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 format: $(DEV_STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format src tests benchmarks models
