@@ -15,9 +15,10 @@ help: ## List the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The demo needs every lifecycle step, documents and the fairness gate included: the all extra.
 $(DEPS_STAMP): $(BIN)/python pyproject.toml
 	$(PIP_INSTALL) --upgrade "pip>=24"
-	$(PIP_INSTALL) -e .
+	$(PIP_INSTALL) -e '.[all]'
 	touch $@
 
 $(DEV_STAMP): $(BIN)/python pyproject.toml

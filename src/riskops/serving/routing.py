@@ -185,13 +185,18 @@ def _load(
 ) -> Loaded:
     with ctx.store.reading() as session:
         version = get_version(session, ModelRef(planned.model, planned.version))
-        spec_yaml, flavor = version.spec_yaml, version.flavor
+        spec_yaml, flavor, source = version.spec_yaml, version.flavor, version.artifact_uri
     spec = parse_spec(spec_yaml, source=f"{planned.model}@{planned.version}").spec
     encoder = FeatureEncoder(spec, unknown_category=unknown_category)
     ref = f"{planned.model}@{planned.version}"
     try:
         model = load_verified_model(
-            ctx.registry, planned.model, planned.version, digest=planned.digest, flavor=flavor
+            ctx.registry,
+            planned.model,
+            planned.version,
+            digest=planned.digest,
+            flavor=flavor,
+            source=source,
         )
         scorer = Scorer(
             spec,
