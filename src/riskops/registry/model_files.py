@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from riskops.errors import InputError, IntegrityError
+from riskops.errors import InputError
 from riskops.registry.flavors import FLAVORS, flavor_of, predict_proba
 
 
@@ -96,7 +96,7 @@ def _flavor_conf(path: Path, flavor: str) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise IntegrityError(
+        raise InputError(
             f"The model folder {path} has no readable MLmodel file: {exc}",
             hint="The artifact is not an MLflow model folder; register the version again.",
         ) from exc
@@ -104,7 +104,7 @@ def _flavor_conf(path: Path, flavor: str) -> dict[str, Any]:
     conf = flavors.get(flavor) if isinstance(flavors, dict) else None
     if not isinstance(conf, dict):
         found = ", ".join(sorted(flavors)) if isinstance(flavors, dict) else "none"
-        raise IntegrityError(
+        raise InputError(
             f"The MLmodel file of {path} has no {flavor!r} flavor (flavors: {found}).",
             hint="The version was recorded with another flavor than its artifact holds; "
             "register the version again.",
@@ -116,11 +116,11 @@ def _member(path: Path, conf: dict[str, Any], key: str) -> Path:
     """The file named by ``conf[key]``, which must lie inside the model folder."""
     name = conf.get(key)
     if not isinstance(name, str) or not name:
-        raise IntegrityError(f"The MLmodel file of {path} names no model file ({key}).")
+        raise InputError(f"The MLmodel file of {path} names no model file ({key}).")
     root = path.resolve()
     member = (root / name).resolve()
     if not member.is_relative_to(root) or not member.is_file():
-        raise IntegrityError(
+        raise InputError(
             f"The MLmodel file of {path} names {name!r} as the model file, which is not a "
             "file inside the model folder."
         )

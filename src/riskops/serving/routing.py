@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from riskops.context import Context
-from riskops.errors import IntegrityError
-from riskops.governance.serving import Planned as Planned  # re-exported for the service
-from riskops.governance.serving import serving_plan
+from riskops.errors import IntegrityError, RiskopsError
+from riskops.governance.serving import Planned, serving_plan
 from riskops.registry.artifacts import load_verified_model
 from riskops.registry.versions import ModelRef, get_version
 from riskops.scoring.features import FeatureEncoder, UnknownCategory
@@ -54,13 +53,16 @@ def bucket(model: str, subject_id: str) -> int:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A planned version and its scorer, or why it has none (``scorer`` is None)."""
+    """A planned version and its scorer, or why it has none (``scorer`` is None): ``refused``
+    says why in words, ``refused_code`` as the error's code (``integrity`` for a digest
+    mismatch; ``load_failed`` for a failure that is not a riskops error)."""
 
     plan: Planned
     spec: ModelSpec
     encoder: FeatureEncoder
     scorer: Scorer | None
     refused: str | None = None
+    refused_code: str | None = None
 
     @property
     def available(self) -> bool:
@@ -126,7 +128,7 @@ def build_table(
     *,
     previous: RoutingTable | None,
     unknown_category: UnknownCategory = "reject",
-    on_refused: Callable[[Planned, str], None] | None = None,
+    on_refused: Callable[[Loaded], None] | None = None,
     deadline_ms: float | None = None,
     retry_refused: bool = False,
 ) -> RoutingTable:
@@ -149,7 +151,7 @@ def _build(
     plan: tuple[Planned, ...],
     previous: RoutingTable | None,
     unknown_category: UnknownCategory,
-    on_refused: Callable[[Planned, str], None] | None,
+    on_refused: Callable[[Loaded], None] | None,
     deadline_ms: float | None,
 ) -> RoutingTable:
     known: dict[tuple[str, int, str], Loaded] = {}
@@ -166,7 +168,7 @@ def _build(
         else:
             loaded = _load(ctx, planned, unknown_category, deadline_ms)
             if loaded.refused is not None and on_refused is not None:
-                on_refused(planned, loaded.refused)
+                on_refused(loaded)
         lanes.setdefault(planned.model, []).append(loaded)
     routes = {}
     for name, loaded_lanes in lanes.items():
@@ -208,8 +210,11 @@ def _load(
         )
     except IntegrityError as exc:
         log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)
-        return Loaded(planned, spec, encoder, None, refused=f"digest mismatch: {exc}")
+        why = f"digest mismatch: {exc}"
+        return Loaded(planned, spec, encoder, None, refused=why, refused_code=exc.code)
     except Exception as exc:  # a broken artifact must not stop the server: that version falls back
         log.error("Could not load %s: %s", ref, exc)
-        return Loaded(planned, spec, encoder, None, refused=f"load failed: {exc}")
+        code = exc.code if isinstance(exc, RiskopsError) else "load_failed"
+        why = f"load failed: {exc}"
+        return Loaded(planned, spec, encoder, None, refused=why, refused_code=code)
     return Loaded(planned, spec, encoder, scorer)

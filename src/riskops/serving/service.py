@@ -48,13 +48,13 @@ from riskops.context import Context, open_context
 from riskops.decisions.flusher import FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, open_decision_log
-from riskops.errors import InputError, NotFoundError, Problem
+from riskops.errors import InputError, IntegrityError, NotFoundError, Problem
 from riskops.scoring.features import RequestInvalid, UnknownCategory
 from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.scoring.scorer import Decision
 from riskops.serving.auth import KeyRing
 from riskops.serving.metrics import ServingMetrics
-from riskops.serving.routing import Loaded, Planned, Route, RoutingTable, build_table
+from riskops.serving.routing import Loaded, Route, RoutingTable, build_table
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +215,10 @@ class ScoringService:
                 failing = True
             self._stop.wait(self.settings.refresh_seconds)
 
-    def _refused(self, planned: Planned, why: str) -> None:
-        if why.startswith("digest mismatch"):
-            self.metrics.digest_mismatch.labels(planned.model, str(planned.version)).inc()
+    def _refused(self, lane: Loaded) -> None:
+        if lane.refused_code == IntegrityError.code:
+            plan = lane.plan
+            self.metrics.digest_mismatch.labels(plan.model, str(plan.version)).inc()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether every deployed version is loaded and verified, and what is loaded."""

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from riskops.errors import InputError, IntegrityError
+from riskops.errors import InputError
 from riskops.registry.flavors import predict_proba
 from riskops.registry.model_files import load_native, save_model
 
@@ -92,17 +92,17 @@ def test_an_unknown_flavor_is_refused(folders: dict[str, Path]) -> None:
         load_native(folders["lightgbm"], "onnx")
 
 
-def test_a_folder_without_the_recorded_flavor_is_an_integrity_error(
+def test_a_folder_without_the_recorded_flavor_is_refused(
     folders: dict[str, Path],
 ) -> None:
     with pytest.raises(
-        IntegrityError, match=r"has no 'sklearn' flavor \(flavors: lightgbm, python_function\)"
+        InputError, match=r"has no 'sklearn' flavor \(flavors: lightgbm, python_function\)"
     ):
         load_native(folders["lightgbm"], "sklearn")
 
 
-def test_a_folder_without_mlmodel_is_an_integrity_error(tmp_path: Path) -> None:
-    with pytest.raises(IntegrityError, match=r"has no readable MLmodel file"):
+def test_a_folder_without_mlmodel_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"has no readable MLmodel file"):
         load_native(tmp_path, "lightgbm")
 
 
@@ -114,7 +114,7 @@ def test_a_model_file_outside_the_folder_is_refused(
     outside.write_bytes((folder / "model.lgb").read_bytes())
     edit_mlmodel(folder, "lightgbm", data="../elsewhere.lgb")
     with pytest.raises(
-        IntegrityError,
+        InputError,
         match=r"names '\.\./elsewhere\.lgb' as the model file, which is not a file inside",
     ):
         load_native(folder, "lightgbm")
