@@ -3,6 +3,10 @@ with the code of why (never read back from the message)."""
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +90,33 @@ def test_the_server_counts_a_digest_mismatch_by_its_code(
         assert mismatches == 1.0
     finally:
         service.close()
+
+
+_LOAD_AND_LIST_MODULES = """
+import sys
+from riskops.config import load_settings
+from riskops.context import open_context
+from riskops.serving.routing import build_table
+
+context = open_context(load_settings())
+table = build_table(context, "production", previous=None)
+assert table.ready, table.refused()
+print(sorted({m.split(".")[0] for m in sys.modules}))
+"""
+
+
+def test_loading_from_a_local_artifact_store_never_imports_mlflow(
+    ctx: Context, deployed: ModelRef
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_LIST_MODULES],
+        env={**os.environ, "RISKOPS_HOME": str(ctx.settings.home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    assert "lightgbm" in loaded
+    assert "mlflow" not in loaded
