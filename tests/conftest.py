@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -34,6 +34,23 @@ PEOPLE: dict[str, list[str]] = {
     "vera": ["validator", "risk_officer"],  # may do either sign-off, never both on one version
     "rob": ["risk_officer"],
 }
+
+
+def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """True on a CI machine (``CI=true``, as GitHub Actions and .ci/run's caller set it)."""
+    return environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def unavailable(reason: str, *, environ: Mapping[str, str] = os.environ) -> NoReturn:
+    """Stop a test whose service or program is missing: locally it skips, saying ``reason``;
+    under ``CI=true`` it fails, since CI installs and starts everything the suite needs and a
+    test that silently skipped there would prove nothing. Every such skip goes through here."""
+    if under_ci(environ):
+        pytest.fail(
+            f"{reason} (CI=true: a missing service or program fails the test)", pytrace=False
+        )
+    pytest.skip(reason)
+
 
 _WORKSPACE_VARS = (
     "RISKOPS_HOME",
@@ -109,12 +126,12 @@ def postgres_url() -> str:
     try:
         engine = admin_engine(url)
     except ModuleNotFoundError as exc:  # psycopg missing: the postgres extra is not installed
-        pytest.skip(f"PostgreSQL driver not installed ({exc}); pip install -e '.[postgres]'")
+        unavailable(f"PostgreSQL driver not installed ({exc}); pip install -e '.[postgres]'")
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except OperationalError as exc:
-        pytest.skip(
+        unavailable(
             f"PostgreSQL at {shown} is not available (connect timeout {PG_CONNECT_TIMEOUT_S} s): "
             f"{' '.join(str(exc.orig).split())}"
         )

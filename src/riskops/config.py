@@ -41,8 +41,10 @@ be under the home (a persistent volume per pod, while the home may be a read-onl
 A server started by ``uvicorn --factory riskops.serving.app:app_from_env`` also reads its own
 options from the environment (:func:`load_serving_options`): ``RISKOPS_ENV``,
 ``RISKOPS_REFRESH_SECONDS``, ``RISKOPS_MAX_BATCH``, ``RISKOPS_MAX_BODY_BYTES``,
-``RISKOPS_UNKNOWN_CATEGORY``, ``RISKOPS_FLUSH_INTERVAL``, ``RISKOPS_FLUSHER`` and
-``RISKOPS_MODEL_TIMEOUT_MS`` (``riskops serve`` sets them from its options).
+``RISKOPS_UNKNOWN_CATEGORY``, ``RISKOPS_FLUSH_INTERVAL``, ``RISKOPS_FLUSHER``,
+``RISKOPS_MODEL_TIMEOUT_MS``, ``RISKOPS_MAX_READS``, ``RISKOPS_METRICS_PORT``,
+``RISKOPS_METRICS_HOST`` and ``RISKOPS_DOCS`` (true or false) (``riskops serve`` sets them from
+its options).
 
 People and their roles are listed in the ``[people]`` table, e.g. ``alice = ["developer"]``.
 How often each risk tier's models are reviewed is the ``[review_months]`` table, in months
@@ -151,6 +153,10 @@ SERVING_VARIABLES: Mapping[str, tuple[str, type]] = MappingProxyType(
         "RISKOPS_FLUSH_INTERVAL": ("flush_interval", float),
         "RISKOPS_FLUSHER": ("flusher", str),
         "RISKOPS_MODEL_TIMEOUT_MS": ("model_timeout_ms", float),
+        "RISKOPS_MAX_READS": ("max_concurrent_reads", int),
+        "RISKOPS_METRICS_PORT": ("metrics_port", int),
+        "RISKOPS_METRICS_HOST": ("metrics_host", str),
+        "RISKOPS_DOCS": ("docs", bool),
     }
 )
 
@@ -227,6 +233,15 @@ def load_serving_options(environ: Mapping[str, str] | None = None) -> dict[str, 
     for name, (field_name, kind) in SERVING_VARIABLES.items():
         raw = env.get(name)
         if raw is None or raw == "":
+            continue
+        if kind is bool:
+            flag = raw.strip().lower()
+            if flag not in ("true", "false", "1", "0"):
+                raise ConfigError(
+                    f"{name}={raw!r} is not true or false.",
+                    hint=f"Unset {name}, or set it to true or false.",
+                )
+            options[field_name] = flag in ("true", "1")
             continue
         try:
             options[field_name] = kind(raw)

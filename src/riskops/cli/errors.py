@@ -2,6 +2,8 @@
 
 Exit codes: 0 ok; 1 a failure (a broken chain, a backend that does not answer, a failed gate);
 2 refused or bad input (unknown model, wrong state, missing role, malformed spec or data).
+The table is keyed by the errors' codes (:mod:`riskops.errors`), looked up from the most
+specific code an error has to the most general; the JSON form of an error carries its code.
 """
 
 from __future__ import annotations
@@ -26,23 +28,23 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_REFUSED = 2
 
-EXIT_CODES: dict[type[RiskopsError], int] = {
-    InputError: EXIT_REFUSED,
-    ConfigError: EXIT_REFUSED,
-    NotFoundError: EXIT_REFUSED,
-    ConflictError: EXIT_REFUSED,
-    PermissionDeniedError: EXIT_REFUSED,
-    MissingExtraError: EXIT_REFUSED,
-    GateFailedError: EXIT_FAILURE,
-    IntegrityError: EXIT_FAILURE,
-    BackendError: EXIT_FAILURE,
+EXIT_CODES: dict[str, int] = {
+    InputError.code: EXIT_REFUSED,
+    ConfigError.code: EXIT_REFUSED,
+    NotFoundError.code: EXIT_REFUSED,
+    ConflictError.code: EXIT_REFUSED,
+    PermissionDeniedError.code: EXIT_REFUSED,
+    MissingExtraError.code: EXIT_REFUSED,
+    GateFailedError.code: EXIT_FAILURE,
+    IntegrityError.code: EXIT_FAILURE,
+    BackendError.code: EXIT_FAILURE,
 }
 
 
 def exit_code(error: RiskopsError) -> int:
-    for cls in type(error).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
+    for code in error.codes():
+        if code in EXIT_CODES:
+            return EXIT_CODES[code]
     return EXIT_FAILURE
 
 
@@ -53,6 +55,7 @@ def render(error: RiskopsError, *, as_json: bool) -> None:
         body = {
             "error": {
                 "type": type(error).__name__,
+                "code": error.code,
                 "message": error.message,
                 "problems": problems,
                 "hint": error.hint,

@@ -207,6 +207,13 @@ def serve(
             hint="riskops serve --max-reads 8",
         )
     if metrics_port is not None:
+        if workers != 1:
+            raise InputError(
+                f"--metrics-port {metrics_port} with --workers {workers}: the workers cannot "
+                "share one metrics listener.",
+                hint="Run one process per pod with --metrics-port (replicas), or drop "
+                "--metrics-port to serve /metrics on the scoring port.",
+            )
         _check_metrics_port(host, port, metrics_port)
     state: State = ctx.obj
     workspace = state.settings()
@@ -250,7 +257,12 @@ def _environment(settings: ServerSettings) -> dict[str, str]:
     values = {"RISKOPS_HOME": str(settings.workspace.home)}
     for name, (field, _kind) in SERVING_VARIABLES.items():
         value = getattr(settings, field)
-        values[name] = "0" if value is None else str(value)
+        if value is None and field == "model_timeout_ms":
+            values[name] = "0"  # 0 turns the deadline off
+        elif isinstance(value, bool):
+            values[name] = "true" if value else "false"
+        else:
+            values[name] = "" if value is None else str(value)  # "" is unset
     return values
 
 

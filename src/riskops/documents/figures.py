@@ -19,9 +19,16 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from riskops.errors import MissingExtraError
+
+try:  # the docs extra: a missing package is named where documents are asked for
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").split(".")[0] != "matplotlib":
+        raise
+    raise MissingExtraError("Model documents", "matplotlib", "docs") from _missing
 
 from riskops.documents.evidence import Curve, Histogram, group_label, is_number
 

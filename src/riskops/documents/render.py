@@ -26,14 +26,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from riskops.errors import InputError, MissingExtraError
+
+try:  # the docs extra: a missing package is named where documents are asked for
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+    from markupsafe import Markup, escape
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").split(".")[0] not in {"jinja2", "markupsafe"}:
+        raise
+    raise MissingExtraError("Model documents", _missing.name or "jinja2", "docs") from _missing
 
 from riskops.context import Context
 from riskops.documents.figures import Plot
 from riskops.documents.records import gather_records
 from riskops.documents.sections import Content, build_content
-from riskops.errors import InputError, MissingExtraError
 from riskops.registry.versions import ModelRef
 
 FORMATS = ("html", "md", "pdf")

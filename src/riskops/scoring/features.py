@@ -52,6 +52,12 @@ _ABSENT = object()
 class RequestInvalid(ProblemsError):
     """A scoring request that does not match the model's spec; ``problems`` names each field."""
 
+    code = "request_invalid"
+
+
+# A problem with a feature value: its code (see riskops.errors.Problem) and its message.
+_Refusal = tuple[str, str]
+
 
 class FeatureEncoder:
     """Validation and encoding of requests for one spec, compiled once.
@@ -113,7 +119,11 @@ class FeatureEncoder:
         every row, located as ``[row].feature``."""
         if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
             raise self._invalid(
-                [Problem("(batch)", f"expected a list of subjects, got {_kind(rows)}")]
+                [
+                    Problem(
+                        "(batch)", f"expected a list of subjects, got {_kind(rows)}", "wrong_type"
+                    )
+                ]
             )
         matrix: list[list[float]] = []
         problems: list[Problem] = []
@@ -157,50 +167,60 @@ class FeatureEncoder:
         if not isinstance(features, Mapping):
             where = prefix.rstrip(".") or "(body)"
             problem = f"expected an object of feature name → value, got {_kind(features)}"
-            return [math.nan] * self.width, [Problem(where, problem)]
+            return [math.nan] * self.width, [Problem(where, problem, "wrong_type")]
         values = [math.nan] * self.width
         problems: list[Problem] = []
         for i, feature in enumerate(self.features):
             value = features.get(feature.name, _ABSENT)
             if feature.type == "numeric":
-                code, message = self._number(feature, value)
+                encoded, refusal = self._number(feature, value)
             else:
-                code, message = self._category(feature, value)
-            if message is None:
-                values[i] = code
+                encoded, refusal = self._category(feature, value)
+            if refusal is None:
+                values[i] = encoded
             else:
-                problems.append(Problem(prefix + feature.name, message))
+                kind, message = refusal
+                problems.append(Problem(prefix + feature.name, message, kind))
         for key in features:
             if key not in self._positions:
-                problems.append(Problem(prefix + str(key), self._unknown_field(key)))
+                problems.append(
+                    Problem(prefix + str(key), self._unknown_field(key), "unknown_field")
+                )
         return values, problems
 
-    def _number(self, feature: Feature, value: object) -> tuple[float, str | None]:
+    def _number(self, feature: Feature, value: object) -> tuple[float, _Refusal | None]:
         if value is _ABSENT or value is None:
             return self._missing(feature)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return math.nan, _expected_number(value)
+            return math.nan, ("wrong_type", _expected_number(value))
         number: Any = value  # int, float, a numpy number or a Fraction: all compare with float
         if number != number:  # NaN: a missing value, however it was spelled
             return self._missing(feature)
         if number in (math.inf, -math.inf):
-            return math.nan, f"must be a finite number, got {number}"
+            return math.nan, ("invalid", f"must be a finite number, got {number}")
         # Compared before converting, so that a huge integer is reported as out of range.
         if feature.min is not None and number < feature.min:
-            return math.nan, f"{number} is below the allowed minimum {feature.min:g}"
+            return math.nan, (
+                "out_of_range",
+                f"{number} is below the allowed minimum {feature.min:g}",
+            )
         if feature.max is not None and number > feature.max:
-            return math.nan, f"{number} is above the allowed maximum {feature.max:g}"
+            return math.nan, (
+                "out_of_range",
+                f"{number} is above the allowed maximum {feature.max:g}",
+            )
         try:
             return float(number), None
         except OverflowError:
-            return math.nan, "is too large for a number"
+            return math.nan, ("invalid", "is too large for a number")
 
-    def _category(self, feature: Feature, value: object) -> tuple[float, str | None]:
+    def _category(self, feature: Feature, value: object) -> tuple[float, _Refusal | None]:
         if value is _ABSENT or value is None:
             return self._missing(feature)
         if not isinstance(value, str):
             return math.nan, (
-                f"expected one of the categories as a string, got {_kind(value)} ({value!r})"
+                "wrong_type",
+                f"expected one of the categories as a string, got {_kind(value)} ({value!r})",
             )
         code = self._codes[feature.name].get(value)
         if code is not None:
@@ -211,13 +231,17 @@ class FeatureEncoder:
         close = difflib.get_close_matches(value, allowed, n=1)
         suggestion = f"; did you mean {close[0]!r}?" if close else ""
         listed = ", ".join(repr(c) for c in allowed)
-        return math.nan, f"{value!r} is not an allowed category ({listed}){suggestion}"
+        message = f"{value!r} is not an allowed category ({listed}){suggestion}"
+        return math.nan, ("unknown_category", message)
 
     @staticmethod
-    def _missing(feature: Feature) -> tuple[float, str | None]:
+    def _missing(feature: Feature) -> tuple[float, _Refusal | None]:
         if feature.allow_missing:
             return math.nan, None
-        return math.nan, "is required: send a value (the spec does not allow it to be missing)"
+        return math.nan, (
+            "missing",
+            "is required: send a value (the spec does not allow it to be missing)",
+        )
 
     def _unknown_field(self, key: object) -> str:
         close = difflib.get_close_matches(str(key), self.feature_names, n=1)

@@ -128,6 +128,7 @@ class Problem(BaseModel):
     type: str
     title: str
     status: int
+    code: str
     detail: str
     hint: str | None
     problems: list[dict[str, str]]

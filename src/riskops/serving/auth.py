@@ -58,6 +58,8 @@ _SECRET_BYTES = 32
 class ApiKeyMissing(PermissionDeniedError):
     """No API key, or one that is malformed, unknown or revoked (HTTP 401)."""
 
+    code = "api_key_missing"
+
 
 @dataclass(frozen=True)
 class ApiKey:

@@ -1,22 +1,27 @@
 """The one table that maps riskops errors to HTTP statuses, and the problem+json body they get.
 
 Every error answer is ``application/problem+json`` (RFC 9457) with ``type``, ``title``,
-``status`` and ``detail``, plus riskops' ``hint`` (what to do next) and ``problems`` (each bad
-field: ``{"field": ..., "message": ...}``). No answer ever carries a traceback: an unexpected
+``status`` and ``detail``, plus riskops' ``code`` (the error's stable code, see
+:mod:`riskops.errors`), ``hint`` (what to do next) and ``problems`` (each bad field:
+``{"field": ..., "message": ..., "code": ...}``). No answer ever carries a traceback: an unexpected
 exception is logged here, server-side, and the caller gets a 500 problem naming no internals.
 
-=======================================  ======
-error                                    status
-=======================================  ======
-InputError (RequestInvalid, ...)         422
-PayloadTooLarge                          413
-MethodNotAllowed                         405
-ApiKeyMissing                            401
-PermissionDeniedError                    403
-NotFoundError                            404
-ConflictError                            409
-BackendError, IntegrityError, others     503 / 500
-=======================================  ======
+The status is looked up by the error's code, then by each code it refines
+(:meth:`riskops.errors.RiskopsError.codes`), never by message text:
+
+==========================================  ======
+code                                        status
+==========================================  ======
+input_invalid (request_invalid, ...)        422
+payload_too_large                           413
+method_not_allowed                          405
+api_key_missing                             401
+permission_denied                           403
+not_found                                   404
+conflict                                    409
+backend_unavailable (busy)                  503
+integrity, config_invalid, others           500
+==========================================  ======
 
 A 503 carries ``Retry-After`` (the error's ``retry_after``, else 5 seconds); a BusyError is a
 server at one of its own limits (the read limit), not logged as a failure.
@@ -57,22 +62,33 @@ TYPE_BASE = "https://riskops.dev/problems/"
 class PayloadTooLarge(InputError):
     """A request body larger than the server accepts."""
 
+    code = "payload_too_large"
+
 
 class MethodNotAllowed(InputError):
     """A method the endpoint does not take."""
 
+    code = "method_not_allowed"
 
-STATUS: dict[type[RiskopsError], int] = {
-    PayloadTooLarge: 413,
-    MethodNotAllowed: 405,
-    InputError: 422,
-    ApiKeyMissing: 401,
-    PermissionDeniedError: 403,
-    NotFoundError: 404,
-    ConflictError: 409,
-    BackendError: 503,
-    IntegrityError: 500,
-    ConfigError: 500,
+
+STATUS: dict[str, int] = {
+    PayloadTooLarge.code: 413,
+    MethodNotAllowed.code: 405,
+    InputError.code: 422,
+    ApiKeyMissing.code: 401,
+    PermissionDeniedError.code: 403,
+    NotFoundError.code: 404,
+    ConflictError.code: 409,
+    BackendError.code: 503,
+    IntegrityError.code: 500,
+    ConfigError.code: 500,
+}
+
+# The code of an answer that no RiskopsError produced (the framework's own 404, 405, 422, and
+# an unexpected failure), by status.
+_STATUS_CODES: dict[int, str] = {
+    **{status: code for code, status in STATUS.items() if status != 500},
+    500: "internal",
 }
 
 TITLES: dict[int, str] = {
@@ -89,24 +105,30 @@ TITLES: dict[int, str] = {
 
 
 def status_of(error: RiskopsError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
+    for code in error.codes():
+        if code in STATUS:
+            return STATUS[code]
     return 500
 
 
 def problem_body(
-    status: int, detail: str, *, hint: str | None = None, problems: Iterable[Problem] = ()
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    hint: str | None = None,
+    problems: Iterable[Problem] = (),
 ) -> dict[str, Any]:
-    """The problem+json object of an error answer."""
+    """The problem+json object of an error answer; ``code`` defaults to the status's."""
     title = TITLES.get(status, "Error")
     return {
         "type": TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,
         "status": status,
+        "code": code or _STATUS_CODES.get(status, "error"),
         "detail": detail,
         "hint": hint,
-        "problems": [{"field": p.location, "message": p.message} for p in problems],
+        "problems": [{"field": p.location, "message": p.message, "code": p.code} for p in problems],
     }
 
 
@@ -151,7 +173,11 @@ def error_answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]
         retry_after = getattr(error, "retry_after", None) or RETRY_AFTER_SECONDS
         headers["Retry-After"] = str(retry_after)
     body = problem_body(
-        status, error.message, hint=error.hint, problems=getattr(error, "problems", ())
+        status,
+        error.message,
+        code=error.code,
+        hint=error.hint,
+        problems=getattr(error, "problems", ()),
     )
     return status, body, headers
 

@@ -168,12 +168,12 @@ class ServingMetrics:
         child.observe(seconds)
 
     def problems(self, model: str, problems: Iterable[Problem]) -> None:
-        """Count missing and out-of-range features of a refused request."""
+        """Count missing and out-of-range features of a refused request, by problem code."""
         for problem in problems:
             feature = problem.location.rsplit(".", 1)[-1]
-            if "is required" in problem.message:
+            if problem.code == "missing":
                 self.missing.labels(model, feature).inc()
-            elif "allowed minimum" in problem.message or "allowed maximum" in problem.message:
+            elif problem.code == "out_of_range":
                 self.out_of_range.labels(model, feature).inc()
 
     def missing_values(self, model: str, features: dict[str, object], names: Iterable[str]) -> None:

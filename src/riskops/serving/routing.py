@@ -1,29 +1,20 @@
 """Which loaded version answers which request: the routing table of a running server.
 
-The table is built from the store alone, never from MLflow's aliases. Per model, in the
-server's environment:
+Which versions serve, and in which lane, is governance's answer
+(:func:`riskops.governance.serving.serving_plan`: champion, canary with its sticky share,
+shadows; approved versions with both sign-offs only), asked of the store, never of MLflow's
+aliases. This module loads those versions and routes requests among them: a **canary** answers
+the subjects whose bucket ``int(sha256(model + "\\x00" + subject_id)[:8]) mod 10,000`` is below
+``share × 10,000`` — the same subjects every time, whatever the process; **shadows** are scored
+and logged after the answer, never returned.
 
-- the **champion** is the version of the newest ``full`` deployment row (a deploy or a
-  rollback);
-- a **canary** is the newest ``canary`` row newer than that, answering the subjects whose
-  bucket ``int(sha256(model + "\\x00" + subject_id)[:8]) mod 10,000`` is below
-  ``share × 10,000`` — the same subjects every time, whatever the process;
-- **shadows** are the ``shadow`` rows newer than the champion's: scored and logged after the
-  answer, never returned.
-
-A version is loaded only if it is ``approved`` with both sign-offs (a validator's and a risk
-officer's approval) and only from the artifact whose SHA-256 equals the recorded, approved
-digest (:func:`riskops.registry.artifacts.load_verified_model`). A version that cannot be loaded
+A version is loaded only from the artifact whose SHA-256 equals the recorded, approved digest
+(:func:`riskops.registry.artifacts.load_verified_model`). A version that cannot be loaded
 stays in the table as *unavailable*: its requests get the safe fallback decision.
 
 A refresh builds a whole new :class:`RoutingTable` (reusing the scorers of versions already
 loaded) and the server swaps one reference, so a request in flight finishes on the table it
 started with.
-
-With a ``cache`` folder each verified artifact is kept locally under its digest, and
-:func:`load_lane` with ``offline=True`` loads only from there (digest checked again): that is
-how a server started while the store is down serves its last verified deployments
-(:mod:`riskops.serving.snapshot`).
 
 Example::
 
@@ -41,25 +32,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from riskops.config import Role
 from riskops.context import Context
-from riskops.errors import IntegrityError, NotFoundError
-from riskops.governance.lifecycle import State
+from riskops.errors import IntegrityError, NotFoundError, RiskopsError
+from riskops.governance.serving import Planned, serving_plan
 from riskops.registry.artifacts import load_cached_model, load_verified_model
 from riskops.registry.mlflow_adapter import MlflowRegistry
+from riskops.registry.versions import ModelRef, get_version
 from riskops.scoring.features import FeatureEncoder, UnknownCategory
 from riskops.scoring.scorer import Scorer
 from riskops.spec import ModelSpec, parse_spec
-from riskops.store.tables import ApprovalRecord, DeploymentRecord, ModelVersionRecord
 
 log = logging.getLogger(__name__)
 
-Lane = Literal["champion", "canary", "shadow"]
 BUCKETS = 10_000
 
 
@@ -70,20 +55,11 @@ def bucket(model: str, subject_id: str) -> int:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """One version the store says should serve, and how."""
-
-    model: str
-    version: int
-    digest: str
-    lane: Lane
-    share: float | None
-
-
-@dataclass(frozen=True)
 class Loaded:
-    """A planned version and its scorer, or why it has none (``scorer`` is None); the spec's
-    YAML and the flavor it was loaded with (kept in the deployment snapshot)."""
+    """A planned version and its scorer, or why it has none (``scorer`` is None): ``refused``
+    says why in words, ``refused_code`` as the error's code (``integrity`` for a digest
+    mismatch; ``load_failed`` for a failure that is not a riskops error); the spec's YAML and
+    the flavor it was loaded with (kept in the deployment snapshot)."""
 
     plan: Planned
     spec: ModelSpec
@@ -92,6 +68,7 @@ class Loaded:
     refused: str | None = None
     spec_yaml: str = ""
     flavor: str = ""
+    refused_code: str | None = None
 
     @property
     def available(self) -> bool:
@@ -146,69 +123,9 @@ class RoutingTable:
 
 
 def plan_of(ctx: Context, environment: str) -> tuple[Planned, ...]:
-    """What the store says should serve in ``environment``, eligible versions only (approved,
-    both sign-offs); logged when a deployed version is not eligible."""
+    """What governance says should serve in ``environment``."""
     with ctx.store.reading() as session:
-        rows = list(
-            session.execute(
-                select(DeploymentRecord)
-                .where(DeploymentRecord.environment == environment)
-                .order_by(DeploymentRecord.id)
-            ).scalars()
-        )
-        wanted: list[tuple[DeploymentRecord, Lane]] = []
-        for name in sorted({r.model_name for r in rows}):
-            mine = [r for r in rows if r.model_name == name]
-            full = [r for r in mine if r.mode == "full"]
-            if not full:
-                continue
-            champion = full[-1]
-            wanted.append((champion, "champion"))
-            later = [r for r in mine if r.id > champion.id and r.version != champion.version]
-            canaries = [r for r in later if r.mode == "canary"]
-            if canaries:
-                wanted.append((canaries[-1], "canary"))
-            # A version that answers as the canary is not also scored as a shadow.
-            canary_version = canaries[-1].version if canaries else None
-            shadows: dict[int, DeploymentRecord] = {
-                r.version: r for r in later if r.mode == "shadow" and r.version != canary_version
-            }
-            wanted.extend((r, "shadow") for r in shadows.values())
-        plan = []
-        for row, lane in wanted:
-            version = session.execute(
-                select(ModelVersionRecord).where(
-                    ModelVersionRecord.model_name == row.model_name,
-                    ModelVersionRecord.version == row.version,
-                )
-            ).scalar_one_or_none()
-            why = _ineligible(session, row, version)
-            if why is not None or version is None:
-                log.error("Not serving %s@%s: %s", row.model_name, row.version, why)
-                continue
-            plan.append(Planned(row.model_name, row.version, version.digest, lane, row.share))
-        return tuple(plan)
-
-
-def _ineligible(
-    session: Session, row: DeploymentRecord, version: ModelVersionRecord | None
-) -> str | None:
-    if version is None:
-        return "no such version in the store"
-    if version.state != State.APPROVED:
-        return f"it is '{version.state}', not 'approved'"
-    approvals = session.execute(
-        select(ApprovalRecord.role).where(
-            ApprovalRecord.model_name == row.model_name,
-            ApprovalRecord.version == row.version,
-            ApprovalRecord.decision == "approve",
-        )
-    ).scalars()
-    roles = set(approvals)
-    missing = {Role.VALIDATOR.value, Role.RISK_OFFICER.value} - roles
-    if missing:
-        return f"it lacks the sign-off of a {' and a '.join(sorted(missing))}"
-    return None
+        return tuple(serving_plan(session, environment))
 
 
 def build_table(
@@ -217,7 +134,7 @@ def build_table(
     *,
     previous: RoutingTable | None,
     unknown_category: UnknownCategory = "reject",
-    on_refused: Callable[[Planned, str], None] | None = None,
+    on_refused: Callable[[Loaded], None] | None = None,
     deadline_ms: float | None = None,
     retry_refused: bool = False,
     cache: Path | None = None,
@@ -242,7 +159,7 @@ def _build(
     plan: tuple[Planned, ...],
     previous: RoutingTable | None,
     unknown_category: UnknownCategory,
-    on_refused: Callable[[Planned, str], None] | None,
+    on_refused: Callable[[Loaded], None] | None,
     deadline_ms: float | None,
     cache: Path | None,
 ) -> RoutingTable:
@@ -260,7 +177,7 @@ def _build(
         else:
             loaded = _load(ctx, planned, unknown_category, deadline_ms, cache)
             if loaded.refused is not None and on_refused is not None:
-                on_refused(planned, loaded.refused)
+                on_refused(loaded)
         lanes.append(loaded)
     return table_of(lanes)
 
@@ -288,13 +205,8 @@ def _load(
     cache: Path | None = None,
 ) -> Loaded:
     with ctx.store.reading() as session:
-        version = session.execute(
-            select(ModelVersionRecord).where(
-                ModelVersionRecord.model_name == planned.model,
-                ModelVersionRecord.version == planned.version,
-            )
-        ).scalar_one()
-        spec_yaml, flavor = version.spec_yaml, version.flavor
+        version = get_version(session, ModelRef(planned.model, planned.version))
+        spec_yaml, flavor, source = version.spec_yaml, version.flavor, version.artifact_uri
     return load_lane(
         ctx.registry,
         planned,
@@ -303,6 +215,7 @@ def _load(
         unknown_category=unknown_category,
         deadline_ms=deadline_ms,
         cache=cache,
+        source=source,
     )
 
 
@@ -316,9 +229,11 @@ def load_lane(
     deadline_ms: float | None = None,
     cache: Path | None = None,
     offline: bool = False,
+    source: str | None = None,
 ) -> Loaded:
-    """``planned`` loaded from its artifact, digest-verified (from ``cache`` alone when
-    ``offline``), or refused with the reason; a broken artifact never raises."""
+    """``planned`` loaded from its artifact (``source``, its recorded location: a local one is
+    read without MLflow), digest-verified (from ``cache`` alone when ``offline``), or refused
+    with the reason; a broken artifact never raises."""
     spec = parse_spec(spec_yaml, source=f"{planned.model}@{planned.version}").spec
     encoder = FeatureEncoder(spec, unknown_category=unknown_category)
     ref = f"{planned.model}@{planned.version}"
@@ -338,6 +253,7 @@ def load_lane(
                 digest=planned.digest,
                 flavor=flavor,
                 cache=cache,
+                source=source,
             )
         scorer = Scorer(
             spec,
@@ -349,8 +265,10 @@ def load_lane(
         )
     except IntegrityError as exc:
         log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)
-        return dataclasses.replace(lane, refused=f"digest mismatch: {exc}")
+        why = f"digest mismatch: {exc}"
+        return dataclasses.replace(lane, refused=why, refused_code=exc.code)
     except Exception as exc:  # a broken artifact must not stop the server: that version falls back
         log.error("Could not load %s: %s", ref, exc)
-        return dataclasses.replace(lane, refused=f"load failed: {exc}")
+        code = exc.code if isinstance(exc, RiskopsError) else "load_failed"
+        return dataclasses.replace(lane, refused=f"load failed: {exc}", refused_code=code)
     return dataclasses.replace(lane, scorer=scorer)

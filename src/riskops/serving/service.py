@@ -61,7 +61,14 @@ from riskops.decisions.access import AUDIT_READ_ACTION, Reader
 from riskops.decisions.flusher import FLUSHER_MODES, FlusherMode
 from riskops.decisions.records import LoggedDecision
 from riskops.decisions.sink import DecisionSink, claim_decision_log
-from riskops.errors import BackendError, InputError, NotFoundError, Problem, RiskopsError
+from riskops.errors import (
+    BackendError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    Problem,
+    RiskopsError,
+)
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
 from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES, RequestInvalid, UnknownCategory
@@ -71,7 +78,6 @@ from riskops.serving.auth import Caller, KeyRing
 from riskops.serving.metrics import ServingMetrics
 from riskops.serving.routing import (
     Loaded,
-    Planned,
     Route,
     RoutingTable,
     build_table,
@@ -337,7 +343,7 @@ class ScoringService:
         ]
         for lane in lanes:
             if lane.refused is not None:
-                self._refused(lane.plan, lane.refused)
+                self._refused(lane)
         self.keys.adopt(snapshot.keys)
         self.table = table_of(lanes)
         self.source, self.snapshot_at = "snapshot", snapshot.taken_at
@@ -395,9 +401,10 @@ class ScoringService:
                 failing = True
             self._stop.wait(self.settings.refresh_seconds)
 
-    def _refused(self, planned: Planned, why: str) -> None:
-        if why.startswith("digest mismatch"):
-            self.metrics.digest_mismatch.labels(planned.model, str(planned.version)).inc()
+    def _refused(self, lane: Loaded) -> None:
+        if lane.refused_code == IntegrityError.code:
+            plan = lane.plan
+            self.metrics.digest_mismatch.labels(plan.model, str(plan.version)).inc()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether every deployed version is loaded and verified, and what is loaded."""
@@ -783,9 +790,9 @@ def _relocate(problems: Sequence[Problem], indices: Sequence[int]) -> list[Probl
         if p.location.startswith("["):
             k, _, rest = p.location[1:].partition("]")
             if k.isdigit() and int(k) < len(indices):
-                moved.append(Problem(f"subjects[{indices[int(k)]}]{rest}", p.message))
+                moved.append(Problem(f"subjects[{indices[int(k)]}]{rest}", p.message, p.code))
                 continue
-        moved.append(Problem(f"subjects{p.location}", p.message))
+        moved.append(Problem(f"subjects{p.location}", p.message, p.code))
     return moved
 
 

@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from riskops.errors import IntegrityError, NotFoundError
+from riskops.governance.serving import Planned
 from riskops.privacy.secrets import WorkspaceSecrets, derive
-from riskops.serving.routing import Planned, RoutingTable
+from riskops.serving.routing import RoutingTable
 
 KIND = "riskops.deployment-snapshot@1"
 FILE_NAME = "deployment-snapshot.json"

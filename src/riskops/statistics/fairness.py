@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, selection_rate
+
+from riskops.errors import MissingExtraError
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def group_outcomes(
         )
     if len(y_arr) == 0:
         return []
+    MetricFrame, selection_rate = _fairlearn()
     approved = (score_arr < approve_below).astype(np.int64)
     good = 1 - y_arr
     decisions = MetricFrame(
@@ -142,6 +144,18 @@ def group_outcomes(
             )
         )
     return outcomes
+
+
+def _fairlearn() -> tuple[Any, Any]:
+    """fairlearn's MetricFrame and selection_rate, imported where a fairness check runs: the
+    package is the ``validate`` extra."""
+    try:
+        from fairlearn.metrics import MetricFrame, selection_rate
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "fairlearn":
+            raise
+        raise MissingExtraError("The fairness gate", "fairlearn", "validate") from exc
+    return MetricFrame, selection_rate
 
 
 def _compared(outcomes: Sequence[GroupOutcome]) -> list[GroupOutcome]:

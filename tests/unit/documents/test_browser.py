@@ -11,17 +11,16 @@ from riskops.context import Context
 from riskops.documents.figures import PNG_SIGNATURE
 from riskops.documents.render import render_documents
 from riskops.training.pipeline import train
-from tests.conftest import SPEC, approve_and_deploy
+from tests.conftest import SPEC, approve_and_deploy, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="chromium not installed (Debian package chromium)"
-)
 def test_the_validation_report_renders_in_a_browser(ctx: Context, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        unavailable("chromium not installed (Debian package chromium)")
     ref = train(ctx, SPEC, actor="alice").ref
     approve_and_deploy(ctx, ref)
     [report] = render_documents(ctx, ref, tmp_path / "docs", formats=("html",))[:1]

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import importlib
+import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from riskops.cli.app import main
 from riskops.documents.evidence import Curve, Histogram
 from riskops.documents.figures import (
     PNG_SIGNATURE,
@@ -14,6 +20,7 @@ from riskops.documents.figures import (
     roc_figure,
     score_distribution_figure,
 )
+from riskops.errors import MissingExtraError
 
 
 def test_every_plot_is_a_png() -> None:
@@ -54,3 +61,36 @@ def test_importing_the_documents_selects_no_global_matplotlib_backend() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_without_matplotlib_documents_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the docs extra were missing
+    monkeypatch.delitem(sys.modules, "riskops.documents.figures")
+    with pytest.raises(
+        MissingExtraError, match=r"^Model documents needs matplotlib, which is not installed\.$"
+    ) as raised:
+        importlib.import_module("riskops.documents.figures")
+    assert raised.value.hint == "Install it with: pip install 'riskops[docs]'"
+
+
+def test_the_docs_command_without_matplotlib_exits_2_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name in ("riskops.documents.figures", "riskops.documents.render"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")  # main() sets it otherwise
+    monkeypatch.setattr(
+        sys, "argv", ["riskops", "docs", "credit-scoring@1", "--out", str(tmp_path), "--json"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["code"] == "missing_extra"
+    assert error["message"] == "Model documents needs matplotlib, which is not installed."
+    assert error["hint"] == "Install it with: pip install 'riskops[docs]'"

@@ -4,9 +4,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from riskops.registry.digest import directory_digest
+from tests.conftest import unavailable
 
 
 def make_model(root: Path) -> Path:
@@ -36,9 +35,10 @@ def test_any_changed_renamed_or_added_file_changes_the_digest(tmp_path: Path) ->
     assert directory_digest(model) not in {before, changed}
 
 
-@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum not installed")
 def test_the_digest_can_be_recomputed_with_coreutils(tmp_path: Path) -> None:
     """The recipe in docs/audit-chain.md for an examiner without riskops."""
+    if shutil.which("sha256sum") is None:
+        unavailable("coreutils sha256sum not installed")
     model = make_model(tmp_path / "m")
     recipe = (
         "cd \"$1\" && find . -type f ! -name registered_model_meta | sed 's|^./||' "

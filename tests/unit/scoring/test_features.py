@@ -135,6 +135,22 @@ def test_every_problem_is_collected_and_the_error_is_an_input_error() -> None:
     assert "  - duration_in_month: expected a number" in str(caught.value)
 
 
+def test_each_problem_carries_a_code_saying_what_kind_it_is() -> None:
+    request = good_request()
+    request.update(duration_in_month="12", credit_amount=0, purpose="space", extra=1)
+    del request["housing"]
+    with pytest.raises(RequestInvalid, match=r"5 problem\(s\)") as caught:
+        FeatureEncoder(CREDIT).encode(request)
+    assert caught.value.code == "request_invalid"
+    assert {p.location: p.code for p in caught.value.problems} == {
+        "duration_in_month": "wrong_type",
+        "credit_amount": "out_of_range",
+        "purpose": "unknown_category",
+        "housing": "missing",
+        "extra": "unknown_field",
+    }
+
+
 def test_a_body_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(RequestInvalid, match=r"1 problem\(s\)") as caught:
         FeatureEncoder(CREDIT).encode([1, 2, 3])  # type: ignore[arg-type]
