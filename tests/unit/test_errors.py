@@ -75,6 +75,7 @@ def test_codes_are_stable() -> None:
         "IntegrityError": "integrity",
         "MissingExtraError": "missing_extra",
         "BackendError": "backend_unavailable",
+        "BusyError": "busy",
     }
 
 
