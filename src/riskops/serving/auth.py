@@ -113,6 +113,7 @@ def create_key(ctx: Context, name: str, *, scopes: Sequence[str], actor: str | N
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         row = ApiKeyRecord(
             name=clean_name,
+            client=clean_name,  # until keys name their client: a key is its own (migration 0004)
             prefix=prefix,
             key_sha256=secret_digest(secret),
             scopes=list(wanted),
