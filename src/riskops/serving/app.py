@@ -15,13 +15,19 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
   and a 404 here) — no key needed. ``docs=False`` turns off ``/docs``, ``/redoc`` and
   ``/openapi.json``.
 
-The single-decision endpoint is the hot path: :class:`ScoringApp` hands it to
+The decision endpoints are the hot path: :class:`ScoringApp` hands both to
 :class:`riskops.serving.fastpath.DecisionFastPath` before FastAPI's middleware and routing. It
-checks the key and the body, decides on the event loop's thread and awaits the decision log's
-group commit, so that concurrent requests share one fsync; the OpenAPI document describes it
-like the others. The batch endpoint is a plain ``def`` function in FastAPI's thread pool; the
-read endpoint runs its reads on threads of their own under
+checks the key first, then the body (:mod:`riskops.serving.envelope`, the same reader for
+both), decides a single decision on the event loop's thread and awaits the decision log's group
+commit, so that concurrent requests share one fsync; a batch, or a large body, is parsed and
+decided in a worker thread. FastAPI documents both through routes that only describe them
+(:func:`_decision_route`, :func:`_batch_route`). The read endpoint refuses an id that is not a
+UUID (404) before asking the store, and runs its reads under
 :class:`riskops.serving.limits.ReadLimit`. All state lives on ``app.state.service``.
+
+The OpenAPI document (:mod:`riskops.serving.openapi`) has a request schema per deployed model,
+generated from its spec and regenerated when the deployments change, and documents every error
+as the ``application/problem+json`` it is.
 
 Building the app does no I/O: its lifespan opens the service (store, WAL slot, flusher) when
 the server starts and closes it when the server stops. :func:`app_from_env` builds it from the
@@ -39,12 +45,12 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, cast
 
-from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
-from fastapi.openapi.utils import get_openapi
+from fastapi import Depends, FastAPI, Path, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,19 +58,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskops import __version__
 from riskops.config import load_settings
+from riskops.errors import NotFoundError
+from riskops.scoring.features import shown
+from riskops.serving import openapi
 from riskops.serving.auth import Caller
 from riskops.serving.auth import Scope as KeyScope
-from riskops.serving.fastpath import DecisionFastPath, answer
+from riskops.serving.envelope import MAX_SUBJECT_ID
+from riskops.serving.fastpath import DecisionFastPath
 from riskops.serving.http_errors import install, problem_bytes
 from riskops.serving.limits import ReadLimit
 from riskops.serving.metrics import CONTENT_TYPE
-from riskops.serving.service import Outcome, ScoringService, ServerSettings, Subject
+from riskops.serving.service import ScoringService, ServerSettings
 
 __all__ = ["ScoringApp", "ServerSettings", "app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
 
 # -- request and response bodies ---------------------------------------------------------------
+# The request models only document the decision endpoints: riskops.serving.envelope reads the
+# bodies. Each deployed model also gets its own schema, from its spec (riskops.serving.openapi).
+
+_FEATURES = (
+    "Feature name → value, as the model's spec lists them (a number, one of the categories, "
+    "or null where the spec allows a missing value). The paths /v1/models/<model>/decisions "
+    "of each deployed model give its own schema."
+)
 
 
 class _Body(BaseModel):
@@ -72,19 +90,21 @@ class _Body(BaseModel):
 
 
 class DecisionRequest(_Body):
-    subject_id: str = Field(min_length=1, max_length=200, description="The subject's key.")
-    features: dict[str, Any] = Field(description="Feature name → value, as the model's spec lists.")
+    subject_id: str = Field(
+        min_length=1, max_length=MAX_SUBJECT_ID, description="The subject's key."
+    )
+    features: dict[str, float | str | None] = Field(description=_FEATURES)
     explain: bool = Field(False, description="Give reasons even for an approval.")
 
 
 class BatchItem(_Body):
-    subject_id: str = Field(min_length=1, max_length=200)
-    features: dict[str, Any]
+    subject_id: str = Field(min_length=1, max_length=MAX_SUBJECT_ID)
+    features: dict[str, float | str | None] = Field(description=_FEATURES)
 
 
 class BatchRequest(_Body):
     subjects: list[BatchItem] = Field(description="The subjects, each decided independently.")
-    explain: bool = False
+    explain: bool = Field(False, description="Give reasons even for an approval.")
 
 
 class ReasonOut(BaseModel):
@@ -124,27 +144,12 @@ class StoredDecisionOut(BaseModel):
     client: str | None = Field(None, description="The client whose key asked for it.")
 
 
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    code: str
-    detail: str
-    hint: str | None
-    problems: list[dict[str, str]]
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": text}
-    for status, text in (
-        (401, "No valid API key."),
-        (403, "The key lacks the scope."),
-        (404, "The model does not serve here, or no such decision."),
-        (413, "The body is too large."),
-        (422, "The request is invalid; problems names each field."),
-        (503, "A backend does not answer in time, or the server is at a limit (see Retry-After)."),
-    )
-}
+# Every error is application/problem+json (riskops.serving.openapi documents it so).
+_ERRORS = openapi.error_responses(401, 403, 404, 413, 422, 500, 503)
+_READ_ERRORS = openapi.error_responses(401, 403, 404, 500, 503)
+_DECISION_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 # -- auth --------------------------------------------------------------------------------------
 
@@ -251,8 +256,9 @@ class BodyLimit:
 
 
 class ScoringApp(FastAPI):
-    """FastAPI, with single decisions answered before its middleware and routing (see
-    :mod:`riskops.serving.fastpath`); everything else, lifespan included, goes through it."""
+    """FastAPI, with decisions (single and batch) answered before its middleware and routing
+    (see :mod:`riskops.serving.fastpath`); everything else, lifespan included, goes through
+    it."""
 
     fast_path: DecisionFastPath | None = None
 
@@ -286,24 +292,26 @@ def _decision_route() -> APIRoute:
     )
 
 
-def _document(app: FastAPI, *routes: APIRoute) -> None:
-    """Add ``routes`` to the app's OpenAPI document (not to its router)."""
+def _batch_route() -> APIRoute:
+    """The OpenAPI description of ``POST /v1/models/{name}/decisions:batch``, which
+    :class:`riskops.serving.fastpath.DecisionFastPath` answers before FastAPI's routing."""
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=[*routes, *app.routes],
-            )
-        return app.openapi_schema
+    def decide_batch(
+        name: str, body: BatchRequest, _key: Annotated[str, _requires("score")]
+    ) -> BatchOut:
+        """Decisions for up to the configured number of subjects, in order, each logged
+        durably. If any subject is invalid, none is decided: the 422 names every problem as
+        ``subjects[i].feature``."""
+        raise AssertionError("answered by riskops.serving.fastpath.DecisionFastPath")
 
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _out(outcome: Outcome) -> DecisionOut:
-    return DecisionOut.model_validate(answer(outcome))
+    return APIRoute(
+        "/v1/models/{name}/decisions:batch",
+        decide_batch,
+        methods=["POST"],
+        response_model=BatchOut,
+        responses=_ERRORS,
+        tags=["decisions"],
+    )
 
 
 class _Opened:
@@ -357,47 +365,44 @@ def create_app(settings: ServerSettings, *, service: ScoringService | None = Non
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install(app)
-    _document(app, _decision_route())
-
-    @app.post(
-        "/v1/models/{name}/decisions:batch",
-        response_model=BatchOut,
-        responses=_ERRORS,
-        tags=["decisions"],
+    openapi.install(
+        app,
+        lambda: running.table,
+        routes=[_decision_route(), _batch_route()],
+        unknown_category=settings.unknown_category,
+        max_batch=settings.max_batch,
     )
-    def decide_batch(
-        name: str,
-        body: BatchRequest,
-        background: BackgroundTasks,
-        caller: Annotated[Caller, _requires("score")],
-    ) -> BatchOut:
-        """Decisions for up to the configured number of subjects, in order."""
-        outcomes, shadows = running.decide_batch(
-            name,
-            [Subject(s.subject_id, s.features) for s in body.subjects],
-            explain=body.explain,
-            client=caller.client,
-        )
-        if shadows is not None:  # no thread hop after the answer when nothing shadows
-            background.add_task(shadows)
-        return BatchOut(decisions=[_out(o) for o in outcomes])
 
     @app.get(
         "/v1/decisions/{decision_id}",
         response_model=StoredDecisionOut,
-        responses=_ERRORS,
+        responses=_READ_ERRORS,
         tags=["decisions"],
     )
     async def stored_decision(
-        decision_id: str, caller: Annotated[Caller, _requires("read_decisions", "audit")]
+        decision_id: Annotated[
+            str,
+            Path(
+                description="The decision_id given with the decision (a UUID).",
+                json_schema_extra={"format": "uuid"},
+            ),
+        ],
+        caller: Annotated[Caller, _requires("read_decisions", "audit")],
     ) -> StoredDecisionOut:
         """A stored decision with its reasons (GDPR Art. 15: the logic involved): one of the
         key's own client (``read_decisions``), or of any client (``audit``, recorded in the
         audit chain). Another client's decision is a 404, as a missing one is. 503 with
         Retry-After when the server is at its read limit or the database does not answer
         within the read timeout."""
+        # Checked before the store is asked: PostgreSQL refuses a NUL byte in text outright.
+        if _DECISION_ID.fullmatch(decision_id) is None:
+            raise NotFoundError(
+                f"No decision with id {shown(decision_id)}: a decision id is a UUID, such as "
+                "467547ec-4f45-465f-9b2f-291ff3517e18.",
+                hint="Use the decision_id returned with the decision.",
+            )
         async with reads.admitted():
-            found = await running.get_decision_async(decision_id, caller)
+            found = await running.get_decision_async(decision_id.lower(), caller)
         return StoredDecisionOut(**found)
 
     @app.get("/healthz", tags=["operations"])

@@ -6,6 +6,12 @@ Every error answer is ``application/problem+json`` (RFC 9457) with ``type``, ``t
 ``{"field": ..., "message": ..., "code": ...}``). No answer ever carries a traceback: an unexpected
 exception is logged here, server-side, and the caller gets a 500 problem naming no internals.
 
+Whatever a client sent, its problem body can be written and stays small: every text is cut to
+a bounded length and a character UTF-8 cannot carry (a lone surrogate, which Python's ``json``
+lets through) is escaped as ``\\udXXX`` (:func:`safe_text`); at most ``MAX_PROBLEMS`` problems
+are listed, then one ``(more)`` entry counts the rest. A 405 carries ``Allow``, FastAPI's own
+included.
+
 The status is looked up by the error's code, then by each code it refines
 (:meth:`riskops.errors.RiskopsError.codes`), never by message text:
 
@@ -57,6 +63,10 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5  # a 503 whose error does not say when to ask again
 TYPE_BASE = "https://riskops.dev/problems/"
+MAX_PROBLEMS = 100  # problems listed in one answer; the rest are counted
+MAX_DETAIL = 2_000  # characters of a detail or a hint
+MAX_FIELD = 200  # characters of a problem's field
+MAX_MESSAGE = 1_000  # characters of a problem's message
 
 
 class PayloadTooLarge(InputError):
@@ -111,6 +121,20 @@ def status_of(error: RiskopsError) -> int:
     return 500
 
 
+def safe_text(text: object, limit: int) -> str:
+    """``text`` as a problem may carry it: at most ``limit`` characters (then "…"), and any
+    character UTF-8 cannot encode (a lone surrogate) escaped as ``\\udXXX``."""
+    value = text if isinstance(text, str) else str(text)
+    if len(value) > limit:
+        value = value[:limit] + "…"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def problem_body(
     status: int,
     detail: str,
@@ -119,16 +143,38 @@ def problem_body(
     hint: str | None = None,
     problems: Iterable[Problem] = (),
 ) -> dict[str, Any]:
-    """The problem+json object of an error answer; ``code`` defaults to the status's."""
+    """The problem+json object of an error answer, safe to encode whatever the texts hold;
+    ``code`` defaults to the status's."""
     title = TITLES.get(status, "Error")
+    listed: list[dict[str, str]] = []
+    more = 0
+    for p in problems:
+        if len(listed) < MAX_PROBLEMS:
+            listed.append(
+                {
+                    "field": safe_text(p.location, MAX_FIELD),
+                    "message": safe_text(p.message, MAX_MESSAGE),
+                    "code": p.code,
+                }
+            )
+        else:
+            more += 1
+    if more:
+        listed.append(
+            {
+                "field": "(more)",
+                "message": f"and {more:,} more problems (not listed)",
+                "code": "more",
+            }
+        )
     return {
         "type": TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,
         "status": status,
         "code": code or _STATUS_CODES.get(status, "error"),
-        "detail": detail,
-        "hint": hint,
-        "problems": [{"field": p.location, "message": p.message, "code": p.code} for p in problems],
+        "detail": safe_text(detail, MAX_DETAIL),
+        "hint": None if hint is None else safe_text(hint, MAX_DETAIL),
+        "problems": listed,
     }
 
 
@@ -201,7 +247,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem_response(exc.status_code, str(exc.detail))
+    # Starlette's 405 names the methods the path takes in `Allow` (RFC 9110): kept.
+    headers = dict(exc.headers or {})
+    hint = None
+    if exc.status_code == 405:
+        hint = f"This path takes: {headers.get('Allow', 'see /openapi.json')}."
+    elif exc.status_code == 404:
+        hint = "The paths and methods of this API are listed at /openapi.json."
+    return problem_response(exc.status_code, str(exc.detail), hint=hint, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
