@@ -390,7 +390,7 @@ def test_the_backlog_gauge_stays_the_real_backlog_across_killed_flushers(
 ) -> None:
     ctx = faulty.direct
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    key = create_key(ctx, "portal", scopes=["score"], actor="oscar").token
+    key = create_key(ctx, "portal", client="acme", scopes=["score"], actor="oscar").token
     rows = _requests(40)
     answered: list[str] = []
     with servers(ctx, tmp_path) as start:

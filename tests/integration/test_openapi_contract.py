@@ -74,7 +74,7 @@ def test_every_operation_keeps_the_documented_contract(
         pytest.skip(f"No schemathesis at {SCHEMATHESIS}; pip install -e '.[dev]'")
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
     # Scope admin: every operation is reached, none stopped at a 403.
-    key = create_key(ctx, "contract", scopes=["admin"], actor="oscar").token
+    key = create_key(ctx, "contract", client="acme", scopes=["admin"], actor="oscar").token
     server = serve()
     report = tmp_path / "schemathesis.ndjson"
     run = subprocess.run(

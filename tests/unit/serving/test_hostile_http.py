@@ -274,7 +274,9 @@ def test_a_nul_byte_in_a_decision_id_is_a_404_on_postgresql(
     ctx = open_context(init_workspace(tmp_path / "ws", people=PEOPLE))
     try:
         approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-        key = create_key(ctx, "support", scopes=["read_decisions"], actor="oscar").token
+        key = create_key(
+            ctx, "support", client="acme", scopes=["read_decisions"], actor="oscar"
+        ).token
         app = create_app(ServerSettings(workspace=ctx.settings, refresh_seconds=3600))
         service: ScoringService = app.state.service
         with TestClient(app, raise_server_exceptions=False) as client:
