@@ -163,6 +163,7 @@ def test_an_answer_lists_at_most_a_hundred_problems_and_counts_the_rest() -> Non
     assert body["problems"][-1] == {
         "field": "(more)",
         "message": f"and {35_000 - MAX_PROBLEMS:,} more problems (not listed)",
+        "code": "more",
     }
     assert len(orjson.dumps(body)) < 150_000
 
