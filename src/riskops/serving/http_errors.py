@@ -8,9 +8,9 @@ exception is logged here, server-side, and the caller gets a 500 problem naming 
 
 Whatever a client sent, its problem body can be written and stays small: every text is cut to
 a bounded length and a character UTF-8 cannot carry (a lone surrogate, which Python's ``json``
-lets through) is escaped as ``\\udXXX`` (:func:`safe_text`); at most ``MAX_PROBLEMS`` problems
-are listed, then one ``(more)`` entry counts the rest. A 405 carries ``Allow``, FastAPI's own
-included.
+lets through) is escaped as its code point, U+D83D as ``\\ud83d`` (:func:`safe_text`); at most
+``MAX_PROBLEMS`` problems are listed, then one ``(more)`` entry counts the rest. A 405 carries
+``Allow``, FastAPI's own included.
 
 The status is looked up by the error's code, then by each code it refines
 (:meth:`riskops.errors.RiskopsError.codes`), never by message text:
@@ -123,7 +123,8 @@ def status_of(error: RiskopsError) -> int:
 
 def safe_text(text: object, limit: int) -> str:
     """``text`` as a problem may carry it: at most ``limit`` characters (then "…"), and any
-    character UTF-8 cannot encode (a lone surrogate) escaped as ``\\udXXX``."""
+    character UTF-8 cannot encode (a lone surrogate) escaped as its code point (U+D83D as
+    ``\\ud83d``)."""
     value = text if isinstance(text, str) else str(text)
     if len(value) > limit:
         value = value[:limit] + "…"

@@ -3,8 +3,9 @@
 ``GET /v1/decisions/{id}`` reads the store (and, for an auditor, writes the audit chain), which
 can be slow when the database is. Left to FastAPI's shared thread pool, a burst of slow reads
 would hold every worker thread while batch scoring waits behind them. :class:`ReadLimit`
-admits at most ``limit`` reads at once and runs them on threads of their own (an anyio capacity
-limiter of the same size, not the shared pool). A read over the limit is refused at once with
+admits at most ``limit`` reads at once; the service reads the store on threads of its own, as
+many as the limit (:meth:`riskops.serving.service.ScoringService.get_decision_async`), never on
+the shared pool. A read over the limit is refused at once with
 :class:`riskops.errors.BusyError` (503 with ``Retry-After``), never queued: a caller that
 retries later costs nothing meanwhile.
 
@@ -14,8 +15,7 @@ so it needs no lock.
 Example::
 
     reads = ReadLimit(8, on_refused=metrics.reads_refused.inc)
-    found = await reads.run(service.get_decision, decision_id, caller)   # on a thread
-    async with reads.admitted():                                          # or a coroutine
+    async with reads.admitted():
         found = await service.get_decision_async(decision_id, caller)
 """
 
@@ -23,14 +23,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
-
-import anyio.to_thread
-from anyio import CapacityLimiter
 
 from riskops.errors import BusyError
-
-T = TypeVar("T")
 
 RETRY_AFTER_SECONDS = 1
 
@@ -42,23 +36,11 @@ class ReadLimit:
         self.limit = limit
         self.in_flight = 0
         self._on_refused = on_refused  # e.g. a counter's inc, so that operators see refusals
-        self._threads: CapacityLimiter | None = None  # made on the event loop, at first use
-
-    async def run(self, read: Callable[..., T], *args: object) -> T:
-        """``read(*args)`` on a thread of the reads' own, or BusyError when ``limit`` reads
-        are running."""
-        self._admit()
-        if self._threads is None:
-            self._threads = CapacityLimiter(self.limit)
-        try:
-            return await anyio.to_thread.run_sync(lambda: read(*args), limiter=self._threads)
-        finally:
-            self.in_flight -= 1
 
     @asynccontextmanager
     async def admitted(self) -> AsyncIterator[None]:
-        """One admitted read for the body of the ``async with`` (a coroutine that bounds its own
-        waiting), or BusyError when ``limit`` reads are running."""
+        """One admitted read for the body of the ``async with``, or BusyError when ``limit``
+        reads are running."""
         self._admit()
         try:
             yield

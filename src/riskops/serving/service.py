@@ -90,7 +90,6 @@ from riskops.store.schema import require_current
 log = logging.getLogger(__name__)
 
 FULL_REFRESH_SECONDS = 60.0  # a full re-read at least this often, whatever the chain says
-READ_THREADS = 4  # decision reads from the store at once; more wait (up to the read timeout)
 
 
 @dataclass(frozen=True)
@@ -218,10 +217,13 @@ class ScoringService:
     _full_at: float = 0.0  # monotonic time of the last full refresh
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _reads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(READ_THREADS, thread_name_prefix="riskops-read")
-    )
+    _reads: ThreadPoolExecutor = field(init=False)  # one thread per admitted decision read
     _schema_unchecked: bool = False  # the store was down at start: check it when it answers
+
+    def __post_init__(self) -> None:
+        self._reads = ThreadPoolExecutor(
+            self.settings.max_concurrent_reads, thread_name_prefix="riskops-read"
+        )
 
     @classmethod
     def open(cls, settings: ServerSettings) -> ScoringService:

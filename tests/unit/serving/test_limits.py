@@ -1,5 +1,4 @@
-"""Decision reads: at most the limit at once, on threads of their own; one more is refused at
-once, never queued."""
+"""Decision reads: at most the limit at once; one more is refused at once, never queued."""
 
 from __future__ import annotations
 
@@ -28,7 +27,8 @@ def test_one_read_over_the_limit_is_refused_at_once_and_the_slot_comes_back() ->
         done: list[int] = []
 
         async def read(value: int) -> None:
-            done.append(await reads.run(slow, value))
+            async with reads.admitted():
+                done.append(await anyio.to_thread.run_sync(slow, value))
 
         async with anyio.create_task_group() as group:
             group.start_soon(read, 1)
@@ -38,26 +38,26 @@ def test_one_read_over_the_limit_is_refused_at_once_and_the_slot_comes_back() ->
             assert reads.in_flight == 2
             with anyio.fail_after(1):  # refused at once, not queued behind the two
                 with pytest.raises(BusyError, match="2 decision reads already") as busy:
-                    await reads.run(slow, 3)
+                    async with reads.admitted():
+                        pass
             assert busy.value.retry_after == 1
             assert refusals == [1]
             release.set()
         assert reads.in_flight == 0
-        assert await reads.run(lambda: 4) == 4  # the slots are back
+        async with reads.admitted():  # the slots are back
+            assert reads.in_flight == 1
         return sorted(done)
 
     assert anyio.run(main) == [1, 2]
 
 
 def test_a_failing_read_gives_its_slot_back() -> None:
-    def broken() -> None:
-        raise ValueError("the store said no")
-
     async def main() -> None:
         reads = ReadLimit(1)
         for _ in range(3):
             with pytest.raises(ValueError, match="the store said no"):
-                await reads.run(broken)
+                async with reads.admitted():
+                    raise ValueError("the store said no")
         assert reads.in_flight == 0
 
     anyio.run(main)
