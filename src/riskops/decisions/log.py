@@ -68,6 +68,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -308,6 +309,11 @@ class DecisionLog:
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True
         )
         process.start()
+        if self._process is None:
+            # Before multiprocessing's own exit hook (atexit runs last-registered first), which
+            # would wait forever for a flusher that ignores SIGTERM: a program that exits
+            # without close() (an exception, sys.exit) drains and stops its flusher here.
+            atexit.register(self.close)
         self._process = process
         self._started_at = time.monotonic()
 
@@ -377,7 +383,7 @@ class DecisionLog:
             stopping = self._stop.is_set()
             try:
                 with self._flush_lock:
-                    self._flusher.flush()
+                    self._flusher.flush_due()
             except Exception as exc:  # any failure: the entries stay in the WAL, retry later
                 self.last_error = exc
                 log.warning("decision log: flush failed, retrying in %.1fs: %s", delay, exc)
@@ -469,6 +475,7 @@ class DecisionLog:
                 self._process.kill()  # in the WAL for the next start
                 self._process.join(5)
             self._process = None
+            atexit.unregister(self.close)
 
     def __enter__(self) -> DecisionLog:
         return self

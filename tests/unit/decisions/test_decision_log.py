@@ -631,18 +631,18 @@ def test_async_appends_share_group_commits_and_are_durable_on_return(
     log = make_log(start=False)
     entries = [entry(subject=f"A-{i}") for i in range(64)]
     syncs = 0
-    real_fsync = os.fsync
+    real_sync = os.fdatasync
 
-    def counting_fsync(fd: int) -> None:
+    def counting_sync(fd: int) -> None:
         nonlocal syncs
         syncs += 1
-        real_fsync(fd)
+        real_sync(fd)
 
     async def append_all() -> None:
         await asyncio.gather(*(log.append_async(e) for e in entries))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "fsync", counting_fsync)
+        patch.setattr(os, "fdatasync", counting_sync)
         asyncio.run(append_all())
     data = b"".join(f.read_bytes() for f in sorted((tmp_path / "wal").glob("wal-*.jsonl")))
     assert data.count(b"\n") == 64
@@ -663,7 +663,7 @@ def test_a_failed_fsync_fails_the_append_and_every_later_one(
         raise OSError(5, "Input/output error")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "fsync", broken)
+        patch.setattr(os, "fdatasync", broken)
         with pytest.raises(BackendError, match=r"could not write its WAL.*Input/output error"):
             log.append(entry())
 
@@ -713,6 +713,76 @@ def test_a_flusher_process_that_dies_is_started_again(
     assert stored_ids(store) == [pending.decision_id]
 
 
+EXITS_WITHOUT_CLOSE = """
+import sys, uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from riskops.privacy.secrets import WorkspaceSecrets
+from riskops.decisions.log import DecisionLog
+from riskops.decisions.records import LoggedDecision
+from riskops.store import open_store
+
+if __name__ == "__main__":
+    url, wal = sys.argv[1:]
+    log = DecisionLog.open(store=open_store(url), wal_dir=Path(wal),
+                           secrets=WorkspaceSecrets.from_secret(bytes(range(32))),
+                           clock=lambda: datetime.now(UTC), flush_interval=3600.0,
+                           flusher="process")
+    for i in range(3):
+        decision_id = str(uuid.uuid4())
+        log.append(LoggedDecision(decision_id, datetime.now(UTC), "credit-scoring", 2,
+                                  "sha256:x", "champion", True, f"X-{i}", {"age": i}, 0.5,
+                                  "approve", [], 0.5, False, "e" * 64))
+        print(decision_id, flush=True)
+    raise RuntimeError("the program fails before it closes its log")
+"""
+
+
+def test_a_program_that_exits_without_closing_drains_its_flusher_and_ends(
+    store: Store, tmp_path: Path
+) -> None:
+    """multiprocessing's exit hook waits for its children after a SIGTERM, which the flusher
+    ignores: without the log's own hook such a program never ended."""
+    script = tmp_path / "exits.py"
+    script.write_text(EXITS_WITHOUT_CLOSE)
+    url = store.engine.url.render_as_string(hide_password=False)
+    finished = subprocess.run(
+        [sys.executable, str(script), url, str(tmp_path / "wal")],
+        capture_output=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert finished.returncode == 1
+    assert b"the program fails before it closes its log" in finished.stderr
+    acknowledged = finished.stdout.decode().split()
+    assert len(acknowledged) == 3
+    assert sorted(stored_ids(store)) == sorted(acknowledged)  # drained at exit
+
+
+def test_a_background_pass_seals_full_batches_and_leaves_late_arrivals_for_the_next(
+    make_log: Callable[..., DecisionLog], store: Store
+) -> None:
+    """Entries synced during a pass's commits wait for the next pass, so a steady trickle is
+    sealed in batches of what arrived in a flush interval, not of what arrived in one commit."""
+    log = make_log(start=False, batch_size=50)
+    for _ in range(120):
+        log.append(entry())
+    sizes: list[int] = []
+
+    def trickle() -> None:  # three more arrive during each batch's commit
+        with store.reading() as session:
+            sizes.append(session.scalar(select(func.count()).select_from(DecisionRecord)))
+        for _ in range(3):
+            log.append(entry())
+
+    assert log._flusher.flush_due(trickle) == 126
+    assert sizes == [50, 100, 126]  # 50, 50, then all 26 durable: one partial batch, no more
+    assert log.backlog() == 3  # for the next pass
+    assert log.flush() == 3
+    assert verify_decisions(store).ok
+
+
 def test_a_store_in_memory_keeps_the_flusher_in_a_thread(
     secrets: WorkspaceSecrets, tmp_path: Path
 ) -> None:
@@ -738,14 +808,14 @@ def test_a_lone_append_syncs_on_its_own_thread_and_a_busy_log_groups(
     log.append(entry())
     assert log.wal._writer is None  # no hand-off: nothing else was being written
     release = threading.Event()
-    real_fsync = os.fsync
+    real_sync = os.fdatasync
 
-    def slow_fsync(fd: int) -> None:
+    def slow_sync(fd: int) -> None:
         release.wait(5)
-        real_fsync(fd)
+        real_sync(fd)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "fsync", slow_fsync)
+        patch.setattr(os, "fdatasync", slow_sync)
         first = threading.Thread(target=log.append, args=(entry(),))
         first.start()  # writes on its own thread, held in fsync
         deadline = time.monotonic() + 5
