@@ -616,7 +616,13 @@ def bench_main(args: argparse.Namespace) -> None:
 
         def riskops_score(i: int) -> float:
             body = {"subject_id": f"check-{i}", "features": requests[i]}
-            answer = httpx.post(base + DECISIONS_PATH, json=body, headers=auth, timeout=10)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                answer = httpx.post(base + DECISIONS_PATH, json=body, headers=auth, timeout=10)
+                # With --workers 2 the other worker may still be loading: it says retry.
+                if answer.status_code != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(float(answer.headers.get("retry-after", "1")))
             answer.raise_for_status()
             got = answer.json()
             checked[got["decision"]] = checked.get(got["decision"], 0) + 1

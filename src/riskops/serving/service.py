@@ -610,6 +610,16 @@ class ScoringService:
 
     def _route(self, table: RoutingTable, model: str) -> Route:
         route = table.routes.get(model)
+        if route is None and not self.loaded_once:
+            # Another worker behind the same port may be ready while this one still loads:
+            # "not serving" would be a false 404 for a model that is deployed.
+            raise BackendError(
+                f"This server process is starting: it has not loaded the deployments of "
+                f"{self.settings.environment} yet, so it cannot decide for {model!r}.",
+                hint="Retry after the time in Retry-After; GET /readyz answers 200 once this "
+                "process serves.",
+                retry_after=1,
+            )
         if route is None:
             serving = ", ".join(sorted(table.routes)) or "none"
             raise NotFoundError(

@@ -12,7 +12,7 @@ import pytest
 
 from riskops.audit import record
 from riskops.context import Context
-from riskops.errors import ConfigError, ConflictError, InputError
+from riskops.errors import BackendError, ConfigError, ConflictError, InputError, NotFoundError
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import load_secrets
 from riskops.serving import routing
@@ -188,5 +188,24 @@ def test_a_schema_left_unchecked_at_start_is_checked_by_the_refresher(
         while service._schema_unchecked:
             assert time.monotonic() < deadline, caplog.text
             time.sleep(0.05)
+    finally:
+        service.close()
+
+
+def test_a_process_that_has_not_loaded_its_deployments_answers_retry_later_not_not_found(
+    ctx: Context, tmp_path: Path
+) -> None:
+    """With --workers, one worker may be ready (its /readyz is 200) while another still loads:
+    the latter's answer for a deployed model must be a 503 with Retry-After, not a 404."""
+    settings = ServerSettings(workspace=ctx.settings, flusher="thread", wal_dir=tmp_path / "wal")
+    service = ScoringService.open(settings)
+    try:
+        subject = service_module.Subject("S-1", {"age": 30})
+        with pytest.raises(BackendError, match="has not loaded the deployments") as starting:
+            service.decide("credit-scoring", subject)
+        assert starting.value.retry_after == 1
+        service.refresh()
+        with pytest.raises(NotFoundError, match="No model named 'credit-scoring'"):
+            service.decide("credit-scoring", subject)  # loaded: nothing deployed here
     finally:
         service.close()
