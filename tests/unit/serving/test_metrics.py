@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from riskops.errors import InputError, Problem
 from riskops.serving.metrics import ServingMetrics
@@ -168,3 +170,50 @@ def test_monitoring_refuses_free_text_and_bad_values_and_changes_nothing(
     assert series(metrics, "riskops_monitoring_window_decisions") == {
         (("environment", "production"), ("model", "m"), ("version", "1")): 10.0
     }
+
+
+_MODELS = st.sampled_from(["credit-scoring", "fraud"])
+_ENVS = st.sampled_from(["production", "staging"])
+_STATS = st.tuples(
+    _MODELS,
+    st.integers(1, 2),
+    _ENVS,
+    st.sampled_from(["age", "amount", "purpose"]),
+    st.sampled_from(["psi", "ks"]),
+    st.floats(0, 5),
+)
+_WINDOWS = st.tuples(_MODELS, st.integers(1, 2), _ENVS, st.integers(0, 10**6))
+
+
+@given(
+    st.lists(st.tuples(st.lists(_STATS, max_size=6), st.lists(_WINDOWS, max_size=3)), max_size=5)
+)
+def test_monitoring_gauges_hold_the_latest_results_of_each_model_and_environment(
+    runs: list[tuple[list[Any], list[Any]]],
+) -> None:
+    """After any sequence of runs, each (model, environment) shows what its latest run gave
+    (the last value of a repeated series), and nothing of an earlier run."""
+    metrics = ServingMetrics()
+    expected_stats: dict[tuple[str, ...], float] = {}
+    expected_windows: dict[tuple[str, ...], float] = {}
+    for stats, windows in runs:
+        metrics.monitoring(statistics=stats, windows=windows)
+        scope = {(s[0], s[2]) for s in stats} | {(w[0], w[2]) for w in windows}
+        for table in (expected_stats, expected_windows):
+            for key in [k for k in table if (k[0], k[2]) in scope]:
+                del table[key]
+        for s in stats:
+            expected_stats[(s[0], str(s[1]), s[2], s[3], s[4])] = float(s[5])
+        for w in windows:
+            expected_windows[(w[0], str(w[1]), w[2])] = float(w[3])
+    names = ("model", "version", "environment", "feature", "statistic")
+    got_stats = {
+        tuple(dict(k)[n] for n in names): v
+        for k, v in series(metrics, "riskops_monitoring_statistic").items()
+    }
+    got_windows = {
+        tuple(dict(k)[n] for n in names[:3]): v
+        for k, v in series(metrics, "riskops_monitoring_window_decisions").items()
+    }
+    assert got_stats == expected_stats
+    assert got_windows == expected_windows
