@@ -161,6 +161,9 @@ class DecisionLog:
         self._restart_at = 0.0  # not before this monotonic time
         self._restart_delay = 0.0
         self.last_error: Exception | None = None
+        # Called each time check_flusher starts a flusher process again (the server counts
+        # restarts in its metrics; this package knows nothing of Prometheus).
+        self.on_flusher_restart: Callable[[], None] | None = None
         # A store in memory cannot be reached from another process.
         self.mode: FlusherMode = flusher if shareable(store) else "thread"
         self._shared: Any = None
@@ -345,6 +348,8 @@ class DecisionLog:
             else "",
         )
         self._start_process()
+        if self.on_flusher_restart is not None:
+            self.on_flusher_restart()
         return False
 
     def flush(self, timeout: float = 60.0) -> int:

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,6 +57,8 @@ class DecisionSink(Protocol):
     def backlog(self) -> int: ...
 
     def check(self) -> None: ...
+
+    def on_flusher_restart(self, callback: Callable[[], None]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -91,6 +94,10 @@ class DurableDecisions:
     def check(self) -> None:
         """Start the flusher again if it is gone."""
         self._log.check_flusher()
+
+    def on_flusher_restart(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time :meth:`check` starts a flusher process again."""
+        self._log.on_flusher_restart = callback
 
     def close(self) -> None:
         self._log.close()

@@ -247,7 +247,9 @@ class ScoringService:
             ctx.close()
             raise
         metrics.watch_backlog(sink.backlog)
+        sink.on_flusher_restart(metrics.flusher_restarts.inc)
         service = cls(settings, ctx, KeyRing(ctx.store), metrics, sink, secrets=secrets)
+        metrics.watch_ready(lambda: service.readiness()[0])
         service._schema_unchecked = unchecked
         return service
 
