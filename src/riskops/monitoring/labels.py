@@ -362,11 +362,11 @@ def ingest_labels(
     columns = (id_column, label_column, observed_column)
     require_columns(
         frame,
-        {
-            "--id-column": id_column,
-            "--label-column": label_column,
-            "--observed-column": observed_column,
-        },
+        [
+            (id_column, "name it with --id-column"),
+            (label_column, "name it with --label-column"),
+            (observed_column, "name it with --observed-column"),
+        ],
         path=path,
     )
     if frame.empty:

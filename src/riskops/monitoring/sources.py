@@ -8,13 +8,13 @@ as written; Parquet keeps its types (it needs pyarrow: ``pip install 'riskops[pa
 Example::
 
     frame = read_frame(Path("labels.csv"))
-    require_columns(frame, {"--id-column": "decision_id"}, path=Path("labels.csv"))
+    require_columns(frame, [("decision_id", "name it with --id-column")], path=Path("l.csv"))
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -60,20 +60,19 @@ def read_frame(path: Path) -> pd.DataFrame:
     )
 
 
-def require_columns(frame: pd.DataFrame, wanted: Mapping[str, str], *, path: Path) -> None:
-    """ProblemsError naming every column of ``wanted`` (option → column) that ``frame`` lacks,
-    with the columns it has that look alike."""
+def require_columns(frame: pd.DataFrame, wanted: Iterable[tuple[str, str]], *, path: Path) -> None:
+    """ProblemsError naming every column of ``wanted`` (``(column, how to point at another
+    name)`` pairs, e.g. ``("decision_id", "--id-column")``) that ``frame`` lacks, with the
+    columns it has that look alike."""
     present = [str(c) for c in frame.columns]
     problems = []
-    for option, column in wanted.items():
+    for column, option in wanted:
         if column in present:
             continue
         near = difflib.get_close_matches(column, present, n=3, cutoff=0.6)
         near += [c for c in present if c.lower() == column.lower() and c not in near]
         suggestion = (
-            f"did you mean {' or '.join(repr(c) for c in near)}? Pass it with {option}"
-            if near
-            else f"name the column with {option}"
+            f"did you mean {' or '.join(repr(c) for c in near)}? {option}" if near else option
         )
         problems.append(
             Problem(f"column {column!r}", f"not in the file; {suggestion}", code="missing")

@@ -130,7 +130,7 @@ def test_missing_columns_name_their_near_matches(workspace: Context, tmp_path: P
         ingest_labels(workspace, path, model=MODEL, actor="oscar")
     text = str(caught.value)
     assert (
-        "column 'decision_id': not in the file; did you mean 'decision'? Pass it with --id-column"
+        "column 'decision_id': not in the file; did you mean 'decision'? name it with --id-column"
         in text
     )
     assert "'Label'" in text
