@@ -8,13 +8,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from riskops.context import Context
+from riskops.context import Context, open_context
 from riskops.errors import InputError, NotFoundError, PermissionDeniedError, ProblemsError
 from riskops.monitoring.labels import cohort_of, ingest_labels, months_between, stored_label
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.keys import SubjectKeys
 from riskops.store.tables import AuditEventRecord, LabelRecord, PerformanceCellRecord
-from tests.unit.monitoring.conftest import MODEL, Logged, log_decisions
+from riskops.workspace import init_workspace
+from tests.conftest import PEOPLE
+from tests.unit.monitoring.conftest import MODEL, Logged, add_version, log_decisions
 
 JAN = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 
@@ -191,3 +193,35 @@ def test_erasure_makes_a_label_unreadable_and_keeps_the_cells(
     with pytest.raises(ProblemsError, match="1 of 1 row") as caught:
         ingest_labels(workspace, _write(tmp_path / "m.csv", again), model=MODEL, actor="oscar")
     assert "was erased, so no outcome about them may be stored; drop the row" in str(caught.value)
+
+
+def test_ingest_relabel_and_erasure_on_each_store(
+    store_url: str, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """The same contract on SQLite and PostgreSQL (the migration included)."""
+    clean_env.setenv("RISKOPS_DATABASE_URL", store_url)
+    context = open_context(init_workspace(tmp_path / "ws", people=PEOPLE))
+    try:
+        add_version(context)
+        made = _decisions(context, [0.15, 0.55])
+        rows = [
+            {"decision_id": made[0].decision_id, "label": "good", "observed_at": "2026-02-20"},
+            {"decision_id": made[1].decision_id, "label": "bad", "observed_at": "2026-02-20"},
+        ]
+        ingest_labels(context, _write(tmp_path / "a.csv", rows), model=MODEL, actor="oscar")
+        rows[0]["label"] = "bad"
+        again = ingest_labels(context, _write(tmp_path / "b.csv", rows), model=MODEL, actor="oscar")
+        assert again.relabelled == 2
+        assert _cells(context) == [
+            ("2026-01", 1, "approve", 15, 1, 1, 0.15),
+            ("2026-01", 1, "decline", 55, 1, 1, 0.55),
+        ]
+        secrets = bind_secrets(context.settings, context.store)
+        SubjectKeys(context.store, secrets, context.clock).erase_subject(
+            made[1].subject_id, actor="oscar", role="operator"
+        )
+        erased = stored_label(context, made[1].decision_id)
+        assert erased is not None
+        assert erased.erased
+    finally:
+        context.close()
