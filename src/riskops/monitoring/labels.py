@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from riskops.audit.trail import record
@@ -62,6 +62,7 @@ from riskops.store.tables import (
     LabelRecord,
     ModelVersionRecord,
     PerformanceCellRecord,
+    table_of,
 )
 
 INGEST_ACTION = "labels.ingested"
@@ -185,6 +186,23 @@ def _fetch(session: Session, record_type: Any, column: Any, ids: Sequence[str]) 
     return found
 
 
+def _decisions(session: Session, ids: Sequence[str]) -> dict[str, Any]:
+    """The columns of the decisions a label needs, as rows (no ORM objects: a file can name
+    hundreds of thousands of decisions, and none of them is changed)."""
+    table = table_of(DecisionRecord)
+    wanted = [
+        table.c[name]
+        for name in ("id", "model_name", "version", "subject", "score", "decision", "decided_at")
+    ]
+    if "environment" in table.c:
+        wanted.append(table.c["environment"])
+    found: dict[str, Any] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(select(*wanted).where(table.c.id.in_(chunk))):
+            found[row.id] = row
+    return found
+
+
 @dataclass
 class _Row:
     line: int
@@ -198,7 +216,7 @@ def _check_rows(
     observed: Iterable[Any],
     *,
     model: str,
-    decisions: dict[str, DecisionRecord],
+    decisions: dict[str, Any],
     label_values: dict[int, Label],
     keys: dict[str, bytes],
     columns: tuple[str, str, str],
@@ -297,7 +315,7 @@ def _check_rows(
     return accepted, repeats, problems
 
 
-def _cell_key(decision: DecisionRecord, observed_at: datetime) -> CellKey | None:
+def _cell_key(decision: Any, observed_at: datetime) -> CellKey | None:
     if decision.score is None:
         return None  # a fallback answered without a score: nothing to bin
     return (
@@ -381,9 +399,7 @@ def ingest_labels(
     with ctx.store.transaction() as session:
         label_values = _label_values(session, model)
         ids = sorted({_text(v) for v in frame[id_column]} - {""})
-        decisions: dict[str, DecisionRecord] = _fetch(
-            session, DecisionRecord, DecisionRecord.id, ids
-        )
+        decisions = _decisions(session, ids)
         keys = subject_keys.keys_for(session, {d.subject for d in decisions.values()}, create=False)
         accepted, repeats, problems = _check_rows(
             frame[id_column],
@@ -416,6 +432,7 @@ def ingest_labels(
         }
         relabelled = repeats
         unscored = 0
+        new_rows: list[dict[str, Any]] = []
         for decision_id, row in accepted.items():
             decision = decisions[decision_id]
             key = keys[decision.subject]
@@ -450,17 +467,17 @@ def ingest_labels(
                 {"positive": row.positive, "observed_at": row.observed_at.isoformat()},
             )
             if old is None:
-                session.add(
-                    LabelRecord(
-                        decision_id=decision_id,
-                        model_name=model,
-                        version=decision.version,
-                        subject=decision.subject,
-                        label_nonce=nonce,
-                        label_ciphertext=sealed,
-                        relabels=0,
-                        ingested_at=now,
-                    )
+                new_rows.append(
+                    {
+                        "decision_id": decision_id,
+                        "model_name": model,
+                        "version": decision.version,
+                        "subject": decision.subject,
+                        "label_nonce": nonce,
+                        "label_ciphertext": sealed,
+                        "relabels": 0,
+                        "ingested_at": now,
+                    }
                 )
             else:
                 old.label_nonce, old.label_ciphertext = nonce, sealed
@@ -479,6 +496,9 @@ def ingest_labels(
                     positive=row.positive,
                     sign=1,
                 )
+        if new_rows:
+            # One multi-row INSERT through Core, as the decision log stores decisions.
+            session.execute(insert(table_of(LabelRecord)), new_rows)
         positives = sum(r.positive for r in accepted.values())
         event = record(
             session,
