@@ -6,7 +6,7 @@ returned, the label in the spec's own values (``data.label.positive`` / ``negati
 version that decided) and when the outcome was observed. :func:`ingest_labels` takes all of it
 or none of it: every row is checked first (unknown or empty decision id, a decision of another
 model, a label that is not one of the spec's two values, a time that is not a time or is before
-the decision, a subject who was erased) and any problem refuses the whole file, each problem
+the decision or in the future, a subject who was erased) and any problem refuses the whole file, each problem
 naming its row and the fix. A decision id that appears again — later in the file or in a later
 file — is a *relabel*: the last one wins, and the label row counts its relabels.
 
@@ -220,6 +220,7 @@ def _check_rows(
     label_values: dict[int, Label],
     keys: dict[str, bytes],
     columns: tuple[str, str, str],
+    now: datetime,
 ) -> tuple[dict[str, _Row], int, list[Problem]]:
     """The rows that will be stored (last one per decision id), the relabels within the file,
     and every problem found."""
@@ -296,6 +297,16 @@ def _check_rows(
                     where,
                     f"{observed_column} {moment.isoformat()} is before the decision was made "
                     f"({decision.decided_at.isoformat()}); check the date",
+                    code="out_of_range",
+                )
+            )
+            continue
+        if moment > now:
+            problems.append(
+                Problem(
+                    where,
+                    f"{observed_column} {moment.isoformat()} is in the future (now "
+                    f"{now.isoformat()}); check the date and its time zone",
                     code="out_of_range",
                 )
             )
@@ -410,6 +421,7 @@ def ingest_labels(
             label_values=label_values,
             keys=keys,
             columns=columns,
+            now=now,
         )
         if problems:
             shown = problems[:SHOWN_PROBLEMS]

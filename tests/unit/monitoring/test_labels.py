@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from riskops.context import Context, open_context
@@ -49,6 +51,20 @@ def test_months_between_counts_whole_calendar_months() -> None:
     assert months_between(datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)) == 2
     assert months_between(JAN, datetime(2027, 1, 15, 10, tzinfo=UTC)) == 12
     assert cohort_of(JAN) == "2026-01"
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.integers(0, 400),
+    st.integers(0, 86_399),
+)
+def test_months_between_is_whole_months_elapsed(start: datetime, days: int, seconds: int) -> None:
+    decided = start.replace(tzinfo=UTC)
+    observed = decided + timedelta(days=days, seconds=seconds)
+    months = months_between(decided, observed)
+    assert 0 <= months <= (days + 1) // 28
+    assert months >= days // 31  # at least one month per 31 days
+    assert months_between(decided, observed + timedelta(days=31)) >= months
 
 
 def test_ingest_seals_labels_and_adds_cells(workspace: Context, tmp_path: Path) -> None:
@@ -110,8 +126,9 @@ def test_bad_rows_refuse_the_whole_file_and_say_why(workspace: Context, tmp_path
         {"decision_id": made[2].decision_id, "label": "bad", "observed_at": "last week"},
         {"decision_id": made[3].decision_id, "label": "bad", "observed_at": "2025-12-01"},
         {"decision_id": "", "label": "bad", "observed_at": "2026-02-01"},
+        {"decision_id": made[0].decision_id, "label": "bad", "observed_at": "2999-01-01"},
     ]
-    with pytest.raises(ProblemsError, match="5 of 6 row") as caught:
+    with pytest.raises(ProblemsError, match="6 of 7 row") as caught:
         ingest_labels(workspace, _write(tmp_path / "l.csv", rows), model=MODEL, actor="oscar")
     text = str(caught.value)
     assert "line 3: no decision 'no-such-decision'" in text
@@ -119,6 +136,7 @@ def test_bad_rows_refuse_the_whole_file_and_say_why(workspace: Context, tmp_path
     assert "line 5: observed_at 'last week' is not a time" in text
     assert "line 6: observed_at 2025-12-01T00:00:00+00:00 is before the decision" in text
     assert "line 7: decision_id is empty" in text
+    assert "line 8: observed_at 2999-01-01T00:00:00+00:00 is in the future" in text
     with workspace.store.reading() as session:
         assert session.scalar(select(func.count()).select_from(LabelRecord)) == 0
         assert session.scalar(select(func.count()).select_from(PerformanceCellRecord)) == 0

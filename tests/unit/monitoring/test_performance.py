@@ -127,3 +127,19 @@ def test_binned_auc_properties(pos_list: list[int], neg_list: list[int]) -> None
     assert result.auc == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
     assert 0.0 <= binned_ks(pos, neg) <= 1.0
     assert binned_ks(pos, neg) == pytest.approx(binned_ks(neg, pos), abs=1e-12)
+
+
+scores = st.lists(st.floats(0.001, 0.999), min_size=2, max_size=200)
+
+
+@given(scores)
+def test_expected_auc_properties(values: list[float]) -> None:
+    p = np.array(values)
+    b = np.minimum((p * SCORE_BINS).astype(int), SCORE_BINS - 1)
+    n = np.bincount(b, minlength=SCORE_BINS)
+    sp = np.bincount(b, weights=p, minlength=SCORE_BINS)
+    sp2 = np.bincount(b, weights=p * p, minlength=SCORE_BINS)
+    value = expected_auc(n, sp, sp2)
+    assert 0.0 <= value <= 1.0
+    if len(set(b.tolist())) == 1:
+        assert value == pytest.approx(0.5)  # one bin: every pair is a tie
