@@ -76,7 +76,7 @@ def ingest(
         f"Ingested {result.rows} row(s) of {result.file} for {result.model_name}: "
         f"{result.new} new label(s), {result.relabelled} relabelled; "
         f"{result.positives} positive, {result.negatives} negative"
-        f"{f', {result.unscored} of unscored decisions' if result.unscored else ''} "
+        f"{f', {result.unbinned} outside the performance cells' if result.unbinned else ''} "
         f"(audit #{result.audit_seq})."
     )
 

@@ -20,7 +20,8 @@ are shredded too. A subject already erased gets no new label (its row is refused
 **What stays.** Each label adds its decision to one performance cell (model, version,
 environment, cohort month, whole months from decision to observation, the decision's outcome,
 score bin of 100 on [0, 1]: ``n``, ``positives``, ``Σp``, ``Σp²``); a relabel moves it from
-its old cell to its new one. Cells are sums that name no one and stay after erasure. A cell
+its old cell to its new one. The label of a shadow (not served) or unscored (fallback)
+decision is stored but added to no cell. Cells are sums that name no one and stay after erasure. A cell
 holding one decision can still be tied to it by someone who reads the decision log's clear
 columns (cohort month, score, outcome); read access to the cells should be granted like read
 access to the decision log.
@@ -102,7 +103,9 @@ class Ingested:
     relabelled: int
     positives: int
     negatives: int
-    unscored: int
+    # Labels stored but added to no performance cell: their decision was answered without a
+    # score (a fallback) or was not served (a shadow), so it says nothing of served performance.
+    unbinned: int
     audit_seq: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,7 +119,7 @@ class Ingested:
             "relabelled": self.relabelled,
             "positives": self.positives,
             "negatives": self.negatives,
-            "unscored": self.unscored,
+            "unbinned": self.unbinned,
             "audit_seq": self.audit_seq,
         }
 
@@ -192,7 +195,16 @@ def _decisions(session: Session, ids: Sequence[str]) -> dict[str, Any]:
     table = table_of(DecisionRecord)
     wanted = [
         table.c[name]
-        for name in ("id", "model_name", "version", "subject", "score", "decision", "decided_at")
+        for name in (
+            "id",
+            "model_name",
+            "version",
+            "subject",
+            "score",
+            "decision",
+            "decided_at",
+            "served",
+        )
     ]
     if "environment" in table.c:
         wanted.append(table.c["environment"])
@@ -327,8 +339,8 @@ def _check_rows(
 
 
 def _cell_key(decision: Any, observed_at: datetime) -> CellKey | None:
-    if decision.score is None:
-        return None  # a fallback answered without a score: nothing to bin
+    if decision.score is None or not decision.served:
+        return None  # a fallback without a score, or a shadow decision: not served performance
     return (
         decision.version,
         str(getattr(decision, "environment", None) or ""),
@@ -443,7 +455,7 @@ def ingest_labels(
             )
         }
         relabelled = repeats
-        unscored = 0
+        unbinned = 0
         new_rows: list[dict[str, Any]] = []
         for decision_id, row in accepted.items():
             decision = decisions[decision_id]
@@ -497,7 +509,7 @@ def ingest_labels(
                 old.ingested_at = now
             new_key = _cell_key(decision, row.observed_at)
             if new_key is None or decision.score is None:
-                unscored += 1
+                unbinned += 1
             else:
                 _add(
                     session,
@@ -528,7 +540,7 @@ def ingest_labels(
                 "relabelled": relabelled,
                 "positives": positives,
                 "negatives": len(accepted) - positives,
-                "unscored": unscored,
+                "unbinned": unbinned,
             },
             at=now,
         )
@@ -541,7 +553,7 @@ def ingest_labels(
         relabelled=relabelled,
         positives=positives,
         negatives=len(accepted) - positives,
-        unscored=unscored,
+        unbinned=unbinned,
         audit_seq=event.seq,
     )
 

@@ -87,7 +87,8 @@ def log_decisions(
     approve_below: float = 0.2,
     decline_from: float = 0.5,
 ) -> list[Logged]:
-    """Store one decision per row (``subject_id``, ``score``, ``decided_at``, ``features``)
+    """Store one decision per row (``subject_id``, ``score``, ``decided_at``, ``features``,
+    ``served`` — False for a shadow decision)
     as the decision log does: subject pseudonymised, features sealed under its key."""
     secrets = bind_secrets(ctx.settings, ctx.store)
     keys = SubjectKeys(ctx.store, secrets, ctx.clock)
@@ -118,8 +119,8 @@ def log_decisions(
                     "model_name": model,
                     "version": version,
                     "digest": "sha256:" + "0" * 64,
-                    "route": "champion",
-                    "served": True,
+                    "route": "champion" if row.get("served", True) else "shadow",
+                    "served": row.get("served", True),
                     "subject": subject,
                     "score": score,
                     "decision": outcome,

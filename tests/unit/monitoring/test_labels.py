@@ -117,6 +117,28 @@ def test_a_relabel_moves_the_decision_to_its_new_cell(workspace: Context, tmp_pa
     assert label.relabels == 1
 
 
+def test_shadow_and_unscored_decisions_keep_labels_outside_the_cells(
+    workspace: Context, tmp_path: Path
+) -> None:
+    made = log_decisions(
+        workspace,
+        [
+            {"subject_id": "A", "score": 0.4, "decided_at": JAN},
+            {"subject_id": "B", "score": 0.4, "decided_at": JAN, "served": False},
+            {"subject_id": "C", "score": None, "decided_at": JAN},
+        ],
+    )
+    rows = [
+        {"decision_id": m.decision_id, "label": "bad", "observed_at": "2026-03-01"} for m in made
+    ]
+    result = ingest_labels(workspace, _write(tmp_path / "l.csv", rows), model=MODEL, actor="oscar")
+    assert (result.new, result.unbinned) == (3, 2)
+    assert _cells(workspace) == [("2026-01", 1, "refer", 40, 1, 1, 0.4)]
+    shadow = stored_label(workspace, made[1].decision_id)
+    assert shadow is not None
+    assert shadow.positive is True
+
+
 def test_bad_rows_refuse_the_whole_file_and_say_why(workspace: Context, tmp_path: Path) -> None:
     made = _decisions(workspace, [0.1, 0.2, 0.3, 0.4])
     rows = [
