@@ -3,7 +3,8 @@ labels arrive, realised from the labels that have, side by side, and the vintage
 
 Read from two places that name no one: the performance cells (``labels`` add to them,
 :mod:`riskops.monitoring.labels`) and the decision log's clear columns (when, score, outcome) —
-no feature is decrypted and no label opened. The statistics and their sources are in
+no feature is decrypted and no label opened. In the vintage matrix a month a cohort has not
+reached yet (counted from the cohort's first day to now) is None, not a rate. The statistics and their sources are in
 :mod:`riskops.monitoring.performance`.
 
 The estimate is computed twice: on every served, scored decision of the version (what the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,7 +30,7 @@ from sqlalchemy import func, select
 
 from riskops.context import Context
 from riskops.errors import InputError, NotFoundError
-from riskops.monitoring.labels import cohort_of
+from riskops.monitoring.labels import cohort_of, months_between
 from riskops.monitoring.performance import (
     BANDS,
     SCORE_BINS,
@@ -267,7 +269,7 @@ def performance_report(
         expected_auc=_expected_auc(bins[0], bins[1], bins[2]),
         by_outcome={k: (int(v[0]), v[1]) for k, v in sorted(by_outcome.items())},
     )
-    return _realised(model, chosen, environment, estimate, cells, per_cohort)
+    return _realised(model, chosen, environment, estimate, cells, per_cohort, now=ctx.clock())
 
 
 def _expected_auc(n: np.ndarray, sum_p: np.ndarray, sum_p2: np.ndarray) -> float | None:
@@ -284,6 +286,8 @@ def _realised(
     estimate: Estimate,
     cells: list[PerformanceCellRecord],
     per_cohort: dict[str, int],
+    *,
+    now: datetime,
 ) -> PerformanceReport:
     pos = np.zeros(SCORE_BINS)
     n = np.zeros(SCORE_BINS)
@@ -335,6 +339,10 @@ def _realised(
     ]
     decisions = np.array([per_cohort.get(cohort, 0) for cohort in cohorts], dtype=np.float64)
     matrix = vintage(grid, decisions) if cells else np.zeros((len(cohorts), 0))
+    # A cohort has not yet reached the months after its age: those cells are not zero, unknown.
+    for i, cohort in enumerate(cohorts):
+        start = datetime.strptime(cohort, "%Y-%m").replace(tzinfo=UTC)
+        matrix[i, months_between(start, now) + 1 :] = np.nan
     return PerformanceReport(
         model_name=model,
         version=version,

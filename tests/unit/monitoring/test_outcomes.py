@@ -117,6 +117,32 @@ def test_miscalibrated_scores_fall_outside_the_tolerance(
     assert not all(row.within for row in report.outcomes)
 
 
+def test_vintage_leaves_months_a_cohort_has_not_reached_empty(
+    workspace: Context, tmp_path: Path
+) -> None:
+    workspace.clock = lambda: datetime(2026, 3, 15, tzinfo=UTC)
+    made = log_decisions(
+        workspace,
+        [
+            {"subject_id": "A", "score": 0.3, "decided_at": datetime(2026, 1, 5, tzinfo=UTC)},
+            {"subject_id": "B", "score": 0.3, "decided_at": datetime(2026, 1, 6, tzinfo=UTC)},
+            {"subject_id": "C", "score": 0.3, "decided_at": datetime(2026, 3, 2, tzinfo=UTC)},
+        ],
+    )
+    observed = ["2026-02-10", "2026-03-10", "2026-03-10"]
+    pd.DataFrame(
+        {
+            "decision_id": [m.decision_id for m in made],
+            "label": ["bad", "good", "bad"],
+            "observed_at": observed,
+        }
+    ).to_csv(tmp_path / "o.csv", index=False)
+    ingest_labels(workspace, tmp_path / "o.csv", model=MODEL, actor="oscar")
+    report = performance_report(workspace, MODEL)
+    assert report.cohorts == ["2026-01", "2026-03"]
+    assert report.vintage == [[0.0, 0.5, 0.5], [1.0, None, None]]
+
+
 def test_report_refusals(workspace: Context) -> None:
     with pytest.raises(NotFoundError, match="No logged decision of model 'fraud'"):
         performance_report(workspace, "fraud")
