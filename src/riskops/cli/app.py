@@ -24,9 +24,11 @@ from riskops.cli import (
     decisions,
     documents,
     governance,
+    labels,
     lifecycle,
     models,
     serving,
+    skew,
     spec,
     workspace,
 )
@@ -79,6 +81,8 @@ models.register(app)
 documents.register(app)
 serving.register(app)
 decisions.register(app)
+labels.register(app)
+skew.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")

@@ -241,6 +241,60 @@ class SubjectKeyRecord(Base):
     created_at: Mapped[datetime]
 
 
+class LabelRecord(Base):
+    """The observed outcome of one decision, sealed under the subject's key like the decision's
+    features: erasing the subject (deleting the key) makes the label unreadable. Only what
+    names no outcome is in the clear: which decision, model and version, and how often the
+    label was replaced (a relabel: the last one ingested wins)."""
+
+    __tablename__ = "labels"
+
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    label_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    label_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    relabels: Mapped[int] = mapped_column(Integer, default=0)
+    ingested_at: Mapped[datetime]
+
+
+class PerformanceCellRecord(Base):
+    """Outcome counts of one cell: (model, version, environment, cohort month of the decision,
+    whole months from decision to label, the decision's outcome, score bin on the fixed grid of
+    100 equal-width bins on [0, 1]). Sums that name no one, added to as labels arrive, from
+    which AUC, KS, calibration and the vintage matrix are computed exactly for the binned
+    score (``riskops.monitoring.performance``)."""
+
+    __tablename__ = "performance_cells"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name",
+            "version",
+            "environment",
+            "cohort",
+            "months_since",
+            "outcome",
+            "score_bin",
+            name="uq_performance_cell",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # "" while decisions do not record the environment they were made in.
+    environment: Mapped[str] = mapped_column(String(40))
+    cohort: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" of the decision, UTC
+    months_since: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(10))
+    score_bin: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    positives: Mapped[int] = mapped_column(Integer)
+    sum_p: Mapped[float] = mapped_column(Float)
+    sum_p2: Mapped[float] = mapped_column(Float)
+
+
 class WorkspaceRecord(Base):
     """A fact about the workspace that every process on this store must agree on, such as the
     fingerprint of the workspace secret (never the secret)."""
