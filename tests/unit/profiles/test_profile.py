@@ -4,6 +4,7 @@ coarse sums, the validation gate's PSI bins, and its canonical JSON and hash."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from typing import Any
@@ -24,6 +25,7 @@ from riskops.profiles.profile import (
 from riskops.spec import ModelSpec, parse_spec
 from riskops.statistics.drift import psi
 from riskops.statistics.stability import numeric_stability
+from tests.conftest import REPO
 
 SPEC_YAML = """
 name: toy-model
@@ -372,3 +374,16 @@ def test_monitoring_psi_is_the_validation_gates_psi(
         return
     gate = numeric_stability(reference, current, bins=coarse_bins)
     assert ours == pytest.approx(gate.value, rel=1e-12, abs=1e-15)
+
+
+def test_the_documented_standalone_check_reads_a_profile(profile: ReferenceProfile) -> None:
+    doc = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    [program] = [b for b in blocks if "def check_profile" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(program, "docs/monitoring.md", "exec"), namespace)  # noqa: S102 - our own docs
+    check = namespace["check_profile"]
+    document = profile.to_json()
+    assert check(document, profile.sha256())["n"] == profile.n
+    with pytest.raises(ValueError, match=r"but sha256:.* was recorded"):
+        check(document.replace(b'"version":3', b'"version":4'), profile.sha256())
