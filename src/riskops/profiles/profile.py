@@ -292,13 +292,15 @@ class ReferenceProfile:
                 f"Bins must be integers of shape ({rows}, n), one row per feature and the "
                 f"score; got {array.dtype}{array.shape}."
             )
-        if array.size and ((array < 0).any() or (array >= self._sizes[:, None]).any()):
+        if array.size and (
+            (array.min(axis=1) < 0).any() or (array.max(axis=1) >= self._sizes).any()
+        ):
             raise InputError(
                 "A bin lies outside its row's bins; bins come from this profile's "
                 "bin_row/bin_columns, not another version's."
             )
         offsets = np.arange(rows, dtype=np.int64)[:, None] * self.width
-        flat = (offsets + array).ravel()
+        flat = np.add(array, offsets, dtype=np.int64).ravel()
         counted = np.bincount(flat, minlength=rows * self.width)
         return counted.astype(np.int64, copy=False).reshape(rows, self.width)
 
@@ -414,10 +416,19 @@ def _bin_categorical(categories: tuple[str, ...], column: np.ndarray) -> np.ndar
             dtype=np.int32,
             count=len(items),
         )
-    if column.dtype.kind not in "biuUS":
-        # Floats go value by value: np.unique merges -0.0 with 0.0, whose texts differ.
+    if column.dtype.kind not in "biuU":
+        # Floats go value by value (np.unique merges -0.0 with 0.0, whose texts differ), and
+        # so do bytes, whose text is their repr as for one value.
         return np.fromiter((code(v) for v in column.tolist()), dtype=np.int32, count=len(column))
-    # A column of text, integers or booleans: look up each distinct value once.
+    if column.dtype.kind == "U":
+        # Text: a binary search among the sorted categories, then an equality check.
+        order = sorted(range(len(categories)), key=lambda i: categories[i])
+        ordered = np.array([categories[i] for i in order], dtype=str)
+        position = np.minimum(np.searchsorted(ordered, column), len(categories) - 1)
+        matched = ordered[position] == column
+        codes = np.array(order, dtype=np.int32)[position] + 1
+        return np.where(matched, codes, np.int32(unseen)).astype(np.int32)
+    # A column of integers or booleans: look up each distinct value once.
     distinct, inverse = np.unique(column, return_inverse=True)
     return np.array([code(v) for v in distinct], dtype=np.int32)[inverse.reshape(-1)]
 

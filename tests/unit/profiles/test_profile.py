@@ -171,7 +171,11 @@ def test_bin_row_equals_bin_columns(data: st.DataObject) -> None:
 
 @given(
     st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=30),
-    st.lists(st.sampled_from(["car", "house", "True", "3", "x"]), min_size=30, max_size=30),
+    st.lists(
+        st.one_of(st.sampled_from(["car", "house", "True", "3", "x"]), st.text(max_size=6)),
+        min_size=30,
+        max_size=30,
+    ),
 )
 def test_typed_columns_bin_like_rows(floats: list[float], purposes: list[str]) -> None:
     profile = _PROFILE
