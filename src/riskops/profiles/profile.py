@@ -325,6 +325,33 @@ class ReferenceProfile:
         result: np.ndarray = ends - starts
         return result
 
+    def ordered_edges(
+        self, low: np.ndarray | None = None, high: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float64 ``(F + 1, width)``: the edges of each row's ordered bins (all but missing,
+        ``counts[:, 1:]``), for KS and Wasserstein-1 from counts.
+
+        A numeric row's bins are underflow, the fine bins and overflow, so its edges are
+        ``[low, fine_edges…, high]``, padded by repeating ``high``. Underflow and overflow have
+        no width of their own: ``low`` and ``high`` (one per row, e.g. the window's min and
+        max from its moments) give them one; by default they have none, which keeps the
+        distance's bound only when nothing fell outside the reference range. A categorical row
+        has no order: its edges are all 0.
+        """
+        rows = self.rows
+        out = np.zeros((len(rows), self.width), dtype=np.float64)
+        for r, bins in enumerate(rows):
+            if not isinstance(bins, NumericBins):
+                continue
+            first, last = bins.fine_edges[0], bins.fine_edges[-1]
+            below = first if low is None or not np.isfinite(low[r]) else min(first, low[r])
+            above = last if high is None or not np.isfinite(high[r]) else max(last, high[r])
+            size = len(bins.fine_edges)
+            out[r, 0] = below
+            out[r, 1 : size + 1] = bins.fine_edges
+            out[r, size + 1 :] = above
+        return out
+
     # -- serialisation ---------------------------------------------------------------------
 
     def to_json(self) -> bytes:
