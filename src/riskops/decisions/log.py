@@ -8,6 +8,8 @@ Path of a decision::
       features  = AES-256-GCM under the workspace's WAL key (associated data: decision id)
       client    = the client of the API key that asked (None outside the HTTP API; a WAL line
                   written before clients existed has no "client" and replays as None)
+      environment = where it was decided (the server's environment; None outside a server,
+                  and for a line written before environments were recorded)
       one JSON line → WAL segment → fsync (group commit) → return
     flusher (a thread, or with flusher="process" a child process), every flush_interval or
     batch_size entries, in ONE store transaction:
@@ -30,7 +32,7 @@ value that is not in the encrypted record cannot escape erasure.
                   "version", "digest", "route", "served", "subject", "score", "decision",
                   "reasons", "latency_ms", "fallback", "request_sha256",
                   "features_nonce" (hex or null), "features_ciphertext" (hex or null),
-                  "client" (only when it is not null)}))
+                  "client", "environment" (each only when it is not null)}))
 
 with ``canonical_json`` of :mod:`riskops.audit.chain` (sorted keys, no whitespace, UTF-8) and
 numbers as Python's shortest round-trip form. A decision's client is in its leaf, so moving it
@@ -84,6 +86,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from riskops.audit.trail import format_time
 from riskops.config import Settings
+from riskops.decisions.aggregates import PlanSource, stored_plan
 from riskops.decisions.flusher import (
     FLUSHER_MODES,
     FLUSHER_SHORT_LIFE,
@@ -137,6 +140,7 @@ class DecisionLog:
         max_backoff: float = 30.0,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         flusher: FlusherMode = "thread",
+        plans: PlanSource = stored_plan,
     ) -> None:
         if batch_size < 1 or flush_interval <= 0 or flusher not in FLUSHER_MODES:
             raise ConfigError(
@@ -173,7 +177,9 @@ class DecisionLog:
         if self._shared is not None:
             self._shared[Slot.CHECKPOINT] = self._reader.position.packed()
             self._publish(self.wal.durable_position())
-        self._flusher = Flusher(store, secrets, clock, self._reader, batch_size=batch_size)
+        self._flusher = Flusher(
+            store, secrets, clock, self._reader, batch_size=batch_size, plans=plans
+        )
 
     @classmethod
     def open(
@@ -254,6 +260,7 @@ class DecisionLog:
             "nonce": nonce.hex(),
             "features": ciphertext.hex(),
             "client": entry.client,
+            "environment": entry.environment,
         }
         return orjson.dumps(line)
 
@@ -450,6 +457,7 @@ class DecisionLog:
             flushed=False,
             batch_id=None,
             client=entry.get("client"),
+            environment=entry.get("environment"),
         )
 
     def erase_subject(self, subject_id: str, *, actor: str, role: str) -> bool:

@@ -718,6 +718,7 @@ class ScoringService:
             features=subject.features,
             request_sha256=digest,
             client=client,
+            environment=self.settings.environment,
         )
 
 
