@@ -78,6 +78,7 @@ class MonitoringPlan:
     features: tuple[str, ...]
     numeric: tuple[bool, ...]
     profile: CountingProfile | None = None
+    profile_sha256: str | None = None  # the profile's digest, computed once
     segment: str | None = None
     segment_categories: frozenset[str] = frozenset()
 
@@ -104,6 +105,7 @@ def plan_from_spec(spec: ModelSpec, profile: CountingProfile | None) -> Monitori
         features=spec.feature_names,
         numeric=tuple(f.type == "numeric" for f in spec.features),
         profile=profile,
+        profile_sha256=None if profile is None else profile.sha256(),
         segment=segment,
         segment_categories=categories,
     )
@@ -230,7 +232,7 @@ def _feature_layer(
     ]
     moments = moments_of([*numeric_rows, score])
     return {
-        "profile_sha256": plan.profile.sha256(),
+        "profile_sha256": plan.profile_sha256,
         "counts": encode_array(counts.astype("<i8")),
         "counts_shape": list(counts.shape),
         "moments": encode_array(moments.astype("<f8")),
