@@ -72,7 +72,7 @@ from riskops.monitoring.alerts import (
 )
 from riskops.profiles.profile import NumericBins, ReferenceProfile
 from riskops.spec import ModelSpec, Monitoring, parse_spec
-from riskops.statistics.stability import population_stability_index
+from riskops.statistics import drift
 from riskops.store.tables import (
     ModelVersionRecord,
     MonitoringAggregateRecord,
@@ -193,14 +193,42 @@ def window_totals(
 # -- statistics of one version ----------------------------------------------------------------
 
 
-def row_psi(reference: np.ndarray, current: np.ndarray) -> tuple[float, int]:
-    """PSI of one row of coarse counts (:func:`population_stability_index` on the shares of
-    the bins not empty in both) and the number of those bins."""
-    keep = (reference > 0) | (current > 0)
-    ref, cur = reference[keep].astype(np.float64), current[keep].astype(np.float64)
-    if ref.sum() == 0 or cur.sum() == 0:
-        return 0.0, int(keep.sum())
-    return population_stability_index(ref / ref.sum(), cur / cur.sum()), int(keep.sum())
+def numeric_statistics(
+    profile: ReferenceProfile, reference: np.ndarray, current: np.ndarray
+) -> dict[str, np.ndarray]:
+    """KS and Wasserstein-1 (raw and in reference standard deviations) of every numeric row
+    (the numeric features, then the score) on the fine bins, missing left out, with their
+    bounds (:func:`riskops.statistics.drift.ks_from_counts`,
+    :func:`~riskops.statistics.drift.wasserstein_from_counts`). The underflow and overflow bins
+    have no width: W1 counts their mass at the edge of the training range (the run reports
+    the out-of-range rate beside it)."""
+    rows = [r for r, b in enumerate(profile.rows) if isinstance(b, NumericBins)]
+    widest = max(len(profile.rows[r].fine_edges) for r in rows) + 1  # type: ignore[union-attr]
+    ref = np.zeros((len(rows), widest), dtype=np.int64)
+    cur = np.zeros((len(rows), widest), dtype=np.int64)
+    edges = np.zeros((len(rows), widest + 1), dtype=np.float64)
+    for i, r in enumerate(rows):
+        bins = profile.rows[r]
+        assert isinstance(bins, NumericBins)
+        fine = np.asarray(bins.fine_edges)
+        size = len(fine) + 1  # underflow, the interior bins, overflow
+        ref[i, :size] = reference[r, 1 : size + 1]
+        cur[i, :size] = current[r, 1 : size + 1]
+        edges[i, : size + 1] = np.concatenate(([fine[0]], fine, [fine[-1]]))
+        edges[i, size + 1 :] = fine[-1]
+    ks, ks_bound = drift.ks_from_counts(ref, cur)
+    w1, w1_bound = drift.wasserstein_from_counts(ref, cur, edges)
+    moments = profile.moments[rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std = np.sqrt(moments[:, 2] / (moments[:, 0] - 1))
+    return {
+        "rows": np.asarray(rows),
+        "ks": ks,
+        "ks_bound": ks_bound,
+        "wasserstein": w1,
+        "wasserstein_bound": w1_bound,
+        "wasserstein_normed": w1 / std,
+    }
 
 
 def reference_cdf(bins: NumericBins, counts: np.ndarray, x: float) -> float:
@@ -323,17 +351,30 @@ def _drift(
     n_ref, n_cur = profile.n, window.profiled_n
     coarse_ref = profile.coarse(profile.reference)
     coarse_cur = profile.coarse(counts)
+    psi = drift.psi(coarse_ref, coarse_cur)
+    used = ((coarse_ref > 0) | (coarse_cur > 0)).sum(axis=1)
+    chi2_stat, chi2_dof, chi2_p = drift.chi_square(coarse_ref, coarse_cur)
+    coarse_stats = {
+        "jensen_shannon": drift.jensen_shannon(coarse_ref, coarse_cur),
+        "hellinger": drift.hellinger(coarse_ref, coarse_cur),
+        "linf": drift.linf(coarse_ref, coarse_cur),
+        "chi_square": chi2_stat,
+        "chi_square_dof": chi2_dof,
+        "chi_square_p_value": chi2_p,
+    }
+    numeric = numeric_statistics(profile, profile.reference, counts)
+    numeric_row = {int(r): i for i, r in enumerate(numeric["rows"])}
     features: list[dict[str, Any]] = []
     for r, bins in enumerate(profile.rows):
-        psi, used = row_psi(coarse_ref[r], coarse_cur[r])
-        p = psi_p_value(psi, n_ref, n_cur, used)
+        p = psi_p_value(float(psi[r]), n_ref, n_cur, int(used[r]))
         missing = counts[r, 0] / n_cur if n_cur else 0.0
         missing_ref = profile.reference[r, 0] / n_ref if n_ref else 0.0
         entry: dict[str, Any] = {
             "name": bins.name,
-            "psi": psi,
+            "psi": _plain(psi[r]),
             "psi_p_value": p,
-            "bins": used,
+            "bins": int(used[r]),
+            **{name: _plain(values[r]) for name, values in coarse_stats.items()},
             "missing_rate": missing,
             "reference_missing_rate": missing_ref,
         }
@@ -341,10 +382,10 @@ def _drift(
         finding(
             "prediction-drift" if is_score else "feature-drift",
             bins.name,
-            psi,
+            float(psi[r]),
             p,
             n_cur,
-            f"PSI {psi:.4f} over {used} bins",
+            f"PSI {psi[r]:.4f} over {used[r]} bins",
         )
         k = int(counts[r, 0])
         finding(
@@ -356,6 +397,19 @@ def _drift(
             f"{k} missing of {n_cur} (reference {missing_ref:.4f})",
         )
         if isinstance(bins, NumericBins):
+            i = numeric_row[r]
+            entry.update(
+                {
+                    name: _plain(numeric[name][i])
+                    for name in (
+                        "ks",
+                        "ks_bound",
+                        "wasserstein",
+                        "wasserstein_bound",
+                        "wasserstein_normed",
+                    )
+                }
+            )
             outside = int(counts[r, 1] + counts[r, bins.size - 1])
             entry["out_of_range_rate"] = outside / n_cur if n_cur else 0.0
             if not is_score:
@@ -387,6 +441,14 @@ def _drift(
             )
         features.append(entry)
     return {"features": features[:-1], "score": features[-1], "reference_n": n_ref}
+
+
+def _plain(value: Any) -> float | int | None:
+    """A JSON number (None for NaN or infinity: canonical JSON has neither)."""
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    return int(number) if isinstance(value, np.integer) else number
 
 
 # -- the run -------------------------------------------------------------------------------------

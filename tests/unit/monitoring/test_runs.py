@@ -26,9 +26,9 @@ from riskops.monitoring.runs import (
     VersionInfo,
     parse_window,
     reference_cdf,
-    row_psi,
     run_monitoring,
 )
+from riskops.statistics import drift
 from riskops.store.tables import MonitoringAlertRecord, MonitoringRunRecord
 from tests.unit.monitoring.population import MODEL, draw, reference, replay
 
@@ -171,12 +171,24 @@ def test_summed_windows_equal_one_window_of_all_the_decisions(ctx: Context) -> N
     everything = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
     scores = np.concatenate([p[1] for p in parts])
     counts = info.profile.count(info.profile.bin_columns(everything, scores))
+    income = everything["income"]
+    reference_rows, _ = draw(np.random.default_rng(1), 20_000)  # the rows the profile counted
     coarse = info.profile.coarse(counts)
     version = result.results["versions"][0]
     assert version["n"] == 1500
-    expected = row_psi(info.profile.coarse(info.profile.reference)[0], coarse[0])[0]
-    assert version["features"][0]["psi"] == expected
-    income = everything["income"]
+    reference_coarse = info.profile.coarse(info.profile.reference)
+    assert version["features"][0]["psi"] == float(drift.psi(reference_coarse, coarse)[0])
+    ks, _ = drift.ks_from_counts(info.profile.reference[:1, 1:], counts[:1, 1:])
+    assert version["features"][0]["ks"] == float(ks[0])
+    exact_ks = drift.ks_exact(income, reference_rows["income"])[0]
+    assert version["features"][0]["ks"] <= exact_ks + 1e-12
+    assert exact_ks <= version["features"][0]["ks"] + version["features"][0]["ks_bound"] + 1e-12
+    exact_w1 = drift.wasserstein_exact(income, reference_rows["income"])
+    w1, w1_bound = (
+        version["features"][0]["wasserstein"],
+        version["features"][0]["wasserstein_bound"],
+    )
+    assert abs(exact_w1 - w1) <= w1_bound + 1e-12
     assert version["features"][0]["mean"] == pytest.approx(float(income.mean()), rel=1e-12)
     assert version["features"][0]["std"] == pytest.approx(float(income.std(ddof=1)), rel=1e-9)
 
