@@ -143,9 +143,11 @@ def _numeric_value(value: object) -> float | None:
     return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReferenceProfile:
     """Frozen bins of one model version and its training rows' counts over them.
+
+    Two profiles are equal when their canonical JSON is (arrays do not compare as a whole).
 
     ``reference`` is int64 ``(len(features) + 1, width)``, the score last; ``moments`` is
     float64 ``(len(features) + 1, 5)``: n, mean, M2 (sum of squared deviations), min, max of
@@ -194,6 +196,14 @@ class ReferenceProfile:
                 f"The moments of {self.model}@{self.version} have shape {self.moments.shape}, "
                 f"not {(len(rows), 5)}."
             )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReferenceProfile):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
 
     @property
     def rows(self) -> tuple[Bins, ...]:

@@ -230,6 +230,9 @@ def test_json_round_trip_is_exact_and_canonical(profile: ReferenceProfile) -> No
     data = profile.to_json()
     again = ReferenceProfile.from_json(data)
     assert again.to_json() == data
+    assert again == profile
+    assert hash(again) == hash(profile)
+    assert again != ReferenceProfile.from_json(data.replace(b'"version":3', b'"version":4'))
     assert again.features == profile.features
     assert again.score == profile.score
     assert np.array_equal(again.reference, profile.reference)
