@@ -23,25 +23,36 @@ counts; ``profile_sha256`` and ``counts`` are then None, and a monitoring run sa
 
 Example::
 
-    plans = PlanCache(stored_plan)
+    plans = PlanCache(StoredPlans(model_cache))
     rows = aggregate_batch(session, batch_id, decisions, plans)   # inside the flush
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from riskops.errors import SpecError
+from riskops.errors import RiskopsError, SpecError
+from riskops.profiles.profile import FILE_NAME, ReferenceProfile
 from riskops.spec import parse_spec
-from riskops.store.tables import ModelVersionRecord, MonitoringAggregateRecord, table_of
+from riskops.store.tables import (
+    AuditEventRecord,
+    ModelVersionRecord,
+    MonitoringAggregateRecord,
+    table_of,
+)
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from riskops.spec import ModelSpec
@@ -94,7 +105,8 @@ class MonitoringPlan:
         return text if text in self.segment_categories else UNSEEN_SEGMENT
 
 
-PlanSource = Callable[[Session, str, int], MonitoringPlan | None]
+# (session, model, version, artifact digest) → the version's plan, None when it is unknown.
+PlanSource = Callable[[Session, str, int, str], MonitoringPlan | None]
 
 
 def plan_from_spec(spec: ModelSpec, profile: CountingProfile | None) -> MonitoringPlan:
@@ -111,40 +123,91 @@ def plan_from_spec(spec: ModelSpec, profile: CountingProfile | None) -> Monitori
     )
 
 
-def stored_plan(session: Session, model: str, version: int) -> MonitoringPlan | None:
-    """The plan of a registered version, from the spec stored with it and its reference
-    profile (:func:`load_profile`); None for a version the store does not know."""
-    text = session.scalar(
-        select(ModelVersionRecord.spec_yaml).where(
-            ModelVersionRecord.model_name == model, ModelVersionRecord.version == version
+@dataclass(frozen=True)
+class StoredPlans:
+    """:data:`PlanSource` of the store and the server's model cache: the spec stored with the
+    version (its segment), and its reference profile read from the verified artifact copy the
+    server keeps under its digest (``<model_cache>/sha256-<hex>/``, as
+    :mod:`riskops.registry.artifacts` keeps it), checked against the profile hash recorded
+    when the version was registered (the ``version.registered`` audit event). The flusher never
+    imports MLflow: without a cached copy (or without ``model_cache``) a version gets the
+    decision-layer counts only. Picklable, so a flusher process gets it too."""
+
+    model_cache: Path | None = None
+
+    def __call__(
+        self, session: Session, model: str, version: int, digest: str
+    ) -> MonitoringPlan | None:
+        text = session.scalar(
+            select(ModelVersionRecord.spec_yaml).where(
+                ModelVersionRecord.model_name == model, ModelVersionRecord.version == version
+            )
         )
+        if text is None:
+            return None
+        try:
+            spec = parse_spec(text, source=f"{model}@{version}'s stored spec").spec
+        except SpecError:
+            return None  # a spec from an older riskops: counts of the decision layer only
+        return plan_from_spec(spec, self.profile(session, model, version, digest))
+
+    def profile(
+        self, session: Session, model: str, version: int, digest: str
+    ) -> ReferenceProfile | None:
+        """The version's profile from the model cache, verified; None (and a warning) when
+        it is not there or does not match what was recorded."""
+        if self.model_cache is None:
+            return None
+        recorded = recorded_profile_sha256(session, model, version)
+        path = self.model_cache / digest.replace(":", "-") / FILE_NAME
+        if recorded is None or not path.is_file():
+            return None
+        try:
+            profile = ReferenceProfile.from_json(path.read_bytes())
+        except RiskopsError as exc:
+            log.warning("monitoring: the profile of %s@%s is unreadable: %s", model, version, exc)
+            return None
+        if (profile.model, profile.version) != (model, version) or profile.sha256() != recorded:
+            log.warning(
+                "monitoring: the cached profile of %s@%s is not the one recorded at "
+                "registration (%s); its feature counts are not kept",
+                model,
+                version,
+                recorded,
+            )
+            return None
+        return profile
+
+
+def recorded_profile_sha256(session: Session, model: str, version: int) -> str | None:
+    """The profile hash recorded in the version's ``version.registered`` audit event."""
+    payload = session.scalar(
+        select(AuditEventRecord.payload)
+        .where(
+            AuditEventRecord.action == "version.registered",
+            AuditEventRecord.object_id == f"{model}@{version}",
+        )
+        .order_by(AuditEventRecord.seq.desc())
+        .limit(1)
     )
-    if text is None:
+    if payload is None:
         return None
-    try:
-        spec = parse_spec(text, source=f"{model}@{version}'s stored spec").spec
-    except SpecError:
-        return None  # a spec from an older riskops: counts of the decision layer only
-    return plan_from_spec(spec, load_profile(session, model, version))
-
-
-def load_profile(session: Session, model: str, version: int) -> CountingProfile | None:
-    """The reference profile stored with a version at registration, or None (a version
-    registered before profiles existed). The one place the flusher asks for a profile."""
-    return None
+    found = json.loads(payload).get("profile_sha256")
+    return found if isinstance(found, str) else None
 
 
 class PlanCache:
-    """Each version's plan loaded once per flusher (a version's profile never changes)."""
+    """Each version's plan loaded once per flusher, by artifact digest (a version's profile
+    never changes)."""
 
     def __init__(self, source: PlanSource) -> None:
         self._source = source
-        self._plans: dict[tuple[str, int], MonitoringPlan | None] = {}
+        self._plans: dict[tuple[str, int, str], MonitoringPlan | None] = {}
 
-    def get(self, session: Session, model: str, version: int) -> MonitoringPlan | None:
-        key = (model, version)
+    def get(self, session: Session, model: str, version: int, digest: str) -> MonitoringPlan | None:
+        key = (model, version, digest)
         if key not in self._plans:
-            self._plans[key] = self._source(session, model, version)
+            self._plans[key] = self._source(session, model, version, digest)
         return self._plans[key]
 
 
@@ -165,7 +228,7 @@ def aggregate_batch(
     for index, (row, features) in enumerate(decisions):
         model, version = row["model_name"], int(row["version"])
         if (model, version) not in plan_of:
-            plan_of[model, version] = plans.get(session, model, version)
+            plan_of[model, version] = plans.get(session, model, version, row["digest"])
         plan = plan_of[model, version]
         key = (
             model,

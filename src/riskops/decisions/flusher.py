@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from riskops.decisions.aggregates import PlanCache, PlanSource, aggregate_batch, stored_plan
+from riskops.decisions.aggregates import PlanCache, PlanSource, StoredPlans, aggregate_batch
 from riskops.decisions.records import (
     LEAF_FIELDS,
     OPTIONAL_LEAF_FIELDS,
@@ -74,7 +74,7 @@ class Flusher:
         reader: WalReader,
         *,
         batch_size: int,
-        plans: PlanSource = stored_plan,
+        plans: PlanSource | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets
@@ -91,7 +91,7 @@ class Flusher:
         # the first batch (a server that started while the store was down could not check).
         self._secret_checked = False
         # Each version's monitoring plan (spec segment, reference profile), loaded once.
-        self.plans = PlanCache(plans)
+        self.plans = PlanCache(plans if plans is not None else StoredPlans())
 
     def flush(self) -> int:
         """Flush until no durable entry is left; the number of entries moved."""
@@ -187,6 +187,7 @@ class Shipping:
     parent_pid: int
     connect_timeout: float = 5.0  # seconds, as the server's store (riskops.store.open_store)
     statement_timeout: float = 10.0
+    model_cache: Path | None = None  # the server's verified artifacts: the reference profiles
 
 
 def ship(job: Shipping, shared: Any) -> None:
@@ -235,7 +236,14 @@ def ship(job: Shipping, shared: Any) -> None:
     )
     reader = WalReader(job.wal_dir, durable)
     shared[Slot.CHECKPOINT] = reader.position.packed()
-    flusher = Flusher(store, job.secrets, _utc_now, reader, batch_size=job.batch_size)
+    flusher = Flusher(
+        store,
+        job.secrets,
+        _utc_now,
+        reader,
+        batch_size=job.batch_size,
+        plans=StoredPlans(job.model_cache),
+    )
 
     def report() -> None:
         shared[Slot.CHECKPOINT] = reader.position.packed()

@@ -86,7 +86,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from riskops.audit.trail import format_time
 from riskops.config import Settings
-from riskops.decisions.aggregates import PlanSource, stored_plan
+from riskops.decisions.aggregates import PlanSource, StoredPlans
 from riskops.decisions.flusher import (
     FLUSHER_MODES,
     FLUSHER_SHORT_LIFE,
@@ -140,7 +140,8 @@ class DecisionLog:
         max_backoff: float = 30.0,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         flusher: FlusherMode = "thread",
-        plans: PlanSource = stored_plan,
+        plans: PlanSource | None = None,
+        model_cache: Path | None = None,
     ) -> None:
         if batch_size < 1 or flush_interval <= 0 or flusher not in FLUSHER_MODES:
             raise ConfigError(
@@ -177,8 +178,15 @@ class DecisionLog:
         if self._shared is not None:
             self._shared[Slot.CHECKPOINT] = self._reader.position.packed()
             self._publish(self.wal.durable_position())
+        # The reference profiles come from the server's verified artifacts (``model_cache``).
+        self.model_cache = model_cache
         self._flusher = Flusher(
-            store, secrets, clock, self._reader, batch_size=batch_size, plans=plans
+            store,
+            secrets,
+            clock,
+            self._reader,
+            batch_size=batch_size,
+            plans=plans if plans is not None else StoredPlans(model_cache),
         )
 
     @classmethod
@@ -311,6 +319,7 @@ class DecisionLog:
             parent_pid=os.getpid(),
             connect_timeout=self.store.connect_timeout,
             statement_timeout=self.store.statement_timeout,
+            model_cache=self.model_cache,
         )
         process = SPAWN.Process(
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True

@@ -55,10 +55,10 @@ from riskops.decisions.aggregates import (
     decode_counts,
     decode_moments,
     hour_of,
-    load_profile,
     merge_moments,
+    recorded_profile_sha256,
 )
-from riskops.errors import InputError, RiskopsError, SpecError
+from riskops.errors import InputError, NotFoundError, RiskopsError, SpecError
 from riskops.monitoring.alerts import (
     RUNBOOKS,
     Finding,
@@ -100,21 +100,42 @@ class VersionInfo:
 VersionSource = Callable[[Session, str, int], VersionInfo]
 
 
-def stored_version(session: Session, model: str, version: int) -> VersionInfo:
-    """A version's spec as stored at training, and its reference profile."""
-    text = session.scalar(
-        select(ModelVersionRecord.spec_yaml).where(
-            ModelVersionRecord.model_name == model, ModelVersionRecord.version == version
+def stored_versions(ctx: Context) -> VersionSource:
+    """:data:`VersionSource` of the workspace: the spec stored with each version at training,
+    and its reference profile from its artifact, verified against the version's digest and the
+    profile hash recorded at registration (:func:`riskops.registry.profiles.load_profile`)."""
+
+    def version_info(session: Session, model: str, version: int) -> VersionInfo:
+        row = session.scalar(
+            select(ModelVersionRecord).where(
+                ModelVersionRecord.model_name == model, ModelVersionRecord.version == version
+            )
         )
-    )
-    spec = None
-    if text is not None:
+        if row is None:
+            return VersionInfo(None, None)
         try:
-            spec = parse_spec(text, source=f"{model}@{version}'s stored spec").spec
+            spec = parse_spec(row.spec_yaml, source=f"{model}@{version}'s stored spec").spec
         except SpecError:
             spec = None
-    found = load_profile(session, model, version)
-    return VersionInfo(spec, found if isinstance(found, ReferenceProfile) else None)
+        recorded = recorded_profile_sha256(session, model, version)
+        if recorded is None:
+            return VersionInfo(spec, None)
+        from riskops.registry.profiles import load_profile
+
+        try:
+            profile = load_profile(
+                ctx.registry,
+                model,
+                version,
+                digest=row.digest,
+                source=row.artifact_uri,
+                expected_sha256=recorded,
+            )
+        except NotFoundError:
+            profile = None
+        return VersionInfo(spec, profile)
+
+    return version_info
 
 
 @dataclass
@@ -503,7 +524,7 @@ def run_monitoring(
     window: timedelta = timedelta(hours=24),
     end: datetime | None = None,
     notifiers: Sequence[Notifier] = (),
-    versions: VersionSource = stored_version,
+    versions: VersionSource | None = None,
     runbook_base: str = "",
     actor: str = MONITOR_ACTOR,
 ) -> MonitoringRun:
@@ -519,6 +540,7 @@ def run_monitoring(
         raise InputError(f"The window must be positive and at most 366 days, not {window}.")
     end = ctx.clock() if end is None else end
     start = end - window
+    versions = stored_versions(ctx) if versions is None else versions
     with ctx.store.transaction() as session:
         totals = window_totals(session, model, environment, start, end)
         results: dict[str, Any] = {

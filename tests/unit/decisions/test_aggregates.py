@@ -149,7 +149,7 @@ def test_segments_come_from_the_spec_and_a_value_outside_it_is_never_named(
     plan = plan_from_spec(with_segment, profile=None)
     calls: list[tuple[str, int]] = []
 
-    def plans(session: Session, model: str, version: int) -> MonitoringPlan:
+    def plans(session: Session, model: str, version: int, digest: str) -> MonitoringPlan:
         calls.append((model, version))
         return plan
 

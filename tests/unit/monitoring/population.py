@@ -84,7 +84,7 @@ def replay(
     """Aggregate these decisions as the flusher would, in batches of ``batch_size``."""
     assert info.spec is not None
     profile: ReferenceProfile | None = info.profile
-    plans = PlanCache(lambda s, m, v: plan_from_spec(info.spec, profile))  # type: ignore[arg-type]
+    plans = PlanCache(lambda s, m, v, d: plan_from_spec(info.spec, profile))  # type: ignore[arg-type]
     n = score.size
     names = list(columns)
     for begin in range(0, n, batch_size):
@@ -101,6 +101,7 @@ def replay(
                 "fallback": False,
                 "latency_ms": 0.7,
                 "score": float(score[i]),
+                "digest": "sha256:" + "a" * 64,
             }
             pairs.append((row, features))
         with store.transaction() as session:
