@@ -7,8 +7,8 @@ each group becomes one ``monitoring_aggregates`` row:
 * ``n``; decision counts per outcome (``approve``/``refer``/``decline``…); fallbacks;
 * a latency histogram over the fixed :data:`LATENCY_BUCKETS_MS`;
 * with the version's reference profile: int64 counts of every feature and the score over the
-  profile's frozen fine bins (``profile.count(profile.bin_columns(...))``, little-endian, with
-  their shape) and the mergeable moments (n, mean, M2, min, max) of each numeric row.
+  profile's frozen fine bins (``profile.count(profile.bin_columns(...))``, little-endian,
+  zlib-compressed, with their shape: :func:`encode_counts`) and the mergeable moments (n, mean, M2, min, max) of each numeric row.
 
 Windows merge by addition (counts) and by Chan et al.'s parallel update (moments; Chan, Golub &
 LeVeque 1979), across batches, hours and replicas (:func:`merge_moments`). A row names no
@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -296,7 +297,7 @@ def _feature_layer(
     moments = moments_of([*numeric_rows, score])
     return {
         "profile_sha256": plan.profile_sha256,
-        "counts": encode_array(counts.astype("<i8")),
+        "counts": encode_counts(counts),
         "counts_shape": list(counts.shape),
         "moments": encode_array(moments.astype("<f8")),
     }
@@ -365,8 +366,17 @@ def encode_array(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).tobytes()
 
 
+def encode_counts(counts: np.ndarray) -> bytes:
+    """int64 counts as zlib-compressed little-endian bytes: a batch fills a few of each row's
+    hundreds of fine bins, so the raw array is mostly zeros (≈ 74 kB for 17 features and
+    the score at 512 fine bins, a few kB compressed)."""
+    return zlib.compress(encode_array(counts.astype("<i8")), 1)
+
+
 def decode_counts(data: bytes, shape: Sequence[int]) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i8").reshape(tuple(shape)).astype(np.int64)
+    """The counts :func:`encode_counts` stored, as int64 of ``shape``."""
+    raw = zlib.decompress(data)
+    return np.frombuffer(raw, dtype="<i8").reshape(tuple(shape)).astype(np.int64)
 
 
 def decode_moments(data: bytes) -> np.ndarray:

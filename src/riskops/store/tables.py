@@ -262,7 +262,7 @@ class MonitoringAggregateRecord(Base):
     n: Mapped[int] = mapped_column(Integer)
     # The reference profile the counts are over ("sha256:…"); None: no profile, no counts.
     profile_sha256: Mapped[str | None] = mapped_column(String(71))
-    counts: Mapped[bytes | None] = mapped_column(LargeBinary)  # int64 little-endian
+    counts: Mapped[bytes | None] = mapped_column(LargeBinary)  # int64 little-endian, zlib
     counts_shape: Mapped[list[int] | None] = mapped_column(JSON)
     moments: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64 little-endian (F+1, 5)
     outcomes: Mapped[dict[str, Any]]
