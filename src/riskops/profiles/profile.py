@@ -86,7 +86,7 @@ class NumericBins:
     def coarse_boundaries(self) -> list[int]:
         """Fine-bin indices where each coarse bin starts, then the row's end: coarse bin ``j``
         sums fine bins ``[b[j], b[j + 1])``. Underflow joins the first coarse bin, overflow the
-        last."""
+        last (which is overflow alone when the last cut is the last fine edge)."""
         positions = {edge: i for i, edge in enumerate(self.fine_edges)}
         inner = [positions[edge] + 2 for edge in self.coarse_edges]
         return [0, 1, *inner, self.size]
@@ -292,13 +292,15 @@ class ReferenceProfile:
                 f"Bins must be integers of shape ({rows}, n), one row per feature and the "
                 f"score; got {array.dtype}{array.shape}."
             )
-        if array.size and ((array < 0).any() or (array >= self._sizes[:, None]).any()):
+        if array.size and (
+            (array.min(axis=1) < 0).any() or (array.max(axis=1) >= self._sizes).any()
+        ):
             raise InputError(
                 "A bin lies outside its row's bins; bins come from this profile's "
                 "bin_row/bin_columns, not another version's."
             )
         offsets = np.arange(rows, dtype=np.int64)[:, None] * self.width
-        flat = (offsets + array).ravel()
+        flat = np.add(array, offsets, dtype=np.int64).ravel()
         counted = np.bincount(flat, minlength=rows * self.width)
         return counted.astype(np.int64, copy=False).reshape(rows, self.width)
 
@@ -322,6 +324,33 @@ class ReferenceProfile:
         starts = np.take_along_axis(cumulative, index[..., :-1], axis=-1)
         result: np.ndarray = ends - starts
         return result
+
+    def ordered_edges(
+        self, low: np.ndarray | None = None, high: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float64 ``(F + 1, width)``: the edges of each row's ordered bins (all but missing,
+        ``counts[:, 1:]``), for KS and Wasserstein-1 from counts.
+
+        A numeric row's bins are underflow, the fine bins and overflow, so its edges are
+        ``[low, fine_edges…, high]``, padded by repeating ``high``. Underflow and overflow have
+        no width of their own: ``low`` and ``high`` (one per row, e.g. the window's min and
+        max from its moments) give them one; by default they have none, which keeps the
+        distance's bound only when nothing fell outside the reference range. A categorical row
+        has no order: its edges are all 0.
+        """
+        rows = self.rows
+        out = np.zeros((len(rows), self.width), dtype=np.float64)
+        for r, bins in enumerate(rows):
+            if not isinstance(bins, NumericBins):
+                continue
+            first, last = bins.fine_edges[0], bins.fine_edges[-1]
+            below = first if low is None or not np.isfinite(low[r]) else min(first, low[r])
+            above = last if high is None or not np.isfinite(high[r]) else max(last, high[r])
+            size = len(bins.fine_edges)
+            out[r, 0] = below
+            out[r, 1 : size + 1] = bins.fine_edges
+            out[r, size + 1 :] = above
+        return out
 
     # -- serialisation ---------------------------------------------------------------------
 
@@ -414,10 +443,19 @@ def _bin_categorical(categories: tuple[str, ...], column: np.ndarray) -> np.ndar
             dtype=np.int32,
             count=len(items),
         )
-    if column.dtype.kind not in "biuUS":
-        # Floats go value by value: np.unique merges -0.0 with 0.0, whose texts differ.
+    if column.dtype.kind not in "biuU":
+        # Floats go value by value (np.unique merges -0.0 with 0.0, whose texts differ), and
+        # so do bytes, whose text is their repr as for one value.
         return np.fromiter((code(v) for v in column.tolist()), dtype=np.int32, count=len(column))
-    # A column of text, integers or booleans: look up each distinct value once.
+    if column.dtype.kind == "U":
+        # Text: a binary search among the sorted categories, then an equality check.
+        order = sorted(range(len(categories)), key=lambda i: categories[i])
+        ordered = np.array([categories[i] for i in order], dtype=str)
+        position = np.minimum(np.searchsorted(ordered, column), len(categories) - 1)
+        matched = ordered[position] == column
+        codes = np.array(order, dtype=np.int32)[position] + 1
+        return np.where(matched, codes, np.int32(unseen)).astype(np.int32)
+    # A column of integers or booleans: look up each distinct value once.
     distinct, inverse = np.unique(column, return_inverse=True)
     return np.array([code(v) for v in distinct], dtype=np.int32)[inverse.reshape(-1)]
 
@@ -450,8 +488,8 @@ def _parse_bins(document: Mapping[str, Any]) -> Bins:
         raise ValueError(f"the fine edges of {name!r} are not at least two finite numbers")
     if any(b <= a for a, b in itertools.pairwise(fine)):
         raise ValueError(f"the fine edges of {name!r} do not increase")
-    if not set(coarse) <= set(fine[1:-1]) or list(coarse) != sorted(set(coarse)):
-        raise ValueError(f"the coarse edges of {name!r} are not increasing inner fine edges")
+    if not set(coarse) <= set(fine[1:]) or list(coarse) != sorted(set(coarse)):
+        raise ValueError(f"the coarse edges of {name!r} are not increasing fine edges")
     return NumericBins(name, coarse, fine)
 
 
@@ -501,8 +539,9 @@ def _numeric_bins(name: str, values: np.ndarray, coarse_bins: int, fine_bins: in
     high = float(np.nextafter(finite.max(), np.inf))
     quantiles = np.quantile(finite, np.arange(1, coarse_bins) / coarse_bins, method="inverted_cdf")
     coarse = np.unique(np.nextafter(quantiles, np.inf))
-    coarse = coarse[(coarse > low) & (coarse < high)]
-    stops = np.concatenate([[low], coarse, [high]])
+    # A quantile equal to the maximum gives the cut ``high`` itself: its coarse bin is the
+    # overflow bin, values above anything seen in training (the gate's ``(max, inf)`` bin).
+    stops = np.unique(np.concatenate([[low], coarse, [high]]))
     per = max(1, fine_bins // (len(stops) - 1))
     pieces = [np.linspace(a, b, per + 1)[:-1] for a, b in itertools.pairwise(stops)]
     # linspace keeps both ends exact; equal-width steps of a very narrow bin can round to a

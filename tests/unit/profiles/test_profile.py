@@ -4,6 +4,7 @@ coarse sums, the validation gate's PSI bins, and its canonical JSON and hash."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from typing import Any
@@ -22,7 +23,15 @@ from riskops.profiles.profile import (
     fit_profile,
 )
 from riskops.spec import ModelSpec, parse_spec
+from riskops.statistics.drift import (
+    ks_exact,
+    ks_from_counts,
+    psi,
+    wasserstein_exact,
+    wasserstein_from_counts,
+)
 from riskops.statistics.stability import numeric_stability
+from tests.conftest import REPO
 
 SPEC_YAML = """
 name: toy-model
@@ -168,7 +177,11 @@ def test_bin_row_equals_bin_columns(data: st.DataObject) -> None:
 
 @given(
     st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=30),
-    st.lists(st.sampled_from(["car", "house", "True", "3", "x"]), min_size=30, max_size=30),
+    st.lists(
+        st.one_of(st.sampled_from(["car", "house", "True", "3", "x"]), st.text(max_size=6)),
+        min_size=30,
+        max_size=30,
+    ),
 )
 def test_typed_columns_bin_like_rows(floats: list[float], purposes: list[str]) -> None:
     profile = _PROFILE
@@ -300,8 +313,10 @@ def test_a_constant_feature_gets_one_interior_bin(spec: ModelSpec) -> None:
     age = profile.features[2]
     assert isinstance(age, NumericBins)
     assert age.fine_edges == (40.0, float(np.nextafter(40.0, np.inf)))
-    assert age.coarse_edges == ()
+    # The one cut sits at the last edge: its coarse bin is overflow, above the constant.
+    assert age.coarse_edges == age.fine_edges[1:]
     assert profile.reference[2, :4].tolist() == [0, 0, 50, 0]
+    assert profile.coarse(profile.reference)[2, :4].tolist() == [0, 50, 0, 0]
 
 
 def test_moments(profile: ReferenceProfile) -> None:
@@ -317,3 +332,106 @@ def test_moments(profile: ReferenceProfile) -> None:
 _PROFILE = fit_profile(
     "toy-model", 3, parse_spec(SPEC_YAML).spec, *reference_columns(), fine_bins=64
 )
+
+
+ONE_NUMBER = parse_spec(
+    SPEC_YAML.replace(
+        """  - {name: purpose, type: categorical, categories: [car, house, "True", "3"], reason: Purpose}
+  - {name: age, type: numeric, allow_missing: true, reason: Age}
+""",
+        "",
+    )
+).spec
+
+samples = st.lists(
+    st.one_of(
+        st.floats(-1e6, 1e6, allow_nan=False),
+        st.sampled_from([0.0, 1.0, 2.5, math.nan]),  # ties and missing values
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@given(samples, samples, st.integers(2, 12), st.integers(0, 3))
+def test_monitoring_psi_is_the_validation_gates_psi(
+    expected: list[float], actual: list[float], coarse_bins: int, extra: int
+) -> None:
+    reference = np.array(expected)
+    current = np.array(actual)
+    if not np.isfinite(reference).any():
+        reference = np.append(reference, 1.0)
+    profile = fit_profile(
+        "toy-model",
+        1,
+        ONE_NUMBER,
+        {"amount": reference},
+        np.zeros(reference.size),
+        coarse_bins=coarse_bins,
+        fine_bins=coarse_bins * (1 + extra),
+    )
+    amount = profile.features[0]
+    assert isinstance(amount, NumericBins)
+    assert set(amount.coarse_edges) <= set(amount.fine_edges)
+    assert np.array_equal(
+        profile.count(profile.bin_columns({"amount": reference}, np.zeros(reference.size))),
+        profile.reference,
+    )
+    window = profile.count(profile.bin_columns({"amount": current}, np.zeros(current.size)))
+    ours = psi(profile.coarse(profile.reference)[:1], profile.coarse(window)[:1])[0]
+    if np.isnan(current).all():
+        assert not math.isnan(ours)
+        return
+    gate = numeric_stability(reference, current, bins=coarse_bins)
+    assert ours == pytest.approx(gate.value, rel=1e-12, abs=1e-15)
+
+
+def test_the_documented_standalone_check_reads_a_profile(profile: ReferenceProfile) -> None:
+    doc = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    [program] = [b for b in blocks if "def check_profile" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(program, "docs/monitoring.md", "exec"), namespace)  # noqa: S102 - our own docs
+    check = namespace["check_profile"]
+    document = profile.to_json()
+    assert check(document, profile.sha256())["n"] == profile.n
+    with pytest.raises(ValueError, match=r"but sha256:.* was recorded"):
+        check(document.replace(b'"version":3', b'"version":4'), profile.sha256())
+
+
+@given(
+    st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=50),
+    st.lists(st.floats(-3e4, 3e4, allow_nan=False), min_size=1, max_size=50),
+)
+def test_ordered_edges_give_ks_and_w1_within_their_bounds(
+    reference: list[float], current: list[float]
+) -> None:
+    ref = np.array(reference)
+    cur = np.array(current)
+    profile = fit_profile("toy-model", 1, ONE_NUMBER, {"amount": ref}, ref, fine_bins=40)
+    counts = profile.count(profile.bin_columns({"amount": cur}, cur))[:, 1:]
+    reference_counts = profile.reference[:, 1:]
+    low = np.full(2, cur.min())
+    high = np.full(2, np.nextafter(cur.max(), np.inf))
+    edges = profile.ordered_edges(low, high)
+    distance, bound = wasserstein_from_counts(reference_counts, counts, edges)
+    exact = wasserstein_exact(ref, cur)
+    assert np.all(np.abs(distance - exact) <= bound + 1e-9 * max(1.0, exact))
+    ks, ks_bound = ks_from_counts(reference_counts, counts)
+    exact_ks, _ = ks_exact(ref, cur)
+    assert np.all(ks - 1e-12 <= exact_ks)
+    assert np.all(exact_ks <= ks + ks_bound + 1e-12)
+
+
+def test_ordered_edges_layout(profile: ReferenceProfile) -> None:
+    edges = profile.ordered_edges()
+    amount = profile.features[0]
+    assert isinstance(amount, NumericBins)
+    size = len(amount.fine_edges)
+    assert edges[0, 0] == amount.fine_edges[0]
+    assert tuple(edges[0, 1 : size + 1]) == amount.fine_edges
+    assert np.all(edges[0, size + 1 :] == amount.fine_edges[-1])
+    assert not edges[1].any()  # categorical: no order
+    wide = profile.ordered_edges(np.full(4, -1e9), np.full(4, 1e9))
+    assert (wide[0, 0], wide[0, -1]) == (-1e9, 1e9)
+    assert wide[0, 1] == amount.fine_edges[0]

@@ -15,12 +15,12 @@ from riskops.audit import list_events
 from riskops.context import Context
 from riskops.datasets.prepared import prepare
 from riskops.datasets.snapshot import load_snapshot
-from riskops.errors import IntegrityError, NotFoundError
+from riskops.errors import ConflictError, IntegrityError, NotFoundError
 from riskops.profiles.profile import FILE_NAME, CategoricalBins, NumericBins, ReferenceProfile
 from riskops.registry.artifacts import local_folder
 from riskops.registry.digest import directory_digest
 from riskops.registry.profiles import PROFILE_TAG, load_profile, read_profile, write_profile
-from riskops.registry.versions import get_version
+from riskops.registry.versions import get_version, latest_version
 from riskops.spec import load_spec
 from riskops.training.pipeline import train
 from tests.conftest import SPEC
@@ -121,3 +121,29 @@ def test_a_profile_of_another_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="stored with m@1 is the profile of m@2"):
         read_profile(tmp_path, "m", 1)
     assert read_profile(tmp_path, "m", 2).sha256() == sha
+
+
+def test_a_version_registered_meanwhile_is_a_conflict_not_a_mislabelled_profile(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = train(ctx, SPEC, actor="alice")
+    with ctx.store.transaction() as session:
+        source = get_version(session, first.ref).artifact_uri
+    registry = ctx.registry
+    predict = registry.next_version
+
+    def another_registration_in_between(name: str) -> int:
+        number = predict(name)
+        # Someone else registers a version right after the number was read.
+        registry.register(name, run_id=first.run_id, source=source, tags={})
+        return number
+
+    monkeypatch.setattr(registry, "next_version", another_registration_in_between)
+    with pytest.raises(
+        ConflictError,
+        match="numbered the new version credit-scoring@3, but its reference "
+        "profile was fitted for version 2",
+    ):
+        train(ctx, SPEC, actor="alice")
+    with ctx.store.transaction() as session:
+        assert latest_version(session, "credit-scoring") == 1
