@@ -215,35 +215,27 @@ def window_totals(
 
 
 def numeric_statistics(
-    profile: ReferenceProfile, reference: np.ndarray, current: np.ndarray
+    profile: ReferenceProfile, current: np.ndarray, moments: np.ndarray | None
 ) -> dict[str, np.ndarray]:
     """KS and Wasserstein-1 (raw and in reference standard deviations) of every numeric row
-    (the numeric features, then the score) on the fine bins, missing left out, with their
-    bounds (:func:`riskops.statistics.drift.ks_from_counts`,
-    :func:`~riskops.statistics.drift.wasserstein_from_counts`). The underflow and overflow bins
-    have no width: W1 counts their mass at the edge of the training range (the run reports
-    the out-of-range rate beside it)."""
-    rows = [r for r, b in enumerate(profile.rows) if isinstance(b, NumericBins)]
-    widest = max(len(profile.rows[r].fine_edges) for r in rows) + 1  # type: ignore[union-attr]
-    ref = np.zeros((len(rows), widest), dtype=np.int64)
-    cur = np.zeros((len(rows), widest), dtype=np.int64)
-    edges = np.zeros((len(rows), widest + 1), dtype=np.float64)
-    for i, r in enumerate(rows):
-        bins = profile.rows[r]
-        assert isinstance(bins, NumericBins)
-        fine = np.asarray(bins.fine_edges)
-        size = len(fine) + 1  # underflow, the interior bins, overflow
-        ref[i, :size] = reference[r, 1 : size + 1]
-        cur[i, :size] = current[r, 1 : size + 1]
-        edges[i, : size + 1] = np.concatenate(([fine[0]], fine, [fine[-1]]))
-        edges[i, size + 1 :] = fine[-1]
-    ks, ks_bound = drift.ks_from_counts(ref, cur)
-    w1, w1_bound = drift.wasserstein_from_counts(ref, cur, edges)
-    moments = profile.moments[rows]
+    (the numeric features, then the score) on the ordered fine bins, missing left out, with
+    their bounds (:func:`riskops.statistics.drift.ks_from_counts`,
+    :func:`~riskops.statistics.drift.wasserstein_from_counts`). The window's min and max (its
+    ``moments``) give the underflow and overflow bins their width
+    (:meth:`~riskops.profiles.profile.ReferenceProfile.ordered_edges`), so the bound holds for
+    values outside the training range too."""
+    rows = np.array([r for r, b in enumerate(profile.rows) if isinstance(b, NumericBins)])
+    low = None if moments is None else moments[:, 3]
+    high = None if moments is None else moments[:, 4]
+    edges = profile.ordered_edges(low, high)[rows]
+    reference, window = profile.reference[rows, 1:], current[rows, 1:]
+    ks, ks_bound = drift.ks_from_counts(reference, window)
+    w1, w1_bound = drift.wasserstein_from_counts(reference, window, edges)
+    reference_moments = profile.moments[rows]
     with np.errstate(divide="ignore", invalid="ignore"):
-        std = np.sqrt(moments[:, 2] / (moments[:, 0] - 1))
+        std = np.sqrt(reference_moments[:, 2] / (reference_moments[:, 0] - 1))
     return {
-        "rows": np.asarray(rows),
+        "rows": rows,
         "ks": ks,
         "ks_bound": ks_bound,
         "wasserstein": w1,
@@ -383,7 +375,7 @@ def _drift(
         "chi_square_dof": chi2_dof,
         "chi_square_p_value": chi2_p,
     }
-    numeric = numeric_statistics(profile, profile.reference, counts)
+    numeric = numeric_statistics(profile, counts, window.moments)
     numeric_row = {int(r): i for i, r in enumerate(numeric["rows"])}
     features: list[dict[str, Any]] = []
     for r, bins in enumerate(profile.rows):
