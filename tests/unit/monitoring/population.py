@@ -80,6 +80,8 @@ def replay(
     hour: datetime,
     environment: str = "production",
     batch_size: int = 256,
+    model: str = MODEL,
+    version: int = 1,
 ) -> None:
     """Aggregate these decisions as the flusher would, in batches of ``batch_size``."""
     assert info.spec is not None
@@ -93,8 +95,8 @@ def replay(
         for i in range(begin, stop):
             features = {k: _plain(columns[k][i]) for k in names}
             row = {
-                "model_name": MODEL,
-                "version": 1,
+                "model_name": model,
+                "version": version,
                 "environment": environment,
                 "decided_at": hour + timedelta(seconds=i % 3600),
                 "decision": outcome(float(score[i]), info.spec),
