@@ -48,7 +48,7 @@ def run(
 
     Example: riskops monitor run credit-scoring --env production --window 24h
     """
-    from riskops.monitoring.alerts import Notifier, WebhookNotifier
+    from riskops.monitoring.notifiers import Notifier, WebhookNotifier
     from riskops.monitoring.runs import parse_window, run_monitoring
 
     span = parse_window(window)

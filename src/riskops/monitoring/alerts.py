@@ -1,5 +1,6 @@
-"""Alerts that do not cry wolf: when a monitoring run's finding becomes an alert, and where the
-alert is sent.
+"""Alerts that do not cry wolf: when a monitoring run's finding becomes an alert, and how an
+alert is opened, refreshed and resolved in the store (its notices are sent by
+:mod:`riskops.monitoring.notifiers`).
 
 A finding (:class:`Finding`) is one statistic on one target of one version — the CSI of a
 feature, the score's PSI, the change of the approval rate — with a p-value under "nothing
@@ -26,20 +27,21 @@ Every alert names its runbook, ``docs/runbooks/<alert>.md`` (:data:`RUNBOOKS`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import chi2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from riskops.errors import BackendError, InputError
+from riskops.monitoring.notifiers import Notice
 from riskops.spec import Monitoring, Thresholds
+from riskops.store.tables import MonitoringAlertRecord, MonitoringRunRecord
 
 log = logging.getLogger(__name__)
 
@@ -180,113 +182,133 @@ def persisted(
     return [j for j in judged if j.breach and all(j.finding.fingerprint in s for s in needed)]
 
 
-# -- notices and notifiers ------------------------------------------------------------------------
+def judge_versions(findings: Sequence[Finding], rules: Mapping[int, Monitoring]) -> list[Judged]:
+    """Judge each version's findings under its own spec's rules (FDR across its findings)."""
+    out: list[Judged] = []
+    for version in sorted({f.version for f in findings}):
+        out += judge([f for f in findings if f.version == version], rules[version])
+    return out
 
 
-@dataclass(frozen=True)
-class Notice:
-    """An alert as sent: firing or resolved, with its labels and annotations."""
-
-    status: Literal["firing", "resolved"]
-    alert: str
-    fingerprint: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    starts_at: datetime
-    ends_at: datetime | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def resolved(self, at: datetime) -> Notice:
-        return replace(self, status="resolved", ends_at=at)
+# -- open, refresh, resolve ------------------------------------------------------------------
 
 
-class Notifier(Protocol):
-    """Where notices go (the store is always one: :mod:`riskops.monitoring.runs`)."""
-
-    def send(self, notices: Sequence[Notice]) -> None: ...
-
-
-class LogNotifier:
-    """Each notice as one log line (WARNING firing, INFO resolved)."""
-
-    def send(self, notices: Sequence[Notice]) -> None:
-        for n in notices:
-            level = logging.WARNING if n.status == "firing" else logging.INFO
-            log.log(
-                level,
-                "monitoring alert %s %s: %s (runbook %s)",
-                n.alert,
-                n.status,
-                n.annotations.get("summary", ""),
-                n.annotations.get("runbook_url", ""),
-            )
-
-
-def alertmanager_payload(notices: Sequence[Notice], *, receiver: str = "riskops") -> dict[str, Any]:
-    """The JSON an Alertmanager webhook receiver gets (webhook format version "4"): one group,
-    ``status`` firing while any alert in it fires."""
-    common = _common([n.labels for n in notices])
-    return {
-        "version": "4",
-        "groupKey": "{}:" + json.dumps(common, sort_keys=True),
-        "truncatedAlerts": 0,
-        "status": "firing" if any(n.status == "firing" for n in notices) else "resolved",
-        "receiver": receiver,
-        "groupLabels": {k: v for k, v in common.items() if k == "alertname"},
-        "commonLabels": common,
-        "commonAnnotations": _common([n.annotations for n in notices]),
-        "externalURL": "",
-        "alerts": [
-            {
-                "status": n.status,
-                "labels": dict(n.labels),
-                "annotations": dict(n.annotations),
-                "startsAt": _rfc3339(n.starts_at),
-                "endsAt": _rfc3339(n.ends_at) if n.ends_at else "0001-01-01T00:00:00Z",
-                "generatorURL": "",
-                "fingerprint": n.fingerprint,
-            }
-            for n in notices
-        ],
-    }
-
-
-def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
-    if not maps:
-        return {}
-    first = dict(maps[0])
-    return {k: v for k, v in first.items() if all(m.get(k) == v for m in maps[1:])}
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-class WebhookNotifier:
-    """POSTs :func:`alertmanager_payload` to an Alertmanager-compatible webhook URL."""
-
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise InputError(
-                f"The webhook URL {url!r} is not an http(s) URL.",
-                hint="Pass e.g. --webhook http://alertmanager-receiver:9095/hook",
-            )
-        self.url = url
-        self.timeout = timeout
-
-    def send(self, notices: Sequence[Notice]) -> None:
-        if not notices:
-            return
-        body = json.dumps(alertmanager_payload(notices)).encode()
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+def _earlier_breaches(
+    session: Session, model: str, environment: str, before: int, count: int
+) -> list[set[str]]:
+    if count <= 0:
+        return []
+    rows = session.scalars(
+        select(MonitoringRunRecord.results)
+        .where(
+            MonitoringRunRecord.model_name == model,
+            MonitoringRunRecord.environment == environment,
+            MonitoringRunRecord.id < before,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
-                answer.read()
-        except OSError as exc:
-            raise BackendError(
-                f"The alert webhook {self.url} did not take {len(notices)} notice(s): {exc}.",
-                hint="The alerts are stored and logged all the same; check that the receiver "
-                "answers at that URL.",
-            ) from exc
+        .order_by(MonitoringRunRecord.id.desc())
+        .limit(count)
+    )
+    return [set(results.get("breaches", [])) for results in rows]
+
+
+def update_alerts(
+    session: Session,
+    run: MonitoringRunRecord,
+    judged: Sequence[Judged],
+    rules: Mapping[int, Monitoring],
+    model: str,
+    environment: str,
+    at: datetime,
+    runbook_base: str,
+) -> tuple[list[Notice], list[Notice]]:
+    """Open the alerts whose breach persisted, refresh the open ones still breaching (no
+    second notice), resolve the open ones that no longer breach; in ``session``'s
+    transaction, with ``run``. Returns the notices of the fired and the resolved alerts."""
+    open_alerts = {
+        a.fingerprint: a
+        for a in session.scalars(
+            select(MonitoringAlertRecord).where(
+                MonitoringAlertRecord.model_name == model,
+                MonitoringAlertRecord.environment == environment,
+                MonitoringAlertRecord.status == "firing",
+            )
+        )
+    }
+    longest = max((r.persistence for r in rules.values()), default=1)
+    earlier = _earlier_breaches(session, model, environment, run.id, longest - 1)
+    due: dict[str, Judged] = {}
+    for version, rule in rules.items():
+        mine = [j for j in judged if j.finding.version == version]
+        due.update({j.finding.fingerprint: j for j in persisted(mine, earlier, rule.persistence)})
+    breaching = {j.finding.fingerprint: j for j in judged if j.breach}
+    fired: list[Notice] = []
+    resolved: list[Notice] = []
+    for fingerprint, alert in open_alerts.items():
+        now = breaching.get(fingerprint)
+        if now is not None:  # still on: refreshed, not notified again
+            alert.last_run_id = run.id
+            alert.value = now.finding.value
+            alert.p_value = now.finding.p_value
+            alert.severity = now.severity or alert.severity
+            continue
+        alert.status = "resolved"
+        alert.resolved_run_id = run.id
+        alert.resolved_at = at
+        resolved.append(_notice(alert, runbook_base).resolved(at))
+    for fingerprint, j in sorted(due.items()):
+        if fingerprint in open_alerts:
+            continue
+        f = j.finding
+        alert = MonitoringAlertRecord(
+            fingerprint=fingerprint,
+            alert=f.alert,
+            model_name=f.model,
+            version=f.version,
+            environment=f.environment,
+            target=f.target,
+            severity=j.severity or "warning",
+            status="firing",
+            value=f.value,
+            threshold=j.threshold,
+            p_value=f.p_value,
+            summary=_summary(j),
+            runbook=RUNBOOKS[f.alert],
+            opened_run_id=run.id,
+            last_run_id=run.id,
+            resolved_run_id=None,
+            started_at=at,
+            resolved_at=None,
+        )
+        session.add(alert)
+        fired.append(_notice(alert, runbook_base))
+    return fired, resolved
+
+
+def _summary(j: Judged) -> str:
+    f = j.finding
+    q = "" if j.q_value is None else f", q = {j.q_value:.2g}"
+    return (
+        f"{f.alert} on {f.target} of {f.model}@{f.version} in {f.environment}: {f.value:.4g} "
+        f"≥ {j.severity} level {j.threshold} (n = {f.n}{q}); {f.detail}"
+    )
+
+
+def _notice(alert: MonitoringAlertRecord, runbook_base: str) -> Notice:
+    return Notice(
+        status="firing",
+        alert=alert.alert,
+        fingerprint=alert.fingerprint,
+        labels={
+            "alertname": alert.alert,
+            "model": alert.model_name,
+            "version": str(alert.version),
+            "environment": alert.environment,
+            "target": alert.target,
+            "severity": alert.severity,
+        },
+        annotations={
+            "summary": alert.summary,
+            "runbook_url": f"{runbook_base}{alert.runbook}",
+        },
+        starts_at=alert.started_at,
+    )

@@ -13,12 +13,12 @@ from riskops.monitoring.alerts import (
     RULES,
     RUNBOOKS,
     Finding,
-    alertmanager_payload,
     benjamini_hochberg,
     judge,
     persisted,
     psi_p_value,
 )
+from riskops.monitoring.notifiers import alertmanager_payload
 from riskops.spec import Monitoring
 from riskops.statistics import drift
 from tests.conftest import REPO
@@ -106,7 +106,7 @@ def test_persistence_needs_the_breach_in_the_runs_before() -> None:
 def test_the_webhook_payload_has_alertmanagers_shape() -> None:
     from datetime import UTC, datetime
 
-    from riskops.monitoring.alerts import Notice
+    from riskops.monitoring.notifiers import Notice
 
     at = datetime(2026, 12, 7, 12, tzinfo=UTC)
     notice = Notice(

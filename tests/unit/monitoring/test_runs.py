@@ -20,14 +20,9 @@ from riskops.audit import list_events, verify
 from riskops.audit.chain import canonical_json
 from riskops.context import Context
 from riskops.errors import InputError
-from riskops.monitoring.alerts import WebhookNotifier
-from riskops.monitoring.runs import (
-    MonitoringRun,
-    VersionInfo,
-    parse_window,
-    reference_cdf,
-    run_monitoring,
-)
+from riskops.monitoring.assessment import reference_cdf
+from riskops.monitoring.notifiers import WebhookNotifier
+from riskops.monitoring.runs import MonitoringRun, VersionInfo, parse_window, run_monitoring
 from riskops.statistics import drift
 from riskops.store.tables import MonitoringAlertRecord, MonitoringRunRecord
 from tests.unit.monitoring.population import MODEL, draw, reference, replay
