@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
-from sqlalchemy.orm import Session
 
 from riskops.decisions.aggregates import LATENCY_BUCKETS_MS
 from riskops.monitoring.alerts import Finding, psi_p_value
@@ -43,9 +42,6 @@ class VersionInfo:
 
     spec: ModelSpec | None
     profile: ReferenceProfile | None
-
-
-VersionSource = Callable[[Session, str, int], VersionInfo]
 
 
 def numeric_statistics(
