@@ -395,7 +395,7 @@ class ReferenceProfile:
             )
         try:
             return _parse(document)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(
                 f"The reference profile is damaged: {exc}", hint=_REREGISTER
             ) from exc

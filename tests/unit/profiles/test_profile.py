@@ -435,3 +435,17 @@ def test_ordered_edges_layout(profile: ReferenceProfile) -> None:
     wide = profile.ordered_edges(np.full(4, -1e9), np.full(4, 1e9))
     assert (wide[0, 0], wide[0, -1]) == (-1e9, 1e9)
     assert wide[0, 1] == amount.fine_edges[0]
+
+
+@given(st.data())
+def test_a_damaged_document_is_refused_with_a_riskops_error(data: st.DataObject) -> None:
+    document = bytearray(_PROFILE.to_json())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(document) - 1))
+        document[at] = data.draw(st.sampled_from(b'0123456789[]{}",:.-enulltrua'))
+    try:
+        again = ReferenceProfile.from_json(bytes(document))
+    except (InputError, IntegrityError):
+        return
+    # A change that still reads is a valid profile of its own, and its hash says it changed.
+    assert (again.sha256() == _PROFILE.sha256()) == (again.to_json() == _PROFILE.to_json())
