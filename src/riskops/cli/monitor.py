@@ -28,18 +28,11 @@ def run(
         str | None,
         typer.Option(
             "--webhook",
-            envvar="RISKOPS_ALERT_WEBHOOK",
-            help="Also send alerts to this Alertmanager-compatible webhook URL.",
+            help="Also send alerts to this Alertmanager-compatible webhook URL (default: "
+            "RISKOPS_ALERT_WEBHOOK or alert_webhook in riskops.toml).",
+            show_default=False,
         ),
     ] = None,
-    runbook_base: Annotated[
-        str,
-        typer.Option(
-            "--runbook-base",
-            envvar="RISKOPS_RUNBOOK_BASE",
-            help="Prefix of the runbook links in alerts, e.g. https://git.example/riskops/blob/main/",
-        ),
-    ] = "",
     as_json: Json = False,
 ) -> None:
     """Judge the window's decisions against each deployed version's reference profile: feature
@@ -52,15 +45,17 @@ def run(
     from riskops.monitoring.runs import parse_window, run_monitoring
 
     span = parse_window(window)
-    notifiers: list[Notifier] = [WebhookNotifier(webhook)] if webhook else []
     state: State = ctx.obj
+    context = state.context()
+    url = webhook or context.settings.alert_webhook
+    notifiers: list[Notifier] = [WebhookNotifier(url)] if url else []
     result = run_monitoring(
-        state.context(),
+        context,
         model,
         environment=env,
         window=span,
         notifiers=notifiers,
-        runbook_base=runbook_base,
+        runbook_base=context.settings.runbook_base,
     )
     if as_json:
         print_json(result.as_dict())
@@ -90,7 +85,7 @@ def _print_version(version: dict[str, Any]) -> None:
     decisions = version["decisions"]
     rates = ", ".join(f"{k} {v:.1%}" for k, v in decisions["rates"].items())
     console.print(
-        f"{version['version']}: {version['n']} decisions ({rates}; fallbacks "
+        f"version {version['version']}: {version['n']} decisions ({rates}; fallbacks "
         f"{decisions['fallback_rate']:.2%})"
     )
     for note in version["notes"]:

@@ -25,7 +25,7 @@ def test_monitor_run_prints_the_window_and_stores_the_run(ctx: Context) -> None:
     shown = runner.invoke(app, ["--home", home, "monitor", "run", MODEL, "--window", "2h"])
     assert shown.exit_code == 0, shown.output
     assert f"monitoring run 1: {MODEL} in production" in shown.output
-    assert "1: 400 decisions" in shown.output
+    assert "version 1: 400 decisions" in shown.output
     # The store knows no such version: the decision layer only, and the run says why.
     assert "no reference profile for this version" in shown.output
     as_json = runner.invoke(app, ["--home", home, "monitor", "run", MODEL, "--json"])
