@@ -65,6 +65,12 @@ MISSING_SEGMENT = "missing"
 UNSEEN_SEGMENT = "unseen"
 UNRECORDED_ENVIRONMENT = "unrecorded"  # decisions logged before environments were recorded
 MOMENT_FIELDS = ("n", "mean", "m2", "min", "max")
+NO_FEATURE_COUNTS: dict[str, Any] = {
+    "profile_sha256": None,
+    "counts": None,
+    "counts_shape": None,
+    "moments": None,
+}
 
 
 class CountingProfile(Protocol):
@@ -243,6 +249,7 @@ def aggregate_batch(
     for (model, version, environment, hour, segment), members in groups.items():
         picked = [decisions[i] for i in members]
         row = _decision_layer(picked)
+        row.update(NO_FEATURE_COUNTS)
         row.update(
             batch_id=batch_id,
             model_name=model,
@@ -251,7 +258,18 @@ def aggregate_batch(
             hour=hour,
             segment=segment,
         )
-        row.update(_feature_layer(plan_of[model, version], picked))
+        try:
+            row.update(_feature_layer(plan_of[model, version], picked))
+        except (RiskopsError, ValueError, TypeError) as exc:
+            # Monitoring must never hold up the decision log: the batch is stored with its
+            # decision-layer counts, and the window says its feature counts are missing.
+            log.error(
+                "monitoring: feature counts of %s@%s not kept for batch %s: %s",
+                model,
+                version,
+                batch_id,
+                exc,
+            )
         rows.append(row)
     if rows:
         session.execute(insert(table_of(MonitoringAggregateRecord)), rows)
@@ -281,9 +299,8 @@ def _decision_layer(
 def _feature_layer(
     plan: MonitoringPlan | None, picked: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
 ) -> dict[str, Any]:
-    empty = {"profile_sha256": None, "counts": None, "counts_shape": None, "moments": None}
     if plan is None or plan.profile is None:
-        return empty
+        return NO_FEATURE_COUNTS
     columns = feature_columns(plan, [features for _, features in picked])
     score = np.array(
         [math.nan if row["score"] is None else float(row["score"]) for row, _ in picked],

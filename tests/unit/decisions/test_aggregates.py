@@ -207,3 +207,24 @@ def test_moments_skip_missing_values_and_leave_categorical_rows_empty() -> None:
     got = moments_of([values, None])
     assert got[0].tolist() == [2.0, 2.0, 2.0, 1.0, 3.0]
     assert np.isnan(got[1]).all()
+
+
+def test_a_profile_that_cannot_count_the_decisions_never_holds_up_the_log(
+    make_log: Callable[..., DecisionLog], store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile whose features are not the decisions' (here: one feature the decisions lack)
+    cannot bin them: the batch is stored and sealed all the same, with its decision-layer
+    counts, and the error is logged."""
+    from tests.unit.monitoring.population import reference
+
+    info = reference()
+    wrong = MonitoringPlan(features=("no_such_feature",), numeric=(True,), profile=info.profile)
+    log = make_log(start=False, plans=lambda session, model, version, digest: wrong)
+    for _ in range(3):
+        log.append(entry())
+    assert log.flush() == 3
+    (row,) = aggregates(store)
+    assert row.n == 3
+    assert row.counts is None
+    assert "feature counts of credit-scoring@2 not kept" in caplog.text
+    assert verify_decisions(store).ok
