@@ -165,6 +165,9 @@ def version_results(
         result.update(_drift(model, environment, window, profile, finding))
     if info.spec is not None and profile is not None and n:
         expected = expected_rates(info.spec, profile)
+    else:
+        expected = {}
+    if expected and all(math.isfinite(share) for share in expected.values()):
         result["decisions"]["expected_rates"] = expected
         for outcome, share in expected.items():
             k = window.outcomes.get(outcome, 0)

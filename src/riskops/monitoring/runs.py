@@ -29,7 +29,7 @@ Example::
 
     run = run_monitoring(ctx, "credit-scoring", environment="production",
                          window=timedelta(hours=24))
-    run.as_dict()["alerts"]
+    run.fired          # the alerts this run opened (each names its runbook)
 """
 
 from __future__ import annotations
@@ -174,36 +174,40 @@ def run_monitoring(
     end = ctx.clock() if end is None else end
     start = end - window
     versions = stored_versions(ctx) if versions is None else versions
-    with ctx.store.transaction() as session:
+    # Read and compute first (a profile may come from the artifact store); write in one
+    # transaction after.
+    with ctx.store.reading() as session:
         totals = window_totals(session, model, environment, start, end)
-        results: dict[str, Any] = {
-            "kind": MonitoringRun.kind,
-            "model": model,
-            "environment": environment,
-            "window": {
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "hours_from": hour_of(start).isoformat(),
-            },
-            "versions": [],
-        }
-        findings: list[Finding] = []
-        rules: dict[int, Monitoring] = {}
-        specs: dict[int, ModelSpec | None] = {}
-        for version, totals_of in sorted(totals.items()):
-            info = versions(session, model, version)
-            specs[version] = info.spec
-            rules[version] = info.spec.monitoring if info.spec is not None else Monitoring()
-            version_result, version_findings = version_results(model, environment, totals_of, info)
-            results["versions"].append(version_result)
-            findings += version_findings
-        if not totals:
-            results["notes"] = [f"no decisions of {model} in {environment} in this window"]
-        judged = judge_versions(findings, rules)
-        results["findings"] = [j.as_dict() for j in judged]
-        breaching = sorted({j.finding.fingerprint for j in judged if j.breach})
-        results["breaches"] = breaching
-        results_sha256 = "sha256:" + hashlib.sha256(canonical_json(results).encode()).hexdigest()
+        infos = {version: versions(session, model, version) for version in sorted(totals)}
+    results: dict[str, Any] = {
+        "kind": MonitoringRun.kind,
+        "model": model,
+        "environment": environment,
+        "window": {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "hours_from": hour_of(start).isoformat(),
+        },
+        "versions": [],
+    }
+    findings: list[Finding] = []
+    rules: dict[int, Monitoring] = {}
+    specs: dict[int, ModelSpec | None] = {}
+    for version, totals_of in sorted(totals.items()):
+        info = infos[version]
+        specs[version] = info.spec
+        rules[version] = info.spec.monitoring if info.spec is not None else Monitoring()
+        version_result, version_findings = version_results(model, environment, totals_of, info)
+        results["versions"].append(version_result)
+        findings += version_findings
+    if not totals:
+        results["notes"] = [f"no decisions of {model} in {environment} in this window"]
+    judged = judge_versions(findings, rules)
+    results["findings"] = [j.as_dict() for j in judged]
+    breaching = sorted({j.finding.fingerprint for j in judged if j.breach})
+    results["breaches"] = breaching
+    results_sha256 = "sha256:" + hashlib.sha256(canonical_json(results).encode()).hexdigest()
+    with ctx.store.transaction() as session:
         at = ctx.clock()
         run = MonitoringRunRecord(
             model_name=model,
