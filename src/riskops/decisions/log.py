@@ -17,6 +17,8 @@ Path of a decision::
       a replay after a crash between commit and checkpoint)
       features re-sealed under the subject's own key (riskops.privacy.keys), created on first use
       INSERT decisions rows and one decision_batches row
+      INSERT the batch's monitoring_aggregates rows: counts per (model, version, environment,
+      hour, segment) over each version's frozen reference bins (riskops.decisions.aggregates)
       record decisions.batch_sealed in the audit chain (batch id, count, Merkle root, first and
       last decision ids)
     then the WAL checkpoint moves past the batch and fully flushed segments are deleted.
@@ -24,7 +26,8 @@ Path of a decision::
 Neither the raw subject id nor a plaintext feature value is ever written to disk: the WAL holds
 the pseudonym and ciphertext, the store the pseudonym and ciphertext under the subject's key.
 Nothing about a decision is written outside that record (no per-decision monitoring rows): a
-value that is not in the encrypted record cannot escape erasure.
+value that is not in the encrypted record cannot escape erasure. The monitoring aggregates
+hold counts of a batch's decisions per window, nothing that names a decision or a person.
 
 **Leaf hash of a decision** (what the batch's Merkle root is built from)::
 
