@@ -30,11 +30,12 @@ from riskops.decisions.aggregates import (
 from riskops.decisions.log import DecisionLog
 from riskops.decisions.sealing import verify_decisions
 from riskops.errors import InputError
+from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.spec import load_spec
-from riskops.store import Store
+from riskops.store import Store, open_store
 from riskops.store.tables import DecisionRecord, MonitoringAggregateRecord, table_of
 from tests.conftest import REPO
-from tests.unit.decisions.test_decision_log import FEATURES, entry
+from tests.unit.decisions.test_decision_log import FEATURES, clock, entry
 
 CREDIT_SPEC = REPO / "models" / "credit_scoring" / "model.yaml"
 
@@ -228,3 +229,31 @@ def test_a_profile_that_cannot_count_the_decisions_never_holds_up_the_log(
     assert row.counts is None
     assert "feature counts of credit-scoring@2 not kept" in caplog.text
     assert verify_decisions(store).ok
+
+
+def test_aggregates_and_their_replay_on_each_backend(
+    store_url: str, secrets: WorkspaceSecrets, tmp_path: Path
+) -> None:
+    """The same flush, replay and unique key on SQLite and PostgreSQL."""
+    store = open_store(store_url)
+    try:
+        log = DecisionLog(store, tmp_path / "wal", secrets, clock)
+        for i in range(10):
+            log.append(entry(decision="refer" if i % 2 else "approve", environment="production"))
+        log.close()
+        shutil.copytree(tmp_path / "wal", tmp_path / "wal-before")
+        flushed = DecisionLog(store, tmp_path / "wal", secrets, clock)
+        assert flushed.flush() == 10
+        flushed.close()
+        shutil.rmtree(tmp_path / "wal")
+        (tmp_path / "wal-before").rename(tmp_path / "wal")
+        replayed = DecisionLog(store, tmp_path / "wal", secrets, clock)
+        assert replayed.flush() == 10
+        replayed.close()
+        rows = aggregates(store)
+        assert [(r.environment, r.n, r.outcomes) for r in rows] == [
+            ("production", 10, {"approve": 5, "refer": 5})
+        ]
+        assert verify_decisions(store).ok
+    finally:
+        store.dispose()
