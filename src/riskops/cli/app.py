@@ -27,6 +27,7 @@ from riskops.cli import (
     labels,
     lifecycle,
     models,
+    monitor,
     serving,
     skew,
     spec,
@@ -86,6 +87,7 @@ skew.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")
+app.add_typer(monitor.app, name="monitor")
 
 
 def main() -> None:

@@ -3,8 +3,8 @@
 realised figures and the vintage matrix. Each parses input, calls one service function
 (``riskops.monitoring.labels``, ``riskops.monitoring.outcomes``) and prints the result.
 
-``monitor_app`` holds only ``performance`` here; it belongs with the other ``monitor``
-commands and moves there as it is.
+``performance`` is a command of the ``monitor`` group (:mod:`riskops.cli.monitor`), defined
+here beside the labels it reads.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from riskops.cli.monitor import app as monitor_app
 from riskops.cli.output import console, print_json
 from riskops.cli.state import State
 
@@ -28,7 +29,6 @@ Model = Annotated[
 ]
 
 app = typer.Typer(help="Observed outcomes of logged decisions.", no_args_is_help=True)
-monitor_app = typer.Typer(help="Monitoring of deployed versions.", no_args_is_help=True)
 
 
 @app.command("ingest")
@@ -185,4 +185,3 @@ def performance(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="labels")
-    root.add_typer(monitor_app, name="monitor")

@@ -242,6 +242,7 @@ class ScoringService:
                 secrets,
                 flush_interval=settings.flush_interval,
                 flusher=settings.flusher,
+                model_cache=settings.model_cache,
             )
         except BaseException:
             ctx.close()
@@ -720,6 +721,7 @@ class ScoringService:
             features=subject.features,
             request_sha256=digest,
             client=client,
+            environment=self.settings.environment,
         )
 
 

@@ -214,6 +214,7 @@ class DecisionRecord(Base):
     features_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("decision_batches.id"))
     client: Mapped[str | None] = mapped_column(String(100), index=True)
+    environment: Mapped[str | None] = mapped_column(String(40))
 
 
 class DecisionBatchRecord(Base):
@@ -228,6 +229,90 @@ class DecisionBatchRecord(Base):
     last_decided_at: Mapped[datetime]
     audit_seq: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class MonitoringAggregateRecord(Base):
+    """What one sealed batch adds to one monitoring window: per (model, version, environment,
+    hour, segment) the decisions' counts over the version's frozen reference bins, mergeable
+    moments, decision counts per outcome, fallbacks and a latency histogram. Counts only: no
+    decision id, no subject, no feature value, no category text outside the spec's list. Rows
+    merge by addition across batches, hours and replicas (:mod:`riskops.decisions.aggregates`).
+    """
+
+    __tablename__ = "monitoring_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "batch_id",
+            "model_name",
+            "version",
+            "environment",
+            "hour",
+            "segment",
+            name="uq_monitoring_aggregate",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("decision_batches.id"))
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[str] = mapped_column(String(40))
+    hour: Mapped[datetime] = mapped_column(index=True)
+    segment: Mapped[str] = mapped_column(String(100))
+    n: Mapped[int] = mapped_column(Integer)
+    # The reference profile the counts are over ("sha256:…"); None: no profile, no counts.
+    profile_sha256: Mapped[str | None] = mapped_column(String(71))
+    counts: Mapped[bytes | None] = mapped_column(LargeBinary)  # int64 little-endian, zlib
+    counts_shape: Mapped[list[int] | None] = mapped_column(JSON)
+    moments: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64 little-endian (F+1, 5)
+    outcomes: Mapped[dict[str, Any]]
+    fallbacks: Mapped[int] = mapped_column(Integer)
+    latency: Mapped[list[int]] = mapped_column(JSON)  # counts over LATENCY_BUCKETS_MS
+
+
+class MonitoringRunRecord(Base):
+    """One monitoring run over a window; the sha256 of its results is sealed in the audit
+    chain (action ``monitoring.run``)."""
+
+    __tablename__ = "monitoring_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    environment: Mapped[str] = mapped_column(String(40))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    results: Mapped[dict[str, Any]]
+    results_sha256: Mapped[str] = mapped_column(String(71))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    run_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class MonitoringAlertRecord(Base):
+    """An alert of a monitoring rule on one target (a feature, the score, an outcome): open
+    (``firing``) from the run that raised it until a run finds it back within bounds."""
+
+    __tablename__ = "monitoring_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    alert: Mapped[str] = mapped_column(String(60))
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    runbook: Mapped[str] = mapped_column(String(200))
+    opened_run_id: Mapped[int] = mapped_column(ForeignKey("monitoring_runs.id"))
+    last_run_id: Mapped[int] = mapped_column(ForeignKey("monitoring_runs.id"))
+    resolved_run_id: Mapped[int | None] = mapped_column(ForeignKey("monitoring_runs.id"))
+    started_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
 
 
 class SubjectKeyRecord(Base):

@@ -6,7 +6,7 @@ Self-contained: it creates its own two tables and touches no other, so it can fo
 revision that has ``decisions``.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from riskops.store.tables import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
