@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from riskops.context import Context
-from riskops.errors import InputError, NotFoundError
+from riskops.errors import NotFoundError
 from riskops.monitoring.labels import cohort_of, months_between
 from riskops.monitoring.performance import (
     BANDS,
@@ -225,12 +225,6 @@ def performance_report(
 ) -> PerformanceReport:
     """Estimated and realised performance of ``model@version`` (default: the latest version
     with logged decisions), optionally of one environment."""
-    if environment is not None and not hasattr(DecisionRecord, "environment"):
-        raise InputError(
-            "Decisions do not record their environment in this store yet, so performance "
-            "cannot be split by environment.",
-            hint="Leave out --env: the report covers every environment the version served in.",
-        )
     chosen = _version(ctx, model, version)
     bins = np.zeros((3, SCORE_BINS))  # n, Σp, Σp² of every served, scored decision
     by_outcome: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -245,7 +239,7 @@ def performance_report(
             DecisionRecord.score.is_not(None),
         )
         if environment is not None:
-            query = query.where(DecisionRecord.environment == environment)  # type: ignore[attr-defined,unused-ignore]
+            query = query.where(DecisionRecord.environment == environment)
         for decided_at, stored, outcome in session.execute(query):
             score = float(stored or 0.0)  # the query excludes unscored decisions
             b = score_bin(score)
