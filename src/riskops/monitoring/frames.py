@@ -9,7 +9,9 @@ What comes out, per feature (:class:`Frame`):
 
 * numeric: ``float64``, missing as ``NaN`` (integers, decimals and booleans are cast);
 * categorical: an ``object`` array of ``str``, missing as ``None`` (integer codes in the file
-  are read as their decimal text, so ``1`` matches a spec category ``"1"``).
+  are read as their decimal text, so ``1`` matches a spec category ``"1"``), and the same column
+  dictionary-encoded (:attr:`Frame.codes`: ``int32`` codes, ``-1`` for missing, and the distinct
+  texts), so that binning looks each distinct text up once instead of once per row.
 
 Bad input is refused with what is wrong and what to do: a missing or unreadable file, a feature
 missing from the file (with the names that come close), a numeric feature whose column holds
@@ -33,7 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from riskops.errors import DataSchemaError, InputError, Problem
-from riskops.spec import Feature, ModelSpec
+from riskops.spec import ModelSpec
 
 BATCH_ROWS = 131_072
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -48,6 +50,7 @@ class Frame:
     format: str
     rows: int
     columns: dict[str, np.ndarray]
+    codes: dict[str, tuple[np.ndarray, tuple[str, ...]]]
 
 
 def file_format(path: Path) -> str:
@@ -76,22 +79,61 @@ def read_frame(path: Path | str, spec: ModelSpec, *, batch_rows: int = BATCH_ROW
         )
         _check_schema(file, schema, spec)
         parts: dict[str, list[np.ndarray]] = {f.name: [] for f in spec.features}
+        dictionaries = {f.name: _Dictionary() for f in spec.features if f.type == "categorical"}
         for batch in batches:
             for feature in spec.features:
                 column = batch.column(batch.schema.get_field_index(feature.name))
-                parts[feature.name].append(_to_numpy(column, feature))
+                if feature.type == "numeric":
+                    parts[feature.name].append(_numeric(column))
+                else:
+                    parts[feature.name].append(dictionaries[feature.name].add(column))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
         raise InputError(
             f"Cannot read {file} as {kind.upper()}: {_first_line(error)}",
             hint=f"Check that it is a valid {kind.upper()} file "
             "(Parquet files end in .parquet, CSV files in .csv, with a header row).",
         ) from None
-    columns = {
-        f.name: _concatenate(parts[f.name], np.float64 if f.type == "numeric" else object)
-        for f in spec.features
-    }
+    columns: dict[str, np.ndarray] = {}
+    codes: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+    for feature in spec.features:
+        if feature.type == "numeric":
+            columns[feature.name] = _concatenate(parts[feature.name], np.float64)
+            continue
+        indices = _concatenate(parts[feature.name], np.int32)
+        values = tuple(dictionaries[feature.name].values)
+        codes[feature.name] = (indices, values)
+        # Code -1 (missing) picks the None appended at the end.
+        columns[feature.name] = np.array([*values, None], dtype=object)[indices]
     rows = len(next(iter(columns.values())))
-    return Frame(path=file, format=kind, rows=rows, columns=columns)
+    return Frame(path=file, format=kind, rows=rows, columns=columns, codes=codes)
+
+
+class _Dictionary:
+    """The distinct texts of one categorical column across batches, each batch's values as
+    codes into them (pyarrow's dictionary differs per batch; this keeps one)."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def add(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if not _is_text(column.type):
+            column = pc.cast(column, pa.string())
+        encoded = column.dictionary_encode()
+        local = encoded.dictionary.to_pylist()
+        lookup = np.empty(len(local) + 1, dtype=np.int32)
+        for i, text in enumerate(local):
+            if text not in self._index:
+                self._index[text] = len(self.values)
+                self.values.append(text)
+            lookup[i] = self._index[text]
+        lookup[-1] = -1
+        indices = encoded.indices.fill_null(len(local)).to_numpy(zero_copy_only=False)
+        return lookup[np.asarray(indices, dtype=np.int64)]
 
 
 def _parquet(
@@ -179,15 +221,11 @@ def _is_text(kind: pa.DataType) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
-def _to_numpy(column: pa.Array | pa.ChunkedArray, feature: Feature) -> np.ndarray:
+def _numeric(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if feature.type == "numeric":
-        values = pc.cast(column, pa.float64())
-        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-    if not _is_text(column.type):
-        column = pc.cast(column, pa.string())
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    values = pc.cast(column, pa.float64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _concatenate(parts: list[np.ndarray], dtype: type) -> np.ndarray:

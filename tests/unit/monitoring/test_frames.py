@@ -104,3 +104,21 @@ def test_wrong_types_are_named(tmp_path: Path, spec: ModelSpec) -> None:
         read_frame(tmp_path / "float-category.parquet", spec)
     assert caught.value.problems[0].code == "wrong_type"
     assert "housing: is categorical in the spec" in str(caught.value.problems[0])
+
+
+def test_categorical_codes_span_batches(tmp_path: Path, spec: ModelSpec) -> None:
+    table = pa.table(
+        {
+            "income": [1.0] * 6,
+            "age": [1.0] * 6,
+            "utilisation": [1.0] * 6,
+            "housing": ["rent", None, "own", "castle", "own", "rent"],
+        }
+    )
+    path = tmp_path / "codes.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    frame = read_frame(path, spec, batch_rows=2)
+    codes, values = frame.codes["housing"]
+    assert values == ("rent", "own", "castle")
+    assert codes.tolist() == [0, -1, 1, 2, 1, 0]
+    assert frame.columns["housing"].tolist() == table["housing"].to_pylist()
