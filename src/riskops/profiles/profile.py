@@ -392,6 +392,18 @@ def _bin_categorical(categories: tuple[str, ...], column: np.ndarray) -> np.ndar
         key = _category_key(value) if _hashable(value) else ""
         return 0 if key is None else table.get(key, unseen)
 
+    if column.dtype.kind == "O":
+        items = column.tolist()
+        try:
+            # One dict lookup per value; what it does not find as text goes the long way.
+            found = list(map(table.get, items))
+        except TypeError:  # an unhashable value
+            found = [None] * len(items)
+        return np.fromiter(
+            (c if c is not None else code(v) for c, v in zip(found, items, strict=True)),
+            dtype=np.int32,
+            count=len(items),
+        )
     if column.dtype.kind not in "biuUS":
         # Floats go value by value: np.unique merges -0.0 with 0.0, whose texts differ.
         return np.fromiter((code(v) for v in column.tolist()), dtype=np.int32, count=len(column))
