@@ -26,6 +26,7 @@ from riskops.cli import (
     governance,
     lifecycle,
     models,
+    monitor,
     serving,
     spec,
     workspace,
@@ -82,6 +83,7 @@ decisions.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")
+app.add_typer(monitor.app, name="monitor")
 
 
 def main() -> None:
