@@ -9,8 +9,9 @@ spec's features.
   :class:`~riskops.profiles.profile.ReferenceProfile`: one fitted on REF, or a registered
   version's profile when one is given, so that the numbers are those the version's monitoring
   reports. Both files are counted against the same frozen bins.
-* KS and Wasserstein-1 are computed on the raw finite values (exact, not from bins); the
-  Wasserstein distance is also given normed by the reference's standard deviation.
+* KS and Wasserstein-1 are computed on the raw finite values (exact, not from bins; both from
+  one merge of the sorted samples, :mod:`riskops.statistics.two_sample`); the Wasserstein
+  distance is also given normed by the reference's standard deviation.
 * Data quality of the current file: missing (or non-finite) rate, out-of-range rate against
   the spec's ``min``/``max``, unseen-category rate.
 * Multivariate drift: a domain classifier (:mod:`riskops.monitoring.multivariate`) on a fixed-
@@ -38,6 +39,7 @@ from riskops.monitoring.multivariate import MAX_ROWS, DomainClassifierResult, do
 from riskops.profiles.profile import CategoricalBins, NumericBins, ReferenceProfile, fit_profile
 from riskops.spec import ModelSpec
 from riskops.statistics import drift
+from riskops.statistics.two_sample import ks_wasserstein
 
 KIND = "riskops.monitoring/compare@1"
 
@@ -266,14 +268,14 @@ def _out_of_range(
 
 def _raw_distances(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     """Exact KS (statistic, p-value) and Wasserstein-1 (raw, and normed by REF's standard
-    deviation) of the finite values; nothing where a side has no finite value."""
+    deviation) of the finite values, in one merge of the sorted samples; nothing where a side
+    has no finite value."""
     if a.size == 0 or b.size == 0:
         return {}
-    ks, ks_p = drift.ks_exact(a, b)
-    normed = drift.wasserstein_exact(a, b, normed=True)
+    result = ks_wasserstein(a, b)
     return {
-        "ks": ks,
-        "ks_p": ks_p,
-        "wasserstein": drift.wasserstein_exact(a, b),
-        "wasserstein_normed": None if np.isnan(normed) else normed,
+        "ks": result.ks,
+        "ks_p": result.ks_p,
+        "wasserstein": result.wasserstein,
+        "wasserstein_normed": None if np.isnan(result.normed) else result.normed,
     }

@@ -36,7 +36,7 @@ from riskops.spec import ModelSpec
 from riskops.statistics.delong import auc_covariance
 
 KIND = "riskops.monitoring/domain-classifier@1"
-MAX_ROWS = 50_000
+MAX_ROWS = 20_000
 HELD_OUT = 0.3
 SEED = 20_240_601
 
@@ -93,7 +93,7 @@ def domain_classifier(
     held_out: float = HELD_OUT,
     confidence: float = 0.95,
     seed: int = SEED,
-    rounds: int = 100,
+    rounds: int = 60,
     threads: int = 2,
 ) -> DomainClassifierResult:
     """Train reference (0) vs current (1) on ``1 − held_out`` of the rows, AUC on the rest.
