@@ -86,7 +86,7 @@ class NumericBins:
     def coarse_boundaries(self) -> list[int]:
         """Fine-bin indices where each coarse bin starts, then the row's end: coarse bin ``j``
         sums fine bins ``[b[j], b[j + 1])``. Underflow joins the first coarse bin, overflow the
-        last."""
+        last (which is overflow alone when the last cut is the last fine edge)."""
         positions = {edge: i for i, edge in enumerate(self.fine_edges)}
         inner = [positions[edge] + 2 for edge in self.coarse_edges]
         return [0, 1, *inner, self.size]
@@ -143,9 +143,11 @@ def _numeric_value(value: object) -> float | None:
     return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReferenceProfile:
     """Frozen bins of one model version and its training rows' counts over them.
+
+    Two profiles are equal when their canonical JSON is (arrays do not compare as a whole).
 
     ``reference`` is int64 ``(len(features) + 1, width)``, the score last; ``moments`` is
     float64 ``(len(features) + 1, 5)``: n, mean, M2 (sum of squared deviations), min, max of
@@ -194,6 +196,14 @@ class ReferenceProfile:
                 f"The moments of {self.model}@{self.version} have shape {self.moments.shape}, "
                 f"not {(len(rows), 5)}."
             )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReferenceProfile):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
 
     @property
     def rows(self) -> tuple[Bins, ...]:
@@ -440,8 +450,8 @@ def _parse_bins(document: Mapping[str, Any]) -> Bins:
         raise ValueError(f"the fine edges of {name!r} are not at least two finite numbers")
     if any(b <= a for a, b in itertools.pairwise(fine)):
         raise ValueError(f"the fine edges of {name!r} do not increase")
-    if not set(coarse) <= set(fine[1:-1]) or list(coarse) != sorted(set(coarse)):
-        raise ValueError(f"the coarse edges of {name!r} are not increasing inner fine edges")
+    if not set(coarse) <= set(fine[1:]) or list(coarse) != sorted(set(coarse)):
+        raise ValueError(f"the coarse edges of {name!r} are not increasing fine edges")
     return NumericBins(name, coarse, fine)
 
 
@@ -491,8 +501,9 @@ def _numeric_bins(name: str, values: np.ndarray, coarse_bins: int, fine_bins: in
     high = float(np.nextafter(finite.max(), np.inf))
     quantiles = np.quantile(finite, np.arange(1, coarse_bins) / coarse_bins, method="inverted_cdf")
     coarse = np.unique(np.nextafter(quantiles, np.inf))
-    coarse = coarse[(coarse > low) & (coarse < high)]
-    stops = np.concatenate([[low], coarse, [high]])
+    # A quantile equal to the maximum gives the cut ``high`` itself: its coarse bin is the
+    # overflow bin, values above anything seen in training (the gate's ``(max, inf)`` bin).
+    stops = np.unique(np.concatenate([[low], coarse, [high]]))
     per = max(1, fine_bins // (len(stops) - 1))
     pieces = [np.linspace(a, b, per + 1)[:-1] for a, b in itertools.pairwise(stops)]
     # linspace keeps both ends exact; equal-width steps of a very narrow bin can round to a

@@ -58,6 +58,20 @@ def load_verified_model(
             return load_cached_model(cache, name, version, digest=digest, flavor=flavor)
         except (NotFoundError, IntegrityError):
             pass  # fetch it from the registry again (a mismatching copy is already removed)
+    with verified_folder(registry, name, version, digest=digest, source=source) as folder:
+        model = load_native(folder, flavor)
+        if cache is not None:
+            _keep(folder, cache / _cache_name(digest))
+        return model
+
+
+@contextmanager
+def verified_folder(
+    registry: MlflowRegistry, name: str, version: int, *, digest: str, source: str | None = None
+) -> Iterator[Path]:
+    """A private copy of the artifact folder of ``name@version`` whose digest is ``digest``
+    (the recorded one), removed on exit; IntegrityError when it differs. ``source`` as for
+    :func:`load_verified_model`."""
     with _fetched(registry, name, version, source) as folder:
         actual = directory_digest(folder)
         if actual != digest:
@@ -67,10 +81,7 @@ def load_verified_model(
                 hint="The artifact store was altered. Restore the original artifact or train "
                 "and approve a new version; report this as a security incident.",
             )
-        model = load_native(folder, flavor)
-        if cache is not None:
-            _keep(folder, cache / _cache_name(digest))
-        return model
+        yield folder
 
 
 def load_cached_model(cache: Path, name: str, version: int, *, digest: str, flavor: str) -> Any:

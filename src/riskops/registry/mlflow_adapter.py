@@ -130,6 +130,14 @@ class MlflowRegistry:
             mv = self.client.create_model_version(name, source, run_id=run_id, tags=dict(tags))
         return RegisteredVersion(name=name, version=int(mv.version), source=source, run_id=run_id)
 
+    def next_version(self, name: str) -> int:
+        """The number MLflow is expected to give the next version of ``name`` (versions count
+        up from 1). What is written before registering (the reference profile) names it, and
+        the pipeline checks after registering that MLflow agreed."""
+        with _backend_errors(f"read the versions of {name!r} from MLflow"):
+            found = self.client.search_model_versions(f"name = '{name}'")
+        return max((int(v.version) for v in found), default=0) + 1
+
     def set_alias(self, name: str, alias: str, version: int) -> None:
         with _backend_errors(f"set the MLflow alias {alias!r} on {name}@{version}"):
             self.client.set_registered_model_alias(name, alias, str(version))

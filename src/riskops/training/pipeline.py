@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import select
 
 from riskops.audit import record
@@ -24,13 +26,15 @@ from riskops.datasets.snapshot import load_snapshot
 from riskops.errors import ConflictError, InputError, IntegrityError
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
+from riskops.profiles.profile import ReferenceProfile, fit_profile
 from riskops.registry.digest import directory_digest
 from riskops.registry.flavors import flavor_of, predict_proba
 from riskops.registry.lineage import code_lineage, package_versions
 from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
 from riskops.registry.model_files import save_model
+from riskops.registry.profiles import PROFILE_TAG, write_profile
 from riskops.registry.versions import ModelRef
-from riskops.spec import load_spec
+from riskops.spec import ModelSpec, load_spec
 from riskops.statistics.discrimination import summary
 from riskops.store.tables import ModelRecord, ModelVersionRecord
 from riskops.training.trainer import resolve_trainer
@@ -40,6 +44,20 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
+
+
+def reference_profile(
+    spec: ModelSpec, version: int, train_features: pd.DataFrame, train_scores: np.ndarray
+) -> ReferenceProfile:
+    """The reference profile of ``spec.name@version``, fitted on the training split's typed
+    features (categories as their text, missing as NaN) and the model's scores on them."""
+    columns = {
+        name: train_features[name].to_numpy(
+            dtype=object if isinstance(train_features[name].dtype, pd.CategoricalDtype) else None
+        )
+        for name in spec.feature_names
+    }
+    return fit_profile(spec.name, version, spec, columns, train_scores)
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,13 @@ def train(
     lineage = code_lineage(trainer_file)
     packages = package_versions()
 
+    # The profile names its version, so it needs the number before MLflow hands it out; the
+    # number is checked after registering.
+    expected_version = ctx.registry.next_version(spec.name)
+    progress(f"Fitting the reference profile on {len(prepared.split.train)} training rows")
+    profile = reference_profile(spec, expected_version, prepared.train_features, train_scores)
+    profile_sha256 = profile.sha256()
+
     progress("Logging the run and registering the version in MLflow")
     lineage_tags = {
         "riskops.data_fingerprint": snapshot.fingerprint,
@@ -123,6 +148,7 @@ def train(
         "riskops.trainer_sha256": lineage.trainer_sha256,
         "riskops.spec_sha256": f"sha256:{loaded.sha256}",
         "riskops.trained_by": who,
+        PROFILE_TAG: profile_sha256,
         **({OOT_FINGERPRINT_TAG: oot_snapshot.fingerprint} if oot_snapshot else {}),
     }
     with tempfile.TemporaryDirectory(prefix="riskops-train-") as tmp:
@@ -133,6 +159,7 @@ def train(
             feature_names=list(spec.feature_names),
             example=prepared.matrix[prepared.split.validation[:5]],
         )
+        write_profile(profile, model_dir)  # inside the model folder: the digest covers it
         digest = directory_digest(model_dir)
         spec_dir = Path(tmp) / "riskops"
         spec_dir.mkdir()
@@ -171,6 +198,15 @@ def train(
             tags={**lineage_tags, "riskops.digest": digest},
         )
     ref = ModelRef(spec.name, registered.version)
+    if registered.version != expected_version:
+        raise ConflictError(
+            f"MLflow numbered the new version {ref}, but its reference profile was fitted for "
+            f"version {expected_version}: another version of {spec.name} was registered at the "
+            "same time.",
+            model_ref=str(ref),
+            hint=f"Nothing was recorded in riskops; train again: riskops train {spec_path} "
+            "--as <developer>",
+        )
     with ctx.registry.downloaded_version(spec.name, registered.version) as stored:
         stored_digest = directory_digest(stored)
     if stored_digest != digest:
@@ -253,6 +289,7 @@ def train(
                 "code_commit": lineage.commit,
                 "code_dirty": lineage.dirty,
                 "spec_sha256": f"sha256:{loaded.sha256}",
+                "profile_sha256": profile_sha256,
                 "mlflow_run_id": run_id,
                 "params": used_params,
                 "metrics": metrics,

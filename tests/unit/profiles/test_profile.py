@@ -4,6 +4,7 @@ coarse sums, the validation gate's PSI bins, and its canonical JSON and hash."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from typing import Any
@@ -22,7 +23,9 @@ from riskops.profiles.profile import (
     fit_profile,
 )
 from riskops.spec import ModelSpec, parse_spec
+from riskops.statistics.drift import psi
 from riskops.statistics.stability import numeric_stability
+from tests.conftest import REPO
 
 SPEC_YAML = """
 name: toy-model
@@ -230,6 +233,9 @@ def test_json_round_trip_is_exact_and_canonical(profile: ReferenceProfile) -> No
     data = profile.to_json()
     again = ReferenceProfile.from_json(data)
     assert again.to_json() == data
+    assert again == profile
+    assert hash(again) == hash(profile)
+    assert again != ReferenceProfile.from_json(data.replace(b'"version":3', b'"version":4'))
     assert again.features == profile.features
     assert again.score == profile.score
     assert np.array_equal(again.reference, profile.reference)
@@ -297,8 +303,10 @@ def test_a_constant_feature_gets_one_interior_bin(spec: ModelSpec) -> None:
     age = profile.features[2]
     assert isinstance(age, NumericBins)
     assert age.fine_edges == (40.0, float(np.nextafter(40.0, np.inf)))
-    assert age.coarse_edges == ()
+    # The one cut sits at the last edge: its coarse bin is overflow, above the constant.
+    assert age.coarse_edges == age.fine_edges[1:]
     assert profile.reference[2, :4].tolist() == [0, 0, 50, 0]
+    assert profile.coarse(profile.reference)[2, :4].tolist() == [0, 50, 0, 0]
 
 
 def test_moments(profile: ReferenceProfile) -> None:
@@ -314,3 +322,68 @@ def test_moments(profile: ReferenceProfile) -> None:
 _PROFILE = fit_profile(
     "toy-model", 3, parse_spec(SPEC_YAML).spec, *reference_columns(), fine_bins=64
 )
+
+
+ONE_NUMBER = parse_spec(
+    SPEC_YAML.replace(
+        """  - {name: purpose, type: categorical, categories: [car, house, "True", "3"], reason: Purpose}
+  - {name: age, type: numeric, allow_missing: true, reason: Age}
+""",
+        "",
+    )
+).spec
+
+samples = st.lists(
+    st.one_of(
+        st.floats(-1e6, 1e6, allow_nan=False),
+        st.sampled_from([0.0, 1.0, 2.5, math.nan]),  # ties and missing values
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@given(samples, samples, st.integers(2, 12), st.integers(0, 3))
+def test_monitoring_psi_is_the_validation_gates_psi(
+    expected: list[float], actual: list[float], coarse_bins: int, extra: int
+) -> None:
+    reference = np.array(expected)
+    current = np.array(actual)
+    if not np.isfinite(reference).any():
+        reference = np.append(reference, 1.0)
+    profile = fit_profile(
+        "toy-model",
+        1,
+        ONE_NUMBER,
+        {"amount": reference},
+        np.zeros(reference.size),
+        coarse_bins=coarse_bins,
+        fine_bins=coarse_bins * (1 + extra),
+    )
+    amount = profile.features[0]
+    assert isinstance(amount, NumericBins)
+    assert set(amount.coarse_edges) <= set(amount.fine_edges)
+    assert np.array_equal(
+        profile.count(profile.bin_columns({"amount": reference}, np.zeros(reference.size))),
+        profile.reference,
+    )
+    window = profile.count(profile.bin_columns({"amount": current}, np.zeros(current.size)))
+    ours = psi(profile.coarse(profile.reference)[:1], profile.coarse(window)[:1])[0]
+    if np.isnan(current).all():
+        assert not math.isnan(ours)
+        return
+    gate = numeric_stability(reference, current, bins=coarse_bins)
+    assert ours == pytest.approx(gate.value, rel=1e-12, abs=1e-15)
+
+
+def test_the_documented_standalone_check_reads_a_profile(profile: ReferenceProfile) -> None:
+    doc = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    [program] = [b for b in blocks if "def check_profile" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(program, "docs/monitoring.md", "exec"), namespace)  # noqa: S102 - our own docs
+    check = namespace["check_profile"]
+    document = profile.to_json()
+    assert check(document, profile.sha256())["n"] == profile.n
+    with pytest.raises(ValueError, match=r"but sha256:.* was recorded"):
+        check(document.replace(b'"version":3', b'"version":4'), profile.sha256())
