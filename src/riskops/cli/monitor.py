@@ -1,8 +1,8 @@
 """``riskops monitor``: drift and data quality of a model's inputs.
 
 ``monitor compare REF CUR --spec model.yaml`` compares two Parquet/CSV files exactly (see
-:mod:`riskops.monitoring.compare`); ``--profile`` compares on a registered version's frozen
-bins instead of bins fitted on REF.
+:mod:`riskops.monitoring.compare`); ``--model NAME@VERSION`` (or ``--profile FILE``) compares on
+a registered version's frozen bins instead of bins fitted on REF.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from riskops.cli.output import console, print_json, progress
+from riskops.cli.state import State
 from riskops.errors import InputError
 from riskops.spec import load_spec
 
@@ -26,11 +27,20 @@ app = typer.Typer(help="Monitor drift and data quality.", no_args_is_help=True)
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     reference: Annotated[Path, typer.Argument(metavar="REF", help="Reference Parquet/CSV file.")],
     current: Annotated[Path, typer.Argument(metavar="CUR", help="Current Parquet/CSV file.")],
     spec_path: Annotated[
         Path, typer.Option("--spec", help="The model.yaml whose features are compared.")
     ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            metavar="NAME@VERSION",
+            help="Bin on this registered version's reference profile (verified).",
+        ),
+    ] = None,
     profile_path: Annotated[
         Path | None,
         typer.Option(
@@ -56,7 +66,19 @@ def compare(
     from riskops.monitoring.compare import compare_files
 
     spec = load_spec(spec_path).spec
+    if model is not None and profile_path is not None:
+        raise InputError(
+            "--model and --profile both name the bins to use; give one.",
+            hint="--model NAME@VERSION reads the registered version's profile; --profile FILE "
+            "reads a profile document.",
+        )
     profile = _read_profile(profile_path) if profile_path is not None else None
+    if model is not None:
+        from riskops.monitoring.reference import registered_profile
+        from riskops.registry.versions import parse_ref
+
+        state: State = ctx.obj
+        profile = registered_profile(state.context(), parse_ref(model))
     result = compare_files(
         reference,
         current,

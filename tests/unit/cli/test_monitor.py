@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from riskops.cli.app import app
-from riskops.errors import DataSchemaError, InputError, SpecError
+from riskops.context import Context
+from riskops.errors import DataSchemaError, InputError, NotFoundError, SpecError
 from riskops.profiles.profile import fit_profile
 from riskops.spec import parse_spec
+from tests.conftest import DATA, SPEC
 from tests.unit.monitoring.conftest import SPEC_YAML, population
 
 runner = CliRunner()
@@ -133,3 +136,42 @@ def test_errors_reach_the_user_with_a_hint_and_exit_2(
     assert "Error: Cannot read" in err
     assert "cur.parquet as PARQUET" in err
     assert "Hint: Check that it is a valid PARQUET file" in err
+
+
+def test_model_option_uses_the_registered_profile(
+    ctx: Context, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    from riskops.training.pipeline import train
+
+    train(ctx, SPEC, actor="alice")
+    frame = pd.read_csv(DATA)
+    frame.iloc[:500].to_csv(tmp_path / "early.csv", index=False)
+    later = frame.iloc[500:].copy()
+    later["duration_in_month"] = later["duration_in_month"] * 2  # a unit change
+    later.to_csv(tmp_path / "late.csv", index=False)
+    home = str(ctx.settings.home)
+    args = [
+        "--home",
+        home,
+        "monitor",
+        "compare",
+        str(tmp_path / "early.csv"),
+        str(tmp_path / "late.csv"),
+        "--spec",
+        str(SPEC),
+        "--json",
+        "--no-multivariate",
+    ]
+    done = runner.invoke(app, [*args, "--model", "credit-scoring@1"])
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.stdout)
+    assert body["profile"] == "credit-scoring@1"
+    duration = next(f for f in body["features"] if f["feature"] == "duration_in_month")
+    assert duration["psi"] > 0.25
+    assert duration["out_of_range_current"] > 0  # the spec's max is 120 months
+
+    unknown = runner.invoke(app, [*args, "--model", "credit-scoring@9"])
+    assert isinstance(unknown.exception, NotFoundError)
+    both = runner.invoke(app, [*args, "--model", "credit-scoring@1", "--profile", "p.json"])
+    assert isinstance(both.exception, InputError)
+    assert "--model and --profile both name the bins" in str(both.exception)
