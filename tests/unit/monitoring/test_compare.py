@@ -10,16 +10,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
 from riskops.errors import InputError
 from riskops.monitoring.compare import bin_frame, compare_files
-from riskops.monitoring.frames import read_frame
+from riskops.monitoring.frames import Frame, read_frame
 from riskops.profiles.profile import fit_profile
-from riskops.spec import ModelSpec
+from riskops.spec import ModelSpec, parse_spec
 from riskops.statistics.stability import categorical_stability, numeric_stability
-from tests.unit.monitoring.conftest import population
+from tests.unit.monitoring.conftest import SPEC_YAML, population
 
 
 def _write(path: Path, columns: dict[str, np.ndarray]) -> Path:
@@ -151,3 +153,29 @@ def test_multivariate_part_reports_its_subsample(files: tuple, spec: ModelSpec) 
     assert body["kind"] == "riskops.monitoring/compare@1"
     assert body["multivariate"]["subsampled"] is True
     assert set(body["seconds"]) >= {"read", "statistics", "multivariate", "total"}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True, width=32),
+            st.sampled_from(["own", "rent", "free", "castle", "", None]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_dictionary_binning_equals_the_profiles_own_on_random_rows(
+    rows: list[tuple[float, str | None]],
+) -> None:
+    spec = parse_spec(SPEC_YAML).spec
+    profile = fit_profile("drift-check", 1, spec, population(200, 8), np.zeros(200))
+    numbers = np.array([r[0] for r in rows], dtype=np.float64)
+    texts = np.array([r[1] for r in rows], dtype=object)
+    values = tuple(dict.fromkeys(t for t in texts if t is not None))
+    index = {t: i for i, t in enumerate(values)}
+    codes = np.array([-1 if t is None else index[t] for t in texts], dtype=np.int32)
+    columns = {"income": numbers, "age": numbers, "utilisation": numbers, "housing": texts}
+    frame = Frame(Path("x"), "parquet", len(rows), columns, {"housing": (codes, values)})
+    expected = profile.bin_columns(columns, np.full(len(rows), math.nan))
+    np.testing.assert_array_equal(bin_frame(profile, frame), expected)
