@@ -13,7 +13,7 @@ from riskops.errors import DataSchemaError
 from riskops.profiles.profile import NumericBins, ReferenceProfile, fit_profile
 from riskops.spec import ModelSpec, parse_spec
 from tests.conftest import unavailable
-from tests.unit.monitoring.conftest import SPEC_YAML, population
+from tests.unit.monitoring.synthetic import SPEC_YAML, population
 
 pytestmark = pytest.mark.integration
 

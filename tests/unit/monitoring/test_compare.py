@@ -21,7 +21,12 @@ from riskops.monitoring.frames import Frame, read_frame
 from riskops.profiles.profile import fit_profile
 from riskops.spec import ModelSpec, parse_spec
 from riskops.statistics.stability import categorical_stability, numeric_stability
-from tests.unit.monitoring.conftest import SPEC_YAML, population
+from tests.unit.monitoring.synthetic import SPEC_YAML, population, small_spec
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return small_spec()
 
 
 def _write(path: Path, columns: dict[str, np.ndarray]) -> Path:

@@ -12,7 +12,12 @@ import pytest
 from riskops.errors import DataSchemaError, InputError
 from riskops.monitoring.frames import read_frame
 from riskops.spec import ModelSpec
-from tests.unit.monitoring.conftest import population
+from tests.unit.monitoring.synthetic import population, small_spec
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return small_spec()
 
 
 def _table(n: int = 1000, seed: int = 1) -> pa.Table:

@@ -8,7 +8,12 @@ import pytest
 
 from riskops.monitoring.multivariate import domain_classifier
 from riskops.spec import ModelSpec
-from tests.unit.monitoring.conftest import population
+from tests.unit.monitoring.synthetic import population, small_spec
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return small_spec()
 
 
 def test_no_shift_interval_covers_one_half(spec: ModelSpec) -> None:

@@ -1,9 +1,9 @@
-"""A small model spec and seeded frames for the monitoring tests."""
+"""A small model spec and seeded synthetic populations for the drift tests (files, domain
+classifier, Spark)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from riskops.spec import ModelSpec, parse_spec
 
@@ -25,8 +25,8 @@ policy: {approve_below: 0.2, decline_from: 0.5}
 """
 
 
-@pytest.fixture
-def spec() -> ModelSpec:
+def small_spec() -> ModelSpec:
+    """The spec of :data:`SPEC_YAML`: three numeric features and one categorical."""
     return parse_spec(SPEC_YAML).spec
 
 

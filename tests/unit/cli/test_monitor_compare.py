@@ -18,7 +18,7 @@ from riskops.errors import DataSchemaError, InputError, NotFoundError, SpecError
 from riskops.profiles.profile import fit_profile
 from riskops.spec import parse_spec
 from tests.conftest import DATA, SPEC
-from tests.unit.monitoring.conftest import SPEC_YAML, population
+from tests.unit.monitoring.synthetic import SPEC_YAML, population
 
 runner = CliRunner()
 
