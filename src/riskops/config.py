@@ -114,6 +114,10 @@ class Settings:
     db_connect_timeout: float = 5.0
     db_statement_timeout: float = 10.0
     db_read_timeout: float = 2.0
+    # Monitoring alerts: an Alertmanager-compatible webhook (RISKOPS_ALERT_WEBHOOK), and the
+    # prefix of the runbook links they carry (RISKOPS_RUNBOOK_BASE).
+    alert_webhook: str | None = None
+    runbook_base: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -134,6 +138,8 @@ _KNOWN_KEYS = {
     "db_connect_timeout",
     "db_statement_timeout",
     "db_read_timeout",
+    "alert_webhook",
+    "runbook_base",
 }
 
 _TIMEOUTS = {
@@ -222,6 +228,8 @@ def load_settings(
         db_connect_timeout=_seconds(env, file_values, "db_connect_timeout"),
         db_statement_timeout=_seconds(env, file_values, "db_statement_timeout"),
         db_read_timeout=_seconds(env, file_values, "db_read_timeout"),
+        alert_webhook=pick("RISKOPS_ALERT_WEBHOOK", "alert_webhook", "") or None,
+        runbook_base=pick("RISKOPS_RUNBOOK_BASE", "runbook_base", ""),
     )
 
 

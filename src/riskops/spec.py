@@ -263,6 +263,48 @@ class Gates(_Strict):
     explainability: ExplainabilityGate = ExplainabilityGate()
 
 
+class Thresholds(_Strict):
+    """A statistic's warning and critical levels (None: that level is not judged)."""
+
+    warning: NonNegative | None
+    critical: NonNegative | None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        low, high = self.warning, self.critical
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"warning ({low}) must not exceed critical ({high})")
+        return self
+
+
+class Monitoring(_Strict):
+    """How the deployed model is watched (``riskops monitor run``) and when an alert fires.
+
+    An alert fires only when the statistic is over its threshold, significant after the
+    Benjamini–Hochberg procedure at ``fdr_q`` across the run's tests, the window holds at least
+    ``min_sample`` decisions, and the breach persisted ``persistence`` consecutive runs.
+    """
+
+    segment: str | None = Field(
+        default=None,
+        description="A categorical feature whose categories split every window (e.g. channel).",
+    )
+    min_sample: Annotated[int, Field(ge=1)] = 500
+    persistence: Annotated[int, Field(ge=1, le=100)] = 2
+    fdr_q: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    feature_psi: Thresholds = Thresholds(warning=0.1, critical=0.25)
+    score_psi: Thresholds = Thresholds(warning=0.1, critical=0.25)
+    decision_rate: Thresholds = Thresholds(warning=0.05, critical=0.10)
+    fallback_rate: Thresholds = Thresholds(warning=0.01, critical=0.05)
+    missing_rate: Thresholds = Thresholds(warning=0.05, critical=0.20)
+    unseen_rate: Thresholds = Thresholds(warning=0.01, critical=0.05)
+    out_of_range_rate: Thresholds = Thresholds(warning=0.01, critical=0.05)
+    on_critical_prediction_drift: Literal["alert", "rollback"] = Field(
+        default="alert",
+        description="'rollback': a critical prediction-drift alert rolls the environment back.",
+    )
+
+
 class ModelSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="lower-case letters, digits and '-'")
     description: str = ""
@@ -275,6 +317,7 @@ class ModelSpec(_Strict):
     trainer: Trainer
     policy: Policy
     gates: Gates = Gates()
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ModelSpec:
@@ -293,6 +336,15 @@ class ModelSpec(_Strict):
             if attribute not in self.data.protected_attributes:
                 raise ValueError(
                     f"gates.fairness names {attribute!r}, which is not in data.protected_attributes"
+                )
+        segment = self.monitoring.segment
+        if segment is not None:
+            kinds = {f.name: f.type for f in self.features}
+            if kinds.get(segment) != "categorical":
+                raise ValueError(
+                    f"monitoring.segment names {segment!r}, which is not a categorical feature "
+                    f"of the spec (categorical: "
+                    f"{', '.join(n for n, k in kinds.items() if k == 'categorical') or 'none'})"
                 )
         return self
 

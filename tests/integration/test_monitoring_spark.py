@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,10 @@ def spark() -> Iterator[Any]:
         from pyspark.sql import SparkSession
     except ModuleNotFoundError:
         unavailable("pyspark is not installed: pip install 'riskops[spark]'")
+    if shutil.which("java") is None:
+        unavailable(
+            "Spark needs Java 17 or later on PATH (apt-get install openjdk-17-jre-headless)"
+        )
     session = (
         SparkSession.builder.master("local[1]")
         .appName("riskops-tests")

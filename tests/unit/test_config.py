@@ -154,3 +154,19 @@ def test_read_limit_metrics_listener_and_docs_come_from_the_environment_too() ->
     }
     with pytest.raises(ConfigError, match="RISKOPS_DOCS='maybe' is not true or false"):
         load_serving_options({"RISKOPS_DOCS": "maybe"})
+
+
+def test_the_alert_webhook_and_runbook_links_come_from_the_file_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    assert load_settings({}, home=tmp_path).alert_webhook is None
+    (tmp_path / "riskops.toml").write_text(
+        '[riskops]\nalert_webhook = "http://receiver:9095/hook"\n'
+        'runbook_base = "https://git.example/riskops/blob/main/"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings({}, home=tmp_path)
+    assert settings.alert_webhook == "http://receiver:9095/hook"
+    assert settings.runbook_base == "https://git.example/riskops/blob/main/"
+    overridden = load_settings({"RISKOPS_ALERT_WEBHOOK": "http://other/hook"}, home=tmp_path)
+    assert overridden.alert_webhook == "http://other/hook"

@@ -83,6 +83,21 @@ def broken(edit: Any) -> str:
             "also listed as a feature",
         ),
         (lambda r: r["features"].append(dict(r["features"][0])), "(top level)", "listed twice"),
+        (
+            lambda r: r.update(monitoring={"feature_psi": {"warning": 0.3, "critical": 0.2}}),
+            "monitoring.feature_psi",
+            "warning (0.3) must not exceed critical (0.2)",
+        ),
+        (
+            lambda r: r.update(monitoring={"segment": "age_in_years"}),
+            "(top level)",
+            "monitoring.segment names 'age_in_years', which is not a categorical feature",
+        ),
+        (
+            lambda r: r.update(monitoring={"on_critical_prediction_drift": "page"}),
+            "monitoring.on_critical_prediction_drift",
+            "'alert' or 'rollback'",
+        ),
     ],
 )
 def test_a_malformed_spec_names_the_field_and_the_fix(

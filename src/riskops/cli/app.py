@@ -24,10 +24,12 @@ from riskops.cli import (
     decisions,
     documents,
     governance,
+    labels,
     lifecycle,
     models,
     monitor,
     serving,
+    skew,
     spec,
     workspace,
 )
@@ -80,6 +82,8 @@ models.register(app)
 documents.register(app)
 serving.register(app)
 decisions.register(app)
+labels.register(app)
+skew.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")

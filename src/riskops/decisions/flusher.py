@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from riskops.decisions.aggregates import PlanCache, PlanSource, StoredPlans, aggregate_batch
 from riskops.decisions.records import (
     LEAF_FIELDS,
     OPTIONAL_LEAF_FIELDS,
@@ -73,6 +74,7 @@ class Flusher:
         reader: WalReader,
         *,
         batch_size: int,
+        plans: PlanSource | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets
@@ -88,6 +90,8 @@ class Flusher:
         # Nothing reaches the store under a secret that is not the store's: checked once, before
         # the first batch (a server that started while the store was down could not check).
         self._secret_checked = False
+        # Each version's monitoring plan (spec segment, reference profile), loaded once.
+        self.plans = PlanCache(plans if plans is not None else StoredPlans())
 
     def flush(self) -> int:
         """Flush until no durable entry is left; the number of entries moved."""
@@ -142,8 +146,10 @@ class Flusher:
     def _store_batch(self, session: Session, entries: list[dict[str, Any]]) -> None:
         keys = self.keys.keys_for(session, {e["subject"] for e in entries})
         rows: list[dict[str, Any]] = []
+        plain: list[dict[str, Any]] = []
         for e in sorted(entries, key=lambda e: str(e["id"])):
             features = open_wal_features(self._wal_cipher, e)
+            plain.append(features)
             nonce, ciphertext = seal_features(keys[e["subject"]], e["subject"], features)
             row = {name: e[name] for name in LEAF_FIELDS[:-2]}
             # A line written before clients existed has none.
@@ -159,6 +165,8 @@ class Flusher:
             row["batch_id"] = batch_id
         # A Core insert (one executemany): no ORM unit of work for thousands of rows.
         session.execute(insert(table_of(DecisionRecord)), rows)
+        # The batch's monitoring aggregates, in its transaction: committed with it or not at all.
+        aggregate_batch(session, batch_id, list(zip(rows, plain, strict=True)), self.plans)
 
 
 def shareable(store: Store) -> bool:
@@ -179,6 +187,7 @@ class Shipping:
     parent_pid: int
     connect_timeout: float = 5.0  # seconds, as the server's store (riskops.store.open_store)
     statement_timeout: float = 10.0
+    model_cache: Path | None = None  # the server's verified artifacts: the reference profiles
 
 
 def ship(job: Shipping, shared: Any) -> None:
@@ -227,7 +236,14 @@ def ship(job: Shipping, shared: Any) -> None:
     )
     reader = WalReader(job.wal_dir, durable)
     shared[Slot.CHECKPOINT] = reader.position.packed()
-    flusher = Flusher(store, job.secrets, _utc_now, reader, batch_size=job.batch_size)
+    flusher = Flusher(
+        store,
+        job.secrets,
+        _utc_now,
+        reader,
+        batch_size=job.batch_size,
+        plans=StoredPlans(job.model_cache),
+    )
 
     def report() -> None:
         shared[Slot.CHECKPOINT] = reader.position.packed()

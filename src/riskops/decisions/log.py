@@ -8,6 +8,8 @@ Path of a decision::
       features  = AES-256-GCM under the workspace's WAL key (associated data: decision id)
       client    = the client of the API key that asked (None outside the HTTP API; a WAL line
                   written before clients existed has no "client" and replays as None)
+      environment = where it was decided (the server's environment; None outside a server,
+                  and for a line written before environments were recorded)
       one JSON line → WAL segment → fsync (group commit) → return
     flusher (a thread, or with flusher="process" a child process), every flush_interval or
     batch_size entries, in ONE store transaction:
@@ -15,6 +17,8 @@ Path of a decision::
       a replay after a crash between commit and checkpoint)
       features re-sealed under the subject's own key (riskops.privacy.keys), created on first use
       INSERT decisions rows and one decision_batches row
+      INSERT the batch's monitoring_aggregates rows: counts per (model, version, environment,
+      hour, segment) over each version's frozen reference bins (riskops.decisions.aggregates)
       record decisions.batch_sealed in the audit chain (batch id, count, Merkle root, first and
       last decision ids)
     then the WAL checkpoint moves past the batch and fully flushed segments are deleted.
@@ -22,7 +26,8 @@ Path of a decision::
 Neither the raw subject id nor a plaintext feature value is ever written to disk: the WAL holds
 the pseudonym and ciphertext, the store the pseudonym and ciphertext under the subject's key.
 Nothing about a decision is written outside that record (no per-decision monitoring rows): a
-value that is not in the encrypted record cannot escape erasure.
+value that is not in the encrypted record cannot escape erasure. The monitoring aggregates
+hold counts of a batch's decisions per window, nothing that names a decision or a person.
 
 **Leaf hash of a decision** (what the batch's Merkle root is built from)::
 
@@ -30,7 +35,7 @@ value that is not in the encrypted record cannot escape erasure.
                   "version", "digest", "route", "served", "subject", "score", "decision",
                   "reasons", "latency_ms", "fallback", "request_sha256",
                   "features_nonce" (hex or null), "features_ciphertext" (hex or null),
-                  "client" (only when it is not null)}))
+                  "client", "environment" (each only when it is not null)}))
 
 with ``canonical_json`` of :mod:`riskops.audit.chain` (sorted keys, no whitespace, UTF-8) and
 numbers as Python's shortest round-trip form. A decision's client is in its leaf, so moving it
@@ -84,6 +89,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from riskops.audit.trail import format_time
 from riskops.config import Settings
+from riskops.decisions.aggregates import PlanSource, StoredPlans
 from riskops.decisions.flusher import (
     FLUSHER_MODES,
     FLUSHER_SHORT_LIFE,
@@ -137,6 +143,8 @@ class DecisionLog:
         max_backoff: float = 30.0,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         flusher: FlusherMode = "thread",
+        plans: PlanSource | None = None,
+        model_cache: Path | None = None,
     ) -> None:
         if batch_size < 1 or flush_interval <= 0 or flusher not in FLUSHER_MODES:
             raise ConfigError(
@@ -161,6 +169,9 @@ class DecisionLog:
         self._restart_at = 0.0  # not before this monotonic time
         self._restart_delay = 0.0
         self.last_error: Exception | None = None
+        # Called each time check_flusher starts a flusher process again (the server counts
+        # restarts in its metrics; this package knows nothing of Prometheus).
+        self.on_flusher_restart: Callable[[], None] | None = None
         # A store in memory cannot be reached from another process.
         self.mode: FlusherMode = flusher if shareable(store) else "thread"
         self._shared: Any = None
@@ -173,7 +184,16 @@ class DecisionLog:
         if self._shared is not None:
             self._shared[Slot.CHECKPOINT] = self._reader.position.packed()
             self._publish(self.wal.durable_position())
-        self._flusher = Flusher(store, secrets, clock, self._reader, batch_size=batch_size)
+        # The reference profiles come from the server's verified artifacts (``model_cache``).
+        self.model_cache = model_cache
+        self._flusher = Flusher(
+            store,
+            secrets,
+            clock,
+            self._reader,
+            batch_size=batch_size,
+            plans=plans if plans is not None else StoredPlans(model_cache),
+        )
 
     @classmethod
     def open(
@@ -254,6 +274,7 @@ class DecisionLog:
             "nonce": nonce.hex(),
             "features": ciphertext.hex(),
             "client": entry.client,
+            "environment": entry.environment,
         }
         return orjson.dumps(line)
 
@@ -304,6 +325,7 @@ class DecisionLog:
             parent_pid=os.getpid(),
             connect_timeout=self.store.connect_timeout,
             statement_timeout=self.store.statement_timeout,
+            model_cache=self.model_cache,
         )
         process = SPAWN.Process(
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True
@@ -345,6 +367,8 @@ class DecisionLog:
             else "",
         )
         self._start_process()
+        if self.on_flusher_restart is not None:
+            self.on_flusher_restart()
         return False
 
     def flush(self, timeout: float = 60.0) -> int:
@@ -450,6 +474,7 @@ class DecisionLog:
             flushed=False,
             batch_id=None,
             client=entry.get("client"),
+            environment=entry.get("environment"),
         )
 
     def erase_subject(self, subject_id: str, *, actor: str, role: str) -> bool:

@@ -49,6 +49,7 @@ def read_stored(store: Store, keys: SubjectKeys, decision_id: str) -> StoredDeci
         flushed=True,
         batch_id=row.batch_id,
         client=row.client,
+        environment=row.environment,
     )
 
 

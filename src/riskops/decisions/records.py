@@ -46,7 +46,8 @@ LEAF_FIELDS = (
 )
 # In a decision's leaf only when set: leaves of decisions without a client (all of them before
 # clients existed) hash exactly as before, so their sealed batches still verify.
-OPTIONAL_LEAF_FIELDS = ("client",)
+# ``environment`` likewise: decisions logged before environments were recorded hash as before.
+OPTIONAL_LEAF_FIELDS = ("client", "environment")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class LoggedDecision:
     fallback: bool
     request_sha256: str
     client: str | None = None  # the client of the API key that asked for it
+    environment: str | None = None  # where it was decided (production, staging…)
 
     @classmethod
     def from_decision(
@@ -84,6 +86,7 @@ class LoggedDecision:
         features: Mapping[str, Any],
         request_sha256: str,
         client: str | None = None,
+        environment: str | None = None,
     ) -> LoggedDecision:
         return cls(
             decision_id=decision_id,
@@ -102,6 +105,7 @@ class LoggedDecision:
             fallback=decision.fallback,
             request_sha256=request_sha256,
             client=client,
+            environment=environment,
         )
 
 
@@ -132,6 +136,7 @@ class StoredDecision:
     flushed: bool
     batch_id: int | None
     client: str | None = None
+    environment: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +160,7 @@ class StoredDecision:
             "flushed": self.flushed,
             "batch_id": self.batch_id,
             "client": self.client,
+            "environment": self.environment,
         }
 
 
@@ -245,6 +251,8 @@ def check_entry(entry: LoggedDecision) -> None:
         problems.append("latency_ms must be finite")
     if entry.client is not None and not 0 < len(entry.client) <= 100:
         problems.append("client must have 1 to 100 characters, or be None")
+    if entry.environment is not None and not 0 < len(entry.environment) <= 40:
+        problems.append("environment must have 1 to 40 characters, or be None")
     if problems:
         raise InputError(
             f"Decision {entry.decision_id!r} cannot be logged: {'; '.join(problems)}.",

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,6 +57,8 @@ class DecisionSink(Protocol):
     def backlog(self) -> int: ...
 
     def check(self) -> None: ...
+
+    def on_flusher_restart(self, callback: Callable[[], None]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -92,6 +95,10 @@ class DurableDecisions:
         """Start the flusher again if it is gone."""
         self._log.check_flusher()
 
+    def on_flusher_restart(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time :meth:`check` starts a flusher process again."""
+        self._log.on_flusher_restart = callback
+
     def close(self) -> None:
         self._log.close()
 
@@ -122,6 +129,7 @@ def open_decision_log(
     *,
     flush_interval: float = 0.2,
     flusher: FlusherMode = "thread",
+    model_cache: Path | None = None,
 ) -> DecisionSink:
     """The workspace's durable decision log, with its write-ahead files in ``wal_dir``,
     flushed to the store every ``flush_interval`` seconds by a thread or a process of its own
@@ -135,6 +143,7 @@ def open_decision_log(
         clock=ctx.clock,
         flush_interval=flush_interval,
         flusher=flusher,
+        model_cache=model_cache,
     )
     return DurableDecisions(log)
 
@@ -150,6 +159,7 @@ def claim_decision_log(
     *,
     flush_interval: float = 0.2,
     flusher: FlusherMode = "thread",
+    model_cache: Path | None = None,
 ) -> DecisionSink:
     """:func:`open_decision_log` on the first free WAL slot under ``wal_path`` (see the module
     docstring); the slot stays this process's until it exits."""
@@ -157,7 +167,12 @@ def claim_decision_log(
         folder = slot_folder(wal_path, slot)
         try:
             sink = open_decision_log(
-                ctx, folder, secrets, flush_interval=flush_interval, flusher=flusher
+                ctx,
+                folder,
+                secrets,
+                flush_interval=flush_interval,
+                flusher=flusher,
+                model_cache=model_cache,
             )
         except ConflictError:  # another live process holds this slot's LOCK
             continue

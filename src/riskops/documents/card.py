@@ -155,6 +155,7 @@ def monitoring_plan(r: DocumentRecords) -> tuple[str, ...]:
     plan = [
         "Feature drift: each feature's distribution in the decision log against a reference "
         "profile stored with this version (quantile bin edges, category frequencies).",
+        _profile_line(r),
         "Prediction drift: the score distribution against the one recorded at validation.",
         "Training–serving skew: features recomputed offline for a sample of logged subjects and "
         "compared value by value.",
@@ -177,3 +178,20 @@ def monitoring_plan(r: DocumentRecords) -> tuple[str, ...]:
                 + "."
             )
     return tuple(plan)
+
+
+def _profile_line(r: DocumentRecords) -> str:
+    """Which reference profile the version was registered with (its hash), or that it has none."""
+    recorded = [
+        e.payload.get("profile_sha256") for e in r.events if e.action == "version.registered"
+    ]
+    found = next((h for h in recorded if isinstance(h, str)), None)
+    if found is None:
+        return (
+            "This version was registered without a reference profile; monitoring it needs a "
+            "new version trained and registered by a riskops release that fits one."
+        )
+    return (
+        f"Reference profile {found}, fitted on the training split at registration and covered "
+        "by the artifact digest (docs/monitoring.md)."
+    )

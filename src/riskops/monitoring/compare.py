@@ -31,17 +31,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from riskops.errors import InputError
-from riskops.monitoring.frames import Frame, read_frame
+from riskops.errors import InputError, MissingExtraError
 from riskops.monitoring.multivariate import MAX_ROWS, DomainClassifierResult, domain_classifier
 from riskops.profiles.profile import CategoricalBins, NumericBins, ReferenceProfile, fit_profile
 from riskops.spec import ModelSpec
 from riskops.statistics import drift
 from riskops.statistics.two_sample import ks_wasserstein
+
+if TYPE_CHECKING:
+    from riskops.monitoring.frames import Frame
 
 KIND = "riskops.monitoring/compare@1"
 
@@ -105,6 +107,12 @@ def compare_files(
     on REF. ``progress`` receives one line per step (the CLI prints them).
     """
     say = progress or (lambda _message: None)
+    try:
+        from riskops.monitoring.frames import read_frame
+    except ModuleNotFoundError as error:
+        if error.name != "pyarrow" and not (error.name or "").startswith("pyarrow."):
+            raise
+        raise MissingExtraError("Comparing files", "pyarrow", "parquet") from None
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     say(f"reading {reference}")

@@ -292,13 +292,15 @@ class ReferenceProfile:
                 f"Bins must be integers of shape ({rows}, n), one row per feature and the "
                 f"score; got {array.dtype}{array.shape}."
             )
-        if array.size and ((array < 0).any() or (array >= self._sizes[:, None]).any()):
+        if array.size and (
+            (array.min(axis=1) < 0).any() or (array.max(axis=1) >= self._sizes).any()
+        ):
             raise InputError(
                 "A bin lies outside its row's bins; bins come from this profile's "
                 "bin_row/bin_columns, not another version's."
             )
         offsets = np.arange(rows, dtype=np.int64)[:, None] * self.width
-        flat = (offsets + array).ravel()
+        flat = np.add(array, offsets, dtype=np.int64).ravel()
         counted = np.bincount(flat, minlength=rows * self.width)
         return counted.astype(np.int64, copy=False).reshape(rows, self.width)
 
@@ -322,6 +324,33 @@ class ReferenceProfile:
         starts = np.take_along_axis(cumulative, index[..., :-1], axis=-1)
         result: np.ndarray = ends - starts
         return result
+
+    def ordered_edges(
+        self, low: np.ndarray | None = None, high: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float64 ``(F + 1, width)``: the edges of each row's ordered bins (all but missing,
+        ``counts[:, 1:]``), for KS and Wasserstein-1 from counts.
+
+        A numeric row's bins are underflow, the fine bins and overflow, so its edges are
+        ``[low, fine_edges…, high]``, padded by repeating ``high``. Underflow and overflow have
+        no width of their own: ``low`` and ``high`` (one per row, e.g. the window's min and
+        max from its moments) give them one; by default they have none, which keeps the
+        distance's bound only when nothing fell outside the reference range. A categorical row
+        has no order: its edges are all 0.
+        """
+        rows = self.rows
+        out = np.zeros((len(rows), self.width), dtype=np.float64)
+        for r, bins in enumerate(rows):
+            if not isinstance(bins, NumericBins):
+                continue
+            first, last = bins.fine_edges[0], bins.fine_edges[-1]
+            below = first if low is None or not np.isfinite(low[r]) else min(first, low[r])
+            above = last if high is None or not np.isfinite(high[r]) else max(last, high[r])
+            size = len(bins.fine_edges)
+            out[r, 0] = below
+            out[r, 1 : size + 1] = bins.fine_edges
+            out[r, size + 1 :] = above
+        return out
 
     # -- serialisation ---------------------------------------------------------------------
 
@@ -366,7 +395,7 @@ class ReferenceProfile:
             )
         try:
             return _parse(document)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(
                 f"The reference profile is damaged: {exc}", hint=_REREGISTER
             ) from exc
@@ -414,10 +443,19 @@ def _bin_categorical(categories: tuple[str, ...], column: np.ndarray) -> np.ndar
             dtype=np.int32,
             count=len(items),
         )
-    if column.dtype.kind not in "biuUS":
-        # Floats go value by value: np.unique merges -0.0 with 0.0, whose texts differ.
+    if column.dtype.kind not in "biuU":
+        # Floats go value by value (np.unique merges -0.0 with 0.0, whose texts differ), and
+        # so do bytes, whose text is their repr as for one value.
         return np.fromiter((code(v) for v in column.tolist()), dtype=np.int32, count=len(column))
-    # A column of text, integers or booleans: look up each distinct value once.
+    if column.dtype.kind == "U":
+        # Text: a binary search among the sorted categories, then an equality check.
+        order = sorted(range(len(categories)), key=lambda i: categories[i])
+        ordered = np.array([categories[i] for i in order], dtype=str)
+        position = np.minimum(np.searchsorted(ordered, column), len(categories) - 1)
+        matched = ordered[position] == column
+        codes = np.array(order, dtype=np.int32)[position] + 1
+        return np.where(matched, codes, np.int32(unseen)).astype(np.int32)
+    # A column of integers or booleans: look up each distinct value once.
     distinct, inverse = np.unique(column, return_inverse=True)
     return np.array([code(v) for v in distinct], dtype=np.int32)[inverse.reshape(-1)]
 

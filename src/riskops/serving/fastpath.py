@@ -157,6 +157,7 @@ class DecisionFastPath:
             }
         )
         await send({"type": "http.response.body", "body": answered.content})
+        self.service.metrics.request("batch" if batch else "decision", answered.status)
         if answered.shadows is not None:
             asyncio.get_running_loop().run_in_executor(None, answered.shadows)
 

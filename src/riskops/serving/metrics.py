@@ -16,7 +16,27 @@ metric                                          what it counts
 ``riskops_routing_source``                       1 for where routing and keys come from now:
                                                 ``store``, or ``snapshot`` (store down at start)
 ``riskops_decision_reads_refused_total``        decision reads refused at the read limit (503)
+``riskops_requests_total``                      decision requests answered, per endpoint
+                                                (``decision``, ``batch``) and HTTP status code
+``riskops_ready``                               1 when every deployed version is loaded and
+                                                verified (what ``/readyz`` says), else 0
+``riskops_decision_log_flusher_restarts_total`` flusher processes started again after one died
+``riskops_monitoring_statistic``                the latest monitoring run's drift statistics,
+                                                per model, version, environment, feature and
+                                                statistic
+``riskops_monitoring_alerts_open``              monitoring alerts open, per model,
+                                                environment, alert and severity
+``riskops_monitoring_window_decisions``         decisions in the latest monitoring window
 =============================================  ===========================================
+
+**Bounded cardinality.** Every label takes its values from a closed set: model names, versions
+and features from the deployed specs, outcomes from the policy, endpoints, lanes and status
+codes from the code, statistics and alert names from the monitoring plan. No label ever holds
+a subject, a decision id, a request value or a message. The monitoring gauges check it: a
+label value must be a short name (``[A-Za-z0-9_.:-]``, at most 128 characters), a severity
+one of ``warning`` and ``critical``, and a feature's series come from its spec, so a model
+with F features and S statistics has at most F × S statistic series per version and
+environment.
 
 They are served at ``/metrics`` on the app's own port, or, with a metrics port
 (:meth:`ServingMetrics.listen`), by a listener of their own (prometheus_client's WSGI server on
@@ -33,6 +53,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,13 +70,23 @@ from prometheus_client import (
     start_http_server,
 )
 
-from riskops.errors import ConfigError, Problem
+from riskops.errors import ConfigError, InputError, Problem
 from riskops.scoring.scorer import Decision
 
 __all__ = ["CONTENT_TYPE", "MetricsListener", "ServingMetrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _SCORE_BUCKETS = tuple(i / 20 for i in range(1, 21))
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+SEVERITIES = ("warning", "critical")
+
+# What ServingMetrics.monitoring takes, one tuple per series (the value last).
+StatisticResult = tuple[str, int | str, str, str, str, float]
+"""(model, version, environment, feature, statistic, value)"""
+AlertResult = tuple[str, str, str, str, float]
+"""(model, environment, alert, severity, number open)"""
+WindowResult = tuple[str, int | str, str, float]
+"""(model, version, environment, decisions in the window)"""
 
 
 class ServingMetrics:
@@ -137,6 +168,42 @@ class ServingMetrics:
             registry=r,
         )
 
+        self.requests = Counter(
+            "riskops_requests",
+            "Decision requests answered, by endpoint (decision, batch) and HTTP status code.",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self._requests: dict[tuple[str, int], Any] = {}
+        self.ready = Gauge(
+            "riskops_ready",
+            "1 when every deployed version is loaded with its digest verified (/readyz), else 0.",
+            registry=r,
+        )
+        self.flusher_restarts = Counter(
+            "riskops_decision_log_flusher_restarts",
+            "Decision-log flusher processes started again because the previous one died.",
+            registry=r,
+        )
+        self.monitoring_statistic = Gauge(
+            "riskops_monitoring_statistic",
+            "A drift statistic of the latest monitoring run (window against the reference).",
+            ["model", "version", "environment", "feature", "statistic"],
+            registry=r,
+        )
+        self.monitoring_alerts = Gauge(
+            "riskops_monitoring_alerts_open",
+            "Monitoring alerts open now, by alert and severity.",
+            ["model", "environment", "alert", "severity"],
+            registry=r,
+        )
+        self.monitoring_window = Gauge(
+            "riskops_monitoring_window_decisions",
+            "Decisions in the window of the latest monitoring run.",
+            ["model", "version", "environment"],
+            registry=r,
+        )
+
     def source(self, source: str) -> None:
         """Say where the routing table now comes from (``store`` or ``snapshot``)."""
         for name in ("store", "snapshot"):
@@ -191,6 +258,59 @@ class ServingMetrics:
     def watch_backlog(self, read: Callable[[], int]) -> None:
         self.backlog.set_function(lambda: float(read()))
 
+    def watch_ready(self, read: Callable[[], bool]) -> None:
+        """Read readiness at each scrape (``riskops_ready``)."""
+        self.ready.set_function(lambda: 1.0 if read() else 0.0)
+
+    def request(self, endpoint: str, status: int) -> None:
+        """One decision request answered with HTTP ``status`` (the availability SLO's
+        numerator and denominator: ``code=~"5.."`` over all)."""
+        key = (endpoint, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(endpoint, str(status))
+        child.inc()
+
+    def monitoring(
+        self,
+        *,
+        statistics: Iterable[StatisticResult] = (),
+        alerts: Iterable[AlertResult] = (),
+        windows: Iterable[WindowResult] = (),
+    ) -> None:
+        """Set the monitoring gauges to a run's results.
+
+        Every series of each (model, environment) named anywhere in the call is replaced:
+        those not given again are removed (an alert that closed, a version no longer
+        monitored), so a run that finds no open alert for a model clears its alerts by
+        naming the model in ``statistics`` or ``windows``. Series of other models and
+        environments are left as they are. Nothing is changed when any tuple is refused:
+        InputError for a label that is not a short name, a severity other than ``warning``
+        or ``critical``, or a value that is not a number.
+        """
+        stats = [_checked(row, 5) for row in statistics]
+        opened = [_checked(row, 4) for row in alerts]
+        counted = [_checked(row, 3) for row in windows]
+        for row in opened:
+            if row[3] not in SEVERITIES:
+                raise InputError(
+                    f"Monitoring alert {row[2]!r} has severity {row[3]!r}; it must be one of "
+                    f"{', '.join(SEVERITIES)}.",
+                    hint="Give each alert rule a severity of warning or critical in the spec.",
+                )
+        scope = {(r[0], r[2]) for r in stats} | {(r[0], r[1]) for r in opened}
+        scope |= {(r[0], r[2]) for r in counted}
+        for gauge, model_at, env_at, rows in (
+            (self.monitoring_statistic, 0, 2, stats),
+            (self.monitoring_alerts, 0, 1, opened),
+            (self.monitoring_window, 0, 2, counted),
+        ):
+            for labels in _series(gauge):
+                if (labels[model_at], labels[env_at]) in scope:
+                    gauge.remove(*labels)
+            for row in rows:
+                gauge.labels(*row[:-1]).set(row[-1])
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -205,6 +325,41 @@ class ServingMetrics:
                 hint="Choose a free port: riskops serve --metrics-port PORT",
             ) from exc
         return MetricsListener(server, thread)
+
+
+def _checked(row: tuple[Any, ...], labels: int) -> tuple[Any, ...]:
+    """``row`` as (label values as str…, value as float): InputError when a label is not a
+    short name or the value is not a number (NaN is allowed: not computed; so is infinity)."""
+    if len(row) != labels + 1:
+        raise InputError(
+            f"A monitoring result has {len(row)} fields, {labels + 1} were expected: {row!r}.",
+            hint="See ServingMetrics.monitoring for the fields of each kind of result.",
+        )
+    names = tuple(str(v) for v in row[:labels])
+    for name in names:
+        if _LABEL_VALUE.fullmatch(name) is None:
+            raise InputError(
+                f"Monitoring label value {name[:60]!r} is not a short name: labels hold "
+                "model, feature, statistic and alert names (letters, digits, _ . : -, at most "
+                "128 characters), never free text.",
+                hint="Use the names from the model's spec and monitoring plan.",
+            )
+    value = row[labels]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(
+            f"Monitoring value {value!r} for {names} is not a number.",
+            hint="Give each result's value as a float (NaN when it could not be computed).",
+        )
+    return (*names, float(value))
+
+
+def _series(gauge: Gauge) -> list[tuple[str, ...]]:
+    """The label values of every series ``gauge`` holds now."""
+    return [
+        tuple(sample.labels[name] for name in gauge._labelnames)
+        for metric in gauge.collect()
+        for sample in metric.samples
+    ]
 
 
 @dataclass

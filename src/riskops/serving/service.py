@@ -242,12 +242,15 @@ class ScoringService:
                 secrets,
                 flush_interval=settings.flush_interval,
                 flusher=settings.flusher,
+                model_cache=settings.model_cache,
             )
         except BaseException:
             ctx.close()
             raise
         metrics.watch_backlog(sink.backlog)
+        sink.on_flusher_restart(metrics.flusher_restarts.inc)
         service = cls(settings, ctx, KeyRing(ctx.store), metrics, sink, secrets=secrets)
+        metrics.watch_ready(lambda: service.readiness()[0])
         service._schema_unchecked = unchecked
         return service
 
@@ -718,6 +721,7 @@ class ScoringService:
             features=subject.features,
             request_sha256=digest,
             client=client,
+            environment=self.settings.environment,
         )
 
 

@@ -46,6 +46,7 @@ UPDATES: dict[str, tuple[str, ...]] = {
     "audit_head": ("UPDATE",),
     "decision_batches": ("UPDATE",),
     "subject_keys": ("DELETE",),
+    "monitoring_alerts": ("UPDATE",),  # an open alert is refreshed, then resolved
 }
 
 

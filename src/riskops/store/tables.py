@@ -214,6 +214,7 @@ class DecisionRecord(Base):
     features_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("decision_batches.id"))
     client: Mapped[str | None] = mapped_column(String(100), index=True)
+    environment: Mapped[str | None] = mapped_column(String(40))
 
 
 class DecisionBatchRecord(Base):
@@ -230,6 +231,90 @@ class DecisionBatchRecord(Base):
     created_at: Mapped[datetime]
 
 
+class MonitoringAggregateRecord(Base):
+    """What one sealed batch adds to one monitoring window: per (model, version, environment,
+    hour, segment) the decisions' counts over the version's frozen reference bins, mergeable
+    moments, decision counts per outcome, fallbacks and a latency histogram. Counts only: no
+    decision id, no subject, no feature value, no category text outside the spec's list. Rows
+    merge by addition across batches, hours and replicas (:mod:`riskops.decisions.aggregates`).
+    """
+
+    __tablename__ = "monitoring_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "batch_id",
+            "model_name",
+            "version",
+            "environment",
+            "hour",
+            "segment",
+            name="uq_monitoring_aggregate",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("decision_batches.id"))
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[str] = mapped_column(String(40))
+    hour: Mapped[datetime] = mapped_column(index=True)
+    segment: Mapped[str] = mapped_column(String(100))
+    n: Mapped[int] = mapped_column(Integer)
+    # The reference profile the counts are over ("sha256:…"); None: no profile, no counts.
+    profile_sha256: Mapped[str | None] = mapped_column(String(71))
+    counts: Mapped[bytes | None] = mapped_column(LargeBinary)  # int64 little-endian, zlib
+    counts_shape: Mapped[list[int] | None] = mapped_column(JSON)
+    moments: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64 little-endian (F+1, 5)
+    outcomes: Mapped[dict[str, Any]]
+    fallbacks: Mapped[int] = mapped_column(Integer)
+    latency: Mapped[list[int]] = mapped_column(JSON)  # counts over LATENCY_BUCKETS_MS
+
+
+class MonitoringRunRecord(Base):
+    """One monitoring run over a window; the sha256 of its results is sealed in the audit
+    chain (action ``monitoring.run``)."""
+
+    __tablename__ = "monitoring_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    environment: Mapped[str] = mapped_column(String(40))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    results: Mapped[dict[str, Any]]
+    results_sha256: Mapped[str] = mapped_column(String(71))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    run_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class MonitoringAlertRecord(Base):
+    """An alert of a monitoring rule on one target (a feature, the score, an outcome): open
+    (``firing``) from the run that raised it until a run finds it back within bounds."""
+
+    __tablename__ = "monitoring_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    alert: Mapped[str] = mapped_column(String(60))
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    runbook: Mapped[str] = mapped_column(String(200))
+    opened_run_id: Mapped[int] = mapped_column(ForeignKey("monitoring_runs.id"))
+    last_run_id: Mapped[int] = mapped_column(ForeignKey("monitoring_runs.id"))
+    resolved_run_id: Mapped[int | None] = mapped_column(ForeignKey("monitoring_runs.id"))
+    started_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
 class SubjectKeyRecord(Base):
     """A data subject's encryption key, itself encrypted with the workspace's key. Deleting
     the row crypto-shreds every logged feature of that subject (GDPR Art. 17)."""
@@ -239,6 +324,60 @@ class SubjectKeyRecord(Base):
     subject: Mapped[str] = mapped_column(String(64), primary_key=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class LabelRecord(Base):
+    """The observed outcome of one decision, sealed under the subject's key like the decision's
+    features: erasing the subject (deleting the key) makes the label unreadable. Only what
+    names no outcome is in the clear: which decision, model and version, and how often the
+    label was replaced (a relabel: the last one ingested wins)."""
+
+    __tablename__ = "labels"
+
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    label_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    label_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    relabels: Mapped[int] = mapped_column(Integer, default=0)
+    ingested_at: Mapped[datetime]
+
+
+class PerformanceCellRecord(Base):
+    """Outcome counts of one cell: (model, version, environment, cohort month of the decision,
+    whole months from decision to label, the decision's outcome, score bin on the fixed grid of
+    100 equal-width bins on [0, 1]). Sums that name no one, added to as labels arrive, from
+    which AUC, KS, calibration and the vintage matrix are computed exactly for the binned
+    score (``riskops.monitoring.performance``)."""
+
+    __tablename__ = "performance_cells"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name",
+            "version",
+            "environment",
+            "cohort",
+            "months_since",
+            "outcome",
+            "score_bin",
+            name="uq_performance_cell",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # "" while decisions do not record the environment they were made in.
+    environment: Mapped[str] = mapped_column(String(40))
+    cohort: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" of the decision, UTC
+    months_since: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(10))
+    score_bin: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    positives: Mapped[int] = mapped_column(Integer)
+    sum_p: Mapped[float] = mapped_column(Float)
+    sum_p2: Mapped[float] = mapped_column(Float)
 
 
 class WorkspaceRecord(Base):

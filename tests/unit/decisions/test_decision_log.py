@@ -700,6 +700,10 @@ def test_a_flusher_process_that_dies_is_started_again(
     make_log: Callable[..., DecisionLog], store: Store
 ) -> None:
     log = make_log(flusher="process")
+    restarts: list[int] = []
+    log.on_flusher_restart = lambda: restarts.append(1)
+    assert log.check_flusher() is True
+    assert restarts == []  # alive: no restart counted
     first = log._process
     assert first is not None
     first.kill()
@@ -709,6 +713,7 @@ def test_a_flusher_process_that_dies_is_started_again(
     assert log.check_flusher() is False  # it was gone; another one runs now
     assert log._process is not None
     assert log._process.pid != first.pid
+    assert restarts == [1]  # the server counts it (riskops_decision_log_flusher_restarts_total)
     log.flush(timeout=60)
     assert stored_ids(store) == [pending.decision_id]
 

@@ -61,3 +61,19 @@ def test_a_decision_s_client_is_in_its_leaf() -> None:
     }
     text = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert a == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_a_decision_s_environment_is_in_its_leaf_only_when_recorded() -> None:
+    assert decision_leaf({**ROW, "environment": None}) == leaf_before_clients(ROW)
+    staged = decision_leaf({**ROW, "client": "bank-a", "environment": "staging"})
+    expected = {
+        **{k: ROW[k] for k in ROW if not k.startswith("features_")},
+        "decided_at": "2026-12-07T09:30:00.123456Z",
+        "features_nonce": ROW["features_nonce"].hex(),
+        "features_ciphertext": ROW["features_ciphertext"].hex(),
+        "client": "bank-a",
+        "environment": "staging",
+    }
+    text = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert staged == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert staged != decision_leaf({**ROW, "client": "bank-a", "environment": "production"})

@@ -12,12 +12,17 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
 
+from riskops.audit import list_events
 from riskops.context import Context, open_context
+from riskops.documents.card import monitoring_plan
 from riskops.documents.figures import PNG_SIGNATURE
+from riskops.documents.records import AuditRow
 from riskops.documents.render import number, render_documents
 from riskops.errors import InputError, MissingExtraError, NotFoundError
 from riskops.registry.versions import ModelRef
@@ -221,6 +226,25 @@ def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path
     with ctx.store.reading() as session:
         fingerprint = session.execute(select(ModelVersionRecord.data_fingerprint)).scalar_one()
     assert fingerprint in card
+    [registered] = [e for e in list_events(ctx.store) if e.action == "version.registered"]
+    assert registered.payload["profile_sha256"].startswith("sha256:")
+    assert f"Reference profile {registered.payload['profile_sha256']}, fitted" in card
+
+
+def test_the_monitoring_plan_says_when_a_version_has_no_reference_profile() -> None:
+    older = AuditRow(
+        1,
+        "2026-01-01T00:00:00.000000Z",
+        "alice",
+        "developer",
+        "version.registered",
+        "credit-scoring@1",
+        {"digest": "sha256:00"},
+        "0" * 64,
+    )
+    records: Any = SimpleNamespace(events=(older,), spec=None)
+    [plan_line] = [line for line in monitoring_plan(records) if "reference profile;" in line]
+    assert "registered without a reference profile" in plan_line
 
 
 def test_findings_conditions_and_overrides_are_shown_when_the_store_has_them(

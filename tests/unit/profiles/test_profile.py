@@ -23,7 +23,13 @@ from riskops.profiles.profile import (
     fit_profile,
 )
 from riskops.spec import ModelSpec, parse_spec
-from riskops.statistics.drift import psi
+from riskops.statistics.drift import (
+    ks_exact,
+    ks_from_counts,
+    psi,
+    wasserstein_exact,
+    wasserstein_from_counts,
+)
 from riskops.statistics.stability import numeric_stability
 from tests.conftest import REPO
 
@@ -171,7 +177,11 @@ def test_bin_row_equals_bin_columns(data: st.DataObject) -> None:
 
 @given(
     st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=30),
-    st.lists(st.sampled_from(["car", "house", "True", "3", "x"]), min_size=30, max_size=30),
+    st.lists(
+        st.one_of(st.sampled_from(["car", "house", "True", "3", "x"]), st.text(max_size=6)),
+        min_size=30,
+        max_size=30,
+    ),
 )
 def test_typed_columns_bin_like_rows(floats: list[float], purposes: list[str]) -> None:
     profile = _PROFILE
@@ -387,3 +397,55 @@ def test_the_documented_standalone_check_reads_a_profile(profile: ReferenceProfi
     assert check(document, profile.sha256())["n"] == profile.n
     with pytest.raises(ValueError, match=r"but sha256:.* was recorded"):
         check(document.replace(b'"version":3', b'"version":4'), profile.sha256())
+
+
+@given(
+    st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=50),
+    st.lists(st.floats(-3e4, 3e4, allow_nan=False), min_size=1, max_size=50),
+)
+def test_ordered_edges_give_ks_and_w1_within_their_bounds(
+    reference: list[float], current: list[float]
+) -> None:
+    ref = np.array(reference)
+    cur = np.array(current)
+    profile = fit_profile("toy-model", 1, ONE_NUMBER, {"amount": ref}, ref, fine_bins=40)
+    counts = profile.count(profile.bin_columns({"amount": cur}, cur))[:, 1:]
+    reference_counts = profile.reference[:, 1:]
+    low = np.full(2, cur.min())
+    high = np.full(2, np.nextafter(cur.max(), np.inf))
+    edges = profile.ordered_edges(low, high)
+    distance, bound = wasserstein_from_counts(reference_counts, counts, edges)
+    exact = wasserstein_exact(ref, cur)
+    assert np.all(np.abs(distance - exact) <= bound + 1e-9 * max(1.0, exact))
+    ks, ks_bound = ks_from_counts(reference_counts, counts)
+    exact_ks, _ = ks_exact(ref, cur)
+    assert np.all(ks - 1e-12 <= exact_ks)
+    assert np.all(exact_ks <= ks + ks_bound + 1e-12)
+
+
+def test_ordered_edges_layout(profile: ReferenceProfile) -> None:
+    edges = profile.ordered_edges()
+    amount = profile.features[0]
+    assert isinstance(amount, NumericBins)
+    size = len(amount.fine_edges)
+    assert edges[0, 0] == amount.fine_edges[0]
+    assert tuple(edges[0, 1 : size + 1]) == amount.fine_edges
+    assert np.all(edges[0, size + 1 :] == amount.fine_edges[-1])
+    assert not edges[1].any()  # categorical: no order
+    wide = profile.ordered_edges(np.full(4, -1e9), np.full(4, 1e9))
+    assert (wide[0, 0], wide[0, -1]) == (-1e9, 1e9)
+    assert wide[0, 1] == amount.fine_edges[0]
+
+
+@given(st.data())
+def test_a_damaged_document_is_refused_with_a_riskops_error(data: st.DataObject) -> None:
+    document = bytearray(_PROFILE.to_json())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(document) - 1))
+        document[at] = data.draw(st.sampled_from(b'0123456789[]{}",:.-enulltrua'))
+    try:
+        again = ReferenceProfile.from_json(bytes(document))
+    except (InputError, IntegrityError):
+        return
+    # A change that still reads is a valid profile of its own, and its hash says it changed.
+    assert (again.sha256() == _PROFILE.sha256()) == (again.to_json() == _PROFILE.to_json())

@@ -209,3 +209,28 @@ def test_a_process_that_has_not_loaded_its_deployments_answers_retry_later_not_n
             service.decide("credit-scoring", subject)  # loaded: nothing deployed here
     finally:
         service.close()
+
+
+def test_the_service_exports_readiness_and_counts_flusher_restarts(
+    ctx: Context, tmp_path: Path
+) -> None:
+    settings = ServerSettings(workspace=ctx.settings, flusher="process", wal_dir=tmp_path / "wal")
+    service = ScoringService.open(settings)
+    sample = service.metrics.registry.get_sample_value
+    try:
+        assert sample("riskops_ready") == 0.0  # nothing loaded yet
+        service.refresh()
+        assert sample("riskops_ready") == 1.0  # loaded: nothing deployed here, nothing refused
+        assert sample("riskops_decision_log_flusher_restarts_total") == 0.0
+        decision_log = service.decisions._log  # type: ignore[attr-defined]
+        flusher = decision_log._process
+        assert flusher is not None
+        flusher.kill()
+        flusher.join(10)
+        service.decisions.check()  # what the refresher does on each pass
+        assert decision_log._process is not flusher
+        assert sample("riskops_decision_log_flusher_restarts_total") == 1.0
+        service.decisions.check()  # the new one runs: not counted again
+        assert sample("riskops_decision_log_flusher_restarts_total") == 1.0
+    finally:
+        service.close()
