@@ -4,6 +4,7 @@ gate's PSI on fixed data, data-quality rates counted by hand, and the profile pa
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from riskops.errors import InputError
+from riskops.errors import InputError, MissingExtraError
 from riskops.monitoring.compare import bin_frame, compare_files
 from riskops.monitoring.frames import Frame, read_frame
 from riskops.profiles.profile import fit_profile
@@ -184,3 +185,26 @@ def test_dictionary_binning_equals_the_profiles_own_on_random_rows(
     frame = Frame(Path("x"), "parquet", len(rows), columns, {"housing": (codes, values)})
     expected = profile.bin_columns(columns, np.full(len(rows), math.nan))
     np.testing.assert_array_equal(bin_frame(profile, frame), expected)
+
+
+def test_without_pyarrow_the_error_names_the_extra(
+    tmp_path: Path, spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    monkeypatch.delitem(sys.modules, "riskops.monitoring.frames")
+    with pytest.raises(MissingExtraError, match="Comparing files needs pyarrow") as caught:
+        compare_files(tmp_path / "a.csv", tmp_path / "b.csv", spec)
+    assert caught.value.hint == "Install it with: pip install 'riskops[parquet]'"
+
+
+def test_without_pyspark_the_spark_engine_names_the_extra(
+    spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskops.monitoring.spark import spark_counts
+
+    profile = fit_profile("drift-check", 1, spec, population(50, 1), np.zeros(50))
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.ml", None)
+    monkeypatch.setitem(sys.modules, "pyspark.ml.feature", None)
+    with pytest.raises(MissingExtraError, match="The Spark monitoring engine needs pyspark"):
+        spark_counts(profile, object())  # type: ignore[arg-type]
