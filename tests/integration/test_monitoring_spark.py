@@ -103,13 +103,19 @@ def test_counts_are_bit_identical_to_the_local_engine(
     from riskops.statistics import drift
 
     ref = profile.coarse(profile.reference)
-    for statistic in (drift.psi, drift.jensen_shannon, drift.hellinger):
+    for statistic in (drift.psi, drift.jensen_shannon, drift.hellinger, drift.linf):
         np.testing.assert_allclose(
             statistic(ref, profile.coarse(remote)),
             statistic(ref, profile.coarse(local)),
             rtol=0,
             atol=1e-12,
         )
+    for remote_part, local_part in zip(
+        drift.chi_square(ref, profile.coarse(remote)),
+        drift.chi_square(ref, profile.coarse(local)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(remote_part, local_part, rtol=0, atol=1e-12)
 
 
 def test_without_a_score_column_scores_count_as_missing(
