@@ -20,7 +20,9 @@ from riskops.profiles.profile import (
     CategoricalBins,
     NumericBins,
     ReferenceProfile,
+    count_sorted,
     fit_profile,
+    sorted_finite,
 )
 from riskops.spec import ModelSpec, parse_spec
 from riskops.statistics.drift import (
@@ -197,6 +199,65 @@ def test_typed_columns_bin_like_rows(floats: list[float], purposes: list[str]) -
         for i in range(n)
     ]
     assert np.array_equal(profile.bin_columns(columns, score), np.stack(rows, axis=1))
+
+
+@given(st.data())
+def test_counts_from_sorted_values_equal_counting_the_bins(data: st.DataObject) -> None:
+    """fit_profile and file comparisons count numeric rows by searching each edge among the
+    sorted values; that must be exactly the count of the bins bin_columns gives."""
+    profile = _PROFILE
+    amount = profile.features[0]
+    assert isinstance(amount, NumericBins)
+    numbers = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+        st.sampled_from(amount.fine_edges + amount.coarse_edges + (-0.0, 0.0)),
+    )
+    column = np.array(data.draw(st.lists(numbers, min_size=0, max_size=60)), dtype=np.float64)
+    finite = sorted_finite(column)
+    counted = count_sorted(amount, finite, column.size - finite.size, profile.width)
+    bins = np.zeros((len(profile.rows), column.size), dtype=np.int32)
+    bins[0] = profile.bin_columns(
+        {"amount": column, "purpose": np.full(column.size, None), "age": column}, column
+    )[0]
+    assert np.array_equal(counted, profile.count(bins)[0])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.none()),
+            st.sampled_from(["car", "house", "True", "3", "bike", None]),
+            st.floats(min_value=-5, max_value=5),
+        ),
+        min_size=3,
+        max_size=40,
+    )
+)
+def test_fitted_reference_counts_equal_counting_its_own_bins(
+    rows: list[tuple[float | None, str | None, float]],
+) -> None:
+    spec = parse_spec(SPEC_YAML).spec
+    columns = {
+        "amount": np.array([r[0] for r in rows], dtype=object),
+        "purpose": np.array([r[1] for r in rows], dtype=object),
+        "age": np.array([r[2] for r in rows], dtype=np.float64),
+    }
+    score = np.array([abs(r[2]) / 5 for r in rows])
+    if not np.isfinite(np.array([np.nan if r[0] is None else r[0] for r in rows])).any():
+        return  # a numeric row with no finite value is refused (tested elsewhere)
+    fitted = fit_profile("toy-model", 1, spec, columns, score, coarse_bins=4, fine_bins=16)
+    presorted = fit_profile(
+        "toy-model",
+        1,
+        spec,
+        columns,
+        score,
+        coarse_bins=4,
+        fine_bins=16,
+        presorted={"amount": sorted_finite(columns["amount"])},
+    )
+    assert fitted == presorted
+    assert np.array_equal(fitted.reference, fitted.count(fitted.bin_columns(columns, score)))
 
 
 def test_count_is_one_bincount_over_rows(profile: ReferenceProfile) -> None:
