@@ -21,12 +21,13 @@ from riskops.cli.app import app
 from riskops.context import Context
 from riskops.decisions.aggregates import hour_of
 from riskops.documents.monitoring import render_monitoring_report, write_monitoring_report
-from riskops.documents.render import number
+from riskops.documents.render import number, render_documents
 from riskops.errors import InputError, NotFoundError
 from riskops.monitoring.labels import ingest_labels
 from riskops.monitoring.outcomes import performance_report
 from riskops.monitoring.report import gather_report
 from riskops.monitoring.runs import run_monitoring
+from riskops.registry.versions import ModelRef
 from riskops.serving.service import ScoringService, ServerSettings, Subject
 from riskops.spec import load_spec
 from riskops.store.tables import MonitoringAlertRecord, MonitoringRunRecord
@@ -307,3 +308,69 @@ def test_the_cli_writes_the_report_and_refuses_a_model_without_a_run(
         ["--home", home, "monitor", "report", SYNTHETIC, "--out", str(tmp_path / "x" / "y.html")],
     )
     assert isinstance(bad.exception, InputError)
+
+
+def test_the_documents_cite_the_latest_run_and_the_open_alerts_as_stored(
+    served: Context, tmp_path: Path
+) -> None:
+    ctx = served
+    ref = ModelRef("credit-scoring", 1)
+    with ctx.store.reading() as session:
+        run = session.scalars(select(MonitoringRunRecord)).one()
+        results = run.results
+        assert list(session.scalars(select(MonitoringAlertRecord))) == []
+    (version,) = results["versions"]
+    render_documents(ctx, ref, tmp_path / "before", formats=("md",))
+    card = (tmp_path / "before" / "credit-scoring-v1-model-card.md").read_text()
+    csi = max((f["psi"], f["name"]) for f in version["features"])
+    line = next(x for x in card.splitlines() if "Latest run in production" in x)
+    assert f"monitoring_runs #{run.id}" in line
+    assert f"{version['n']} decisions of this version" in line
+    assert f"score PSI {version['score']['psi']:.4f}" in line
+    assert f"largest feature CSI {csi[0]:.4f} ({csi[1]})" in line
+    assert run.results_sha256 in line
+    assert f"audit event #{run.audit_seq}" in line
+    assert "No alert is open on this version." in card
+    report = (tmp_path / "before" / "credit-scoring-v1-validation-report.md").read_text()
+    assert line in report
+    # An alert opened on the version (as update_alerts stores one) is cited with its record.
+    with ctx.store.transaction() as session:
+        alert = MonitoringAlertRecord(
+            fingerprint="f" * 32,
+            alert="prediction-drift",
+            model_name="credit-scoring",
+            version=1,
+            environment="production",
+            target="score",
+            severity="warning",
+            status="firing",
+            value=0.137,
+            threshold=0.1,
+            p_value=1e-6,
+            summary="prediction-drift on score",
+            runbook="docs/runbooks/prediction-drift.md",
+            opened_run_id=run.id,
+            last_run_id=run.id,
+            resolved_run_id=None,
+            started_at=ctx.clock(),
+            resolved_at=None,
+        )
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    render_documents(ctx, ref, tmp_path / "after", formats=("md", "html"))
+    card = (tmp_path / "after" / "credit-scoring-v1-model-card.md").read_text()
+    assert (
+        f"Open alert monitoring_alerts #{alert_id}: prediction-drift on score in production "
+        f"(warning), value 0.137 against 0.1, since run #{run.id}" in card
+    )
+    assert "docs/runbooks/prediction-drift.md" in card
+    annex = (tmp_path / "after" / "credit-scoring-v1-annex-iv.md").read_text()
+    (point_9,) = [x for x in annex.splitlines() if x.startswith("| (9)")]
+    assert f"monitoring_runs #{run.id}" in point_9
+    assert f"monitoring_alerts #{alert_id}" in point_9
+    assert "1 alert(s) open: prediction-drift on score (warning)" in point_9
+    assert "answered from records" in point_9
+    html = (tmp_path / "after" / "credit-scoring-v1-model-card.html").read_text()
+    assert "Monitoring is not yet implemented" not in html
+    assert f"monitoring_alerts #{alert_id}" in html
