@@ -18,7 +18,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from riskops.context import Context
-from riskops.documents.render import _environment
+from riskops.documents.render import template_environment
 from riskops.errors import InputError
 from riskops.monitoring.alerts import RUNBOOKS
 from riskops.monitoring.report import Distribution, MonitoringReport, gather_report, threshold_of
@@ -35,7 +35,7 @@ def default_path(model: str, environment: str) -> Path:
 
 def render_monitoring_report(report: MonitoringReport, *, runbook_base: str = "") -> str:
     """The report's HTML page."""
-    environment = _environment()
+    environment = template_environment()
     template = environment.get_template(TEMPLATE)
     return template.render(
         m=report,
