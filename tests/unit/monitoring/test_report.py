@@ -30,6 +30,7 @@ from riskops.monitoring.runs import run_monitoring
 from riskops.registry.versions import ModelRef
 from riskops.serving.service import ScoringService, ServerSettings, Subject
 from riskops.spec import load_spec
+from riskops.statistics import drift
 from riskops.store.tables import MonitoringAlertRecord, MonitoringRunRecord
 from riskops.training.pipeline import train
 from tests.conftest import DATA, SPEC, approve_and_deploy
@@ -374,3 +375,30 @@ def test_the_documents_cite_the_latest_run_and_the_open_alerts_as_stored(
     html = (tmp_path / "after" / "credit-scoring-v1-model-card.html").read_text()
     assert "Monitoring is not yet implemented" not in html
     assert f"monitoring_alerts #{alert_id}" in html
+
+
+def test_the_distributions_shown_are_the_bins_the_run_computed_its_psi_on(ctx: Context) -> None:
+    """The PSI of each drawn distribution (reference against window, on the shown bins) is the
+    PSI the run sealed: the figures show what was judged, not a re-binning."""
+    info = reference()
+    rng = np.random.default_rng(17)
+    hour = hour_of(ctx.clock()) - timedelta(hours=1)
+    columns, score = draw(rng, 2500, income_shift=0.3)
+    replay(ctx.store, info, columns, score, hour=hour)
+    run_monitoring(
+        ctx,
+        SYNTHETIC,
+        window=timedelta(hours=1),
+        end=hour + timedelta(hours=1),
+        versions=lambda session, model, version: info,
+    )
+    _add_model(ctx, SYNTHETIC)
+    report = gather_report(ctx, SYNTHETIC, versions=lambda session, model, version: info)
+    (version,) = report.versions
+    sealed = {r["name"]: r["psi"] for r in [*version.results["features"], version.results["score"]]}
+    assert [d.name for d in version.distributions] == list(sealed)
+    for d in version.distributions:
+        shown = drift.psi(np.array([d.reference]), np.array([d.current]))[0]
+        assert shown == pytest.approx(sealed[d.name], rel=1e-12, abs=1e-15)
+        assert sum(d.current) == version.results["n"] == version.window_n == 2500
+    assert sealed["income"] > 0.05  # the shifted feature is the one that moved
