@@ -257,3 +257,31 @@ def _p(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model's name, e.g. credit-scoring.")],
+    env: Annotated[str, typer.Option("--env", help="The environment watched.")] = "production",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The HTML file to write (default: MODEL-ENV-monitoring.html here).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML file about the model's latest monitoring run: per version
+    the reference and window distributions, the drift table with its thresholds and FDR
+    decisions, decision rates against the reference, performance and the vintage matrix when
+    labels exist, and the alert timeline with runbook links.
+
+    Example: riskops monitor report credit-scoring --env production --out monitoring.html
+    """
+    from riskops.documents.monitoring import write_monitoring_report
+
+    state: State = ctx.obj
+    path = write_monitoring_report(state.context(), model, out, environment=env)
+    console.print(f"Monitoring report of {model} in {env}: {path}")

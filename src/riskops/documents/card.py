@@ -151,33 +151,98 @@ def limitations(
 
 
 def monitoring_plan(r: DocumentRecords) -> tuple[str, ...]:
-    """What will be monitored once riskops monitors (DESIGN.md), with the spec's thresholds."""
+    """How this version is monitored (docs/monitoring.md), with the rules of the spec recorded
+    with it (``monitoring:``) and the reference profile it was registered with."""
     plan = [
-        "Feature drift: each feature's distribution in the decision log against a reference "
-        "profile stored with this version (quantile bin edges, category frequencies).",
         _profile_line(r),
-        "Prediction drift: the score distribution against the one recorded at validation.",
+        "Monitoring runs (riskops monitor run, by hand or from a scheduler) judge each window of "
+        "decisions against that profile: per feature CSI and per score PSI with their p-values, "
+        "Jensen–Shannon, Hellinger, L∞ and χ² on the PSI bins, KS and Wasserstein-1 with their "
+        "bounds, missing, out-of-range and unseen rates; the rate of each decision against the "
+        "rate the reference scores give at the policy's cut-offs; the fallback rate.",
+        "Each run is stored with the SHA-256 of its results and sealed in the audit chain "
+        "(monitoring.run); alerts are stored, logged and sent to an Alertmanager-compatible "
+        "webhook, each with its runbook.",
+        "Delayed-label performance: outcomes joined to each decision by its id; AUC, KS, bad "
+        "rate per band and the vintage matrix, against what the scores expected "
+        "(riskops monitor performance).",
         "Training–serving skew: features recomputed offline for a sample of logged subjects and "
-        "compared value by value.",
-        "Delayed-label performance: discrimination and calibration once outcomes arrive, joined "
-        "to each decision by its id.",
-        "Alert rules on these statistics (built-in evaluation; Prometheus and Alertmanager in "
-        "production), each with a runbook.",
+        "compared value by value (riskops skew check).",
     ]
     if r.spec is not None:
-        s = r.spec.gates.stability
-        limits = []
-        if s.max_score_psi is not None:
-            limits.append(f"score PSI ≤ {s.max_score_psi:g}")
-        if s.max_feature_csi is not None:
-            limits.append(f"feature CSI ≤ {s.max_feature_csi:g}")
-        if limits:
-            plan.append(
-                "Starting thresholds, from this version's spec (gates.stability): "
-                + ", ".join(limits)
-                + "."
+        m = r.spec.monitoring
+        levels = [
+            ("feature CSI", m.feature_psi),
+            ("score PSI", m.score_psi),
+            ("decision rate change", m.decision_rate),
+            ("fallback rate", m.fallback_rate),
+            ("missing-rate excess", m.missing_rate),
+            ("unseen-category rate", m.unseen_rate),
+            ("out-of-range rate", m.out_of_range_rate),
+        ]
+        plan.append(
+            "Thresholds (warning / critical), from this version's spec (monitoring): "
+            + "; ".join(f"{name} {_level(t.warning)} / {_level(t.critical)}" for name, t in levels)
+            + "."
+        )
+        plan.append(
+            f"An alert fires only when the value is at or over its level, significant after the "
+            f"Benjamini–Hochberg procedure at q = {m.fdr_q:g} across the run's tests, the window "
+            f"holds at least {m.min_sample} decisions, and the breach persisted {m.persistence} "
+            f"consecutive run(s); the first run without the breach resolves it."
+            + (f" Windows are also split by {m.segment}." if m.segment else "")
+        )
+        plan.append(
+            "Automatic action on a critical prediction-drift alert: "
+            + (
+                "roll the environment back to the previous approved version (as riskops-monitor)."
+                if m.on_critical_prediction_drift == "rollback"
+                else "none; the alert is raised and a person decides."
             )
+        )
     return tuple(plan)
+
+
+def monitoring_status(r: DocumentRecords) -> tuple[str, ...]:
+    """What the latest monitoring run of each environment found about this version, and the
+    alerts open on it, from ``monitoring_runs`` and ``monitoring_alerts``."""
+    if not r.monitoring_runs:
+        return (
+            f"No monitoring run yet has seen a decision of {r.ref}. Once it serves: "
+            f"riskops monitor run {r.ref.name} --env production --window 24h",
+        )
+    out = []
+    for run in r.monitoring_runs:
+        parts = [
+            f"Latest run in {run.environment}: monitoring_runs #{run.id}, window "
+            f"{run.window_start:%Y-%m-%d %H:%M} → {run.window_end:%Y-%m-%d %H:%M} UTC, "
+            f"{run.decisions} decisions of this version"
+        ]
+        if run.score_psi is not None:
+            parts.append(f"score PSI {run.score_psi:.4f} (p = {run.score_psi_p_value:.3g})")
+        if run.largest_csi is not None:
+            parts.append(f"largest feature CSI {run.largest_csi[1]:.4f} ({run.largest_csi[0]})")
+        parts.append("breaches: " + ", ".join(run.breaches) if run.breaches else "no breach")
+        out.append(
+            "; ".join(parts)
+            + f". Results {run.results_sha256}, sealed at audit event #{run.audit_seq}."
+            + "".join(f" Note: {n}." for n in run.notes)
+        )
+    if r.open_alerts:
+        for a in r.open_alerts:
+            out.append(
+                f"Open alert monitoring_alerts #{a.id}: {a.alert} on {a.target} in "
+                f"{a.environment} ({a.severity}), value {_level(a.value)} against "
+                f"{_level(a.threshold)}, since run #{a.opened_run_id}, last seen in run "
+                f"#{a.last_run_id}; runbook {a.runbook}."
+            )
+    else:
+        out.append("No alert is open on this version.")
+    return tuple(out)
+
+
+def _level(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
 
 
 def _profile_line(r: DocumentRecords) -> str:

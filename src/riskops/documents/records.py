@@ -39,6 +39,8 @@ from riskops.store.tables import (
     AuditHeadRecord,
     Base,
     GateResultRecord,
+    MonitoringAlertRecord,
+    MonitoringRunRecord,
     ValidationRunRecord,
 )
 
@@ -157,6 +159,43 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
+class MonitoringRunRow:
+    """The latest ``monitoring_runs`` row of one environment whose window held the documented
+    version, with that version's figures as the run sealed them."""
+
+    id: int
+    environment: str
+    window_start: datetime
+    window_end: datetime
+    created_at: datetime
+    results_sha256: str
+    audit_seq: int
+    decisions: int
+    profile_sha256: str | None
+    score_psi: float | None
+    score_psi_p_value: float | None
+    largest_csi: tuple[str, float] | None
+    breaches: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An open (firing) ``monitoring_alerts`` row of the documented version."""
+
+    id: int
+    alert: str
+    environment: str
+    target: str
+    severity: str
+    value: float | None
+    threshold: float | None
+    opened_run_id: int
+    last_run_id: int
+    runbook: str
+
+
+@dataclass(frozen=True)
 class OverrideRow:
     """A row of an overrides table about this version, as stored (any columns)."""
 
@@ -181,6 +220,8 @@ class DocumentRecords:
     events: tuple[AuditRow, ...]
     overrides: tuple[OverrideRow, ...]
     audit_head: tuple[int, str] | None
+    monitoring_runs: tuple[MonitoringRunRow, ...] = ()
+    open_alerts: tuple[AlertRow, ...] = ()
     kind: str = KIND
 
     @property
@@ -272,6 +313,8 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         overrides = _overrides(session, ref, runs[-1].id if runs else None, gates)
         head = session.get(AuditHeadRecord, 1)
         audit_head = (head.seq, head.hash) if head is not None else None
+        monitoring_runs = _monitoring_runs(session, ref)
+        open_alerts = _open_alerts(session, ref)
     spec: ModelSpec | None = None
     problem: str | None = None
     try:
@@ -291,6 +334,81 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         events=events,
         overrides=overrides,
         audit_head=audit_head,
+        monitoring_runs=monitoring_runs,
+        open_alerts=open_alerts,
+    )
+
+
+MONITORING_RUNS_SCANNED = 500  # the latest runs of the model looked at for each environment
+
+
+def _monitoring_runs(session: Session, ref: ModelRef) -> tuple[MonitoringRunRow, ...]:
+    """Per environment, the latest monitoring run whose window held ``ref``'s decisions."""
+    rows = session.scalars(
+        select(MonitoringRunRecord)
+        .where(MonitoringRunRecord.model_name == ref.name)
+        .order_by(MonitoringRunRecord.id.desc())
+        .limit(MONITORING_RUNS_SCANNED)
+    )
+    latest: dict[str, MonitoringRunRow] = {}
+    for run in rows:
+        if run.environment in latest:
+            continue
+        results: Mapping[str, Any] = run.results
+        mine = [v for v in results.get("versions", []) if v.get("version") == ref.version]
+        if not mine:
+            continue
+        entry = mine[0]
+        score = entry.get("score") or {}
+        csi = [(f["name"], f["psi"]) for f in entry.get("features", []) if f.get("psi") is not None]
+        breaches = sorted(
+            f"{f['alert']} on {f['target']} ({f['severity']})"
+            for f in results.get("findings", [])
+            if f.get("version") == ref.version and f.get("breach")
+        )
+        latest[run.environment] = MonitoringRunRow(
+            id=run.id,
+            environment=run.environment,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            created_at=run.created_at,
+            results_sha256=run.results_sha256,
+            audit_seq=run.audit_seq,
+            decisions=int(entry.get("n", 0)),
+            profile_sha256=entry.get("profile_sha256"),
+            score_psi=score.get("psi"),
+            score_psi_p_value=score.get("psi_p_value"),
+            largest_csi=max(csi, key=lambda c: c[1]) if csi else None,
+            breaches=tuple(breaches),
+            notes=tuple(entry.get("notes", [])),
+        )
+    return tuple(sorted(latest.values(), key=lambda r: r.environment))
+
+
+def _open_alerts(session: Session, ref: ModelRef) -> tuple[AlertRow, ...]:
+    rows = session.scalars(
+        select(MonitoringAlertRecord)
+        .where(
+            MonitoringAlertRecord.model_name == ref.name,
+            MonitoringAlertRecord.version == ref.version,
+            MonitoringAlertRecord.status == "firing",
+        )
+        .order_by(MonitoringAlertRecord.id)
+    )
+    return tuple(
+        AlertRow(
+            id=a.id,
+            alert=a.alert,
+            environment=a.environment,
+            target=a.target,
+            severity=a.severity,
+            value=a.value,
+            threshold=a.threshold,
+            opened_run_id=a.opened_run_id,
+            last_run_id=a.last_run_id,
+            runbook=a.runbook,
+        )
+        for a in rows
     )
 
 

@@ -108,6 +108,8 @@ def _refs(r: DocumentRecords) -> dict[str, str]:
             )
         ),
         "head": f"audit_head (event #{r.audit_head[0]})" if r.audit_head else "",
+        "monitoring_runs": cite("monitoring_runs", [m.id for m in r.monitoring_runs]),
+        "alerts": cite("monitoring_alerts", [a.id for a in r.open_alerts]),
     }
 
 
@@ -398,10 +400,10 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(9)",
                     "the system to evaluate performance after placing on the market, and the plan",
-                    "Monitoring is not yet implemented in this version of riskops; the model card states what will be monitored.",
+                    _monitoring_answer(r),
                     f"{card} §Monitoring plan",
-                    _only(c["version"]),
-                    "planned",
+                    _only(c["version"], c["monitoring_runs"], c["alerts"]),
+                    "records" if r.monitoring_runs else "partly",
                 ),
             ),
         ),
@@ -448,9 +450,9 @@ def model_risk(r: DocumentRecords) -> tuple[Pillar, ...]:
             "Ongoing monitoring and outcomes analysis",
             "SR 26-2 / OCC Bulletin 2026-13: risk-based ongoing monitoring and outcomes analysis (SR 11-7 / OCC 2011-12: at least annual review)",
             "SS1/23 Principles 4 and 5: ongoing performance monitoring",
-            "Not yet implemented in this version of riskops; the model card's monitoring plan says what will be monitored.",
-            (),
-            "planned",
+            _monitoring_answer(r),
+            _only(c["version"], c["monitoring_runs"], c["alerts"]),
+            "records" if r.monitoring_runs else "partly",
         ),
         Pillar(
             "Risk mitigants and overrides",
@@ -461,3 +463,30 @@ def model_risk(r: DocumentRecords) -> tuple[Pillar, ...]:
             "records",
         ),
     )
+
+
+def _monitoring_answer(r: DocumentRecords) -> str:
+    """The monitoring system, its plan (the spec's rules) and what its latest runs found."""
+    plan = (
+        "Monitoring runs judge each window of decisions against the reference profile fitted at "
+        "registration (feature and prediction drift, data quality, decision rates against the "
+        "reference, fallbacks), with thresholds, Benjamini–Hochberg FDR control, a minimum "
+        "sample and persistence from the spec's monitoring section; each run is sealed in the "
+        "audit chain and alerts carry runbooks; outcomes are analysed as labels arrive "
+        "(vintage matrix, realised against expected performance). The model card's monitoring "
+        "plan gives this version's rules."
+    )
+    if not r.monitoring_runs:
+        return plan + " No monitoring run yet has seen a decision of this version."
+    runs = "; ".join(
+        f"{m.environment}: monitoring_runs #{m.id}, {m.decisions} decisions, "
+        + (f"{len(m.breaches)} breach(es)" if m.breaches else "no breach")
+        for m in r.monitoring_runs
+    )
+    alerts = (
+        f"{len(r.open_alerts)} alert(s) open: "
+        + ", ".join(f"{a.alert} on {a.target} ({a.severity})" for a in r.open_alerts)
+        if r.open_alerts
+        else "no alert open"
+    )
+    return f"{plan} Latest runs — {runs}; {alerts}."

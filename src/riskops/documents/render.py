@@ -73,7 +73,7 @@ def render_documents(
     content = build_content(gather_records(ctx, ref), rendered_at=ctx.clock())
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{ref.name}-v{ref.version}"
-    environment = _environment()
+    environment = template_environment()
     written: list[Path] = []
     html_pages: dict[str, str] = {}
     if "html" in chosen or "pdf" in chosen:
@@ -153,7 +153,9 @@ def _pdf_writer() -> PdfWriter:
     return write
 
 
-def _environment() -> Environment:
+def template_environment() -> Environment:
+    """The Jinja2 environment of the documents: their templates, HTML autoescaped, undefined
+    names an error, and the number filters (:func:`number`, :func:`percent`, …)."""
     environment = Environment(
         loader=PackageLoader("riskops.documents", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),

@@ -29,6 +29,7 @@ from riskops.documents.card import (
     feature_lines,
     limitations,
     monitoring_plan,
+    monitoring_status,
 )
 from riskops.documents.figures import Plot
 from riskops.documents.records import ApprovalRow, DocumentRecords, GateRow, cite
@@ -115,6 +116,7 @@ class Content:
     overrides: tuple[OverrideLine, ...]
     limitations: tuple[str, ...]
     monitoring: tuple[str, ...]
+    monitoring_status: tuple[str, ...]
     annex: tuple[AnnexPoint, ...]
     model_risk: tuple[Pillar, ...]
 
@@ -381,6 +383,7 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
         overrides=overrides,
         limitations=limitations(r, balance, advisory),
         monitoring=monitoring_plan(r),
+        monitoring_status=monitoring_status(r),
         annex=annex_iv(r),
         model_risk=model_risk(r),
     )

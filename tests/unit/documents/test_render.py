@@ -26,6 +26,7 @@ from riskops.documents.records import AuditRow
 from riskops.documents.render import number, render_documents
 from riskops.errors import InputError, MissingExtraError, NotFoundError
 from riskops.registry.versions import ModelRef
+from riskops.spec import load_spec
 from riskops.store.tables import (
     ApprovalRecord,
     GateOverrideRecord,
@@ -221,7 +222,13 @@ def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path
     assert "| `duration_in_month` | numeric | 1 to 120 |" in card
     assert "| below 0.25 | approve |" in card
     assert "| from 0.25 to below 0.6 | **referred: a person decides** |" in card
-    assert "Monitoring is not yet implemented in this version of riskops." in card
+    # The monitoring plan is the spec's monitoring section; no run has seen this version yet.
+    spec = load_spec(SPEC).spec.monitoring
+    assert f"feature CSI {spec.feature_psi.warning:.4g} / {spec.feature_psi.critical:.4g}" in card
+    assert f"Benjamini–Hochberg procedure at q = {spec.fdr_q:g}" in card
+    assert f"at least {spec.min_sample} decisions" in card
+    assert "No monitoring run yet has seen a decision of credit-scoring@1." in card
+    assert "not yet implemented" not in card
     assert "| production | deploy | v1 |" in card
     with ctx.store.reading() as session:
         fingerprint = session.execute(select(ModelVersionRecord.data_fingerprint)).scalar_one()
