@@ -51,11 +51,16 @@ class TwoSample:
     normed: float
 
 
-def ks_wasserstein(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> TwoSample:
+def ks_wasserstein(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, presorted: bool = False
+) -> TwoSample:
     """KS and Wasserstein-1 of the finite-or-NaN samples ``a`` (reference) and ``b`` (NaN
-    dropped; an empty sample or an infinity is refused as by the drift module)."""
-    reference = np.sort(_finite(a, "reference"))
-    current = np.sort(_finite(b, "current"))
+    dropped; an empty sample or an infinity is refused as by the drift module). With
+    ``presorted`` the caller says both are sorted ascending already (not checked)."""
+    reference = _finite(a, "reference")
+    current = _finite(b, "current")
+    if not presorted:
+        reference, current = np.sort(reference), np.sort(current)
     m, n = reference.size, current.size
     spread = float(np.std(reference))
     pooled = np.concatenate([reference, current])

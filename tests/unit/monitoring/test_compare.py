@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from riskops.errors import InputError, MissingExtraError
-from riskops.monitoring.compare import bin_frame, compare_files
+from riskops.monitoring.compare import bin_frame, compare_files, count_frame
 from riskops.monitoring.frames import Frame, read_frame
 from riskops.profiles.profile import fit_profile
 from riskops.spec import ModelSpec, parse_spec
@@ -147,6 +147,9 @@ def test_dictionary_binning_equals_the_profiles_own(files: tuple, spec: ModelSpe
     frame = read_frame(cur_path, spec)
     expected = profile.bin_columns(frame.columns, np.full(frame.rows, math.nan))
     np.testing.assert_array_equal(bin_frame(profile, frame), expected)
+    # Counting without binning every value (sorted numeric rows, categorical by dictionary)
+    # gives the counts of those bins.
+    np.testing.assert_array_equal(count_frame(profile, frame), profile.count(expected))
 
 
 def test_multivariate_part_reports_its_subsample(files: tuple, spec: ModelSpec) -> None:
@@ -185,6 +188,7 @@ def test_dictionary_binning_equals_the_profiles_own_on_random_rows(
     frame = Frame(Path("x"), "parquet", len(rows), columns, {"housing": (codes, values)})
     expected = profile.bin_columns(columns, np.full(len(rows), math.nan))
     np.testing.assert_array_equal(bin_frame(profile, frame), expected)
+    np.testing.assert_array_equal(count_frame(profile, frame), profile.count(expected))
 
 
 def test_without_pyarrow_the_error_names_the_extra(
