@@ -6,7 +6,6 @@ and bad input gets a clear error."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from scipy.stats import chi2_contingency
 from riskops.audit import list_events
 from riskops.context import Context, open_context
 from riskops.errors import ConflictError, InputError, SpecError
-from riskops.governance.deployments import deploy, serving_at
+from riskops.governance.deployments import serving_at
 from riskops.governance.lifecycle import State, move
 from riskops.governance.serving import lanes_of
 from riskops.monitoring.canary import (
@@ -111,24 +110,6 @@ def test_scores_below_at_the_coarse_edges_gives_the_profiles_coarse_counts() -> 
 
 
 # -- the analysis on a workspace ------------------------------------------------------------------
-
-
-@pytest.fixture
-def canary_workspace(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Context]:
-    """credit-scoring@1 the champion, @2 its canary answering 10% of subjects."""
-    settings = init_workspace(tmp_path / "ws", people={**PEOPLE, "riskops-monitor": ["operator"]})
-    ctx = open_context(settings)
-    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-    second = train(ctx, SPEC, actor="alice").ref
-    from riskops.governance.approvals import approve
-    from riskops.validation.run import validate
-
-    assert validate(ctx, second, actor="victor").passed
-    approve(ctx, second, actor="victor")
-    approve(ctx, second, actor="rita")
-    deploy(ctx, second, environment="production", actor="oscar", mode="canary", share=0.1)
-    yield ctx
-    ctx.close()
 
 
 def analysed(
