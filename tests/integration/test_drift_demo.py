@@ -48,6 +48,11 @@ def test_drift_fires_an_alert_with_its_runbook_and_the_rule_rolls_back(
     assert event.actor == "riskops-monitor"
     assert f"monitoring run {summary.runs[-1].run_id}" in event.payload["reason"]
     assert any("FIRING prediction-drift (critical)" in line for line in lines)
+    # The real server's refresher set its gauges from the run.
+    assert any(
+        'alert="prediction-drift"' in g and 'severity="critical"' in g and g.endswith(" 1.0")
+        for g in summary.gauges
+    ), summary.gauges
 
 
 def test_the_walk_needs_a_version_to_roll_back_to(workspace: Context) -> None:

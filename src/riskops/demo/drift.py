@@ -9,7 +9,8 @@ drift arrives, an alert fires with its runbook, and the spec's rule rolls the mo
    ``prediction-drift`` fires critical; its runbook is named, and the rule
    ``on_critical_prediction_drift: rollback`` rolls production back through governance as
    ``riskops-monitor`` (audited);
-4. wait until the server answers with the version it was rolled back to, and stop it.
+4. show the server's monitoring gauges (``/metrics``: the alerts open, set by its refresher
+   from the run), wait until it answers with the version it was rolled back to, and stop it.
 
 The demo's monitoring rule is an override of the stored spec's (:data:`DEMO_MONITORING`: a
 small ``min_sample`` and ``persistence`` so it fires in seconds, and the rollback action); the
@@ -97,6 +98,7 @@ class DriftSummary:
     rolled_back_to: int | None = None
     served_after: int | None = None
     runbooks: list[str] = field(default_factory=list)
+    gauges: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class DriftSummary:
             "rolled_back_to": self.rolled_back_to,
             "served_after": self.served_after,
             "runbooks": self.runbooks,
+            "gauges": self.gauges,
         }
 
 
@@ -209,6 +212,9 @@ def drift_walk(
                 say(f"  action: {action}")
             if any(a.startswith("rolled back") for a in run.actions):
                 break
+        summary.gauges = _wait_gauges(server, "prediction-drift")
+        for line in summary.gauges:
+            say(f"  /metrics: {line}")
         with ctx.store.reading() as session:
             now = serving_at(session, model, "production")
         summary.rolled_back_to = None if now is None else now.version
@@ -289,6 +295,10 @@ class _Server:
         with urllib.request.urlopen(self.base + path, timeout=10) as answer:  # noqa: S310
             return int(answer.status), json.loads(answer.read())
 
+    def text(self, path: str) -> str:
+        with urllib.request.urlopen(self.base + path, timeout=10) as answer:  # noqa: S310
+            return str(answer.read().decode())
+
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
         request = urllib.request.Request(  # noqa: S310 (http://127.0.0.1, our own server)
             self.base + path,
@@ -336,6 +346,21 @@ def _wait_flushed(ctx: Context, model: str, sent: Mapping[int, int]) -> None:
             raise RiskopsError(
                 f"The decision log did not reach the store in {FLUSH_TIMEOUT_S:.0f} s."
             )
+        time.sleep(0.2)
+
+
+def _wait_gauges(server: _Server, alert: str) -> list[str]:
+    """The server's ``riskops_monitoring_alerts_open`` lines once one names ``alert`` (its
+    refresher sets them after the run); whatever they are after a few seconds otherwise."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        lines = [
+            line
+            for line in server.text("/metrics").splitlines()
+            if line.startswith("riskops_monitoring_alerts_open{")
+        ]
+        if any(f'alert="{alert}"' in line for line in lines) or time.monotonic() > deadline:
+            return lines
         time.sleep(0.2)
 
 
