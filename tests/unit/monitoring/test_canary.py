@@ -247,3 +247,81 @@ def test_the_spec_rule_refuses_bad_values(rule: str, message: str) -> None:
 def test_the_spec_rule_has_defaults() -> None:
     canary = parse_spec(SPEC_TEXT).spec.monitoring.canary
     assert (canary.min_decisions, canary.max_score_psi, canary.action) == (500, 0.1, "none")
+
+
+def test_versions_with_different_score_bins_are_compared_on_the_champions_cut_points(
+    canary_workspace: Context,
+) -> None:
+    """Each version counts its scores on its own profile's grid; the same population still
+    gives a small PSI and KS, and a shifted one a large PSI."""
+    ctx = canary_workspace
+    champion_info = reference(seed=1, canary={"min_decisions": 1000})
+    challenger_info = reference(seed=2, n=8000)
+    assert champion_info.profile is not None
+    assert challenger_info.profile is not None
+    assert champion_info.profile.score != challenger_info.profile.score
+    columns, score = draw(np.random.default_rng(5), 3000)
+    replay(ctx.store, champion_info, columns, score, hour=HOUR, model=MODEL, version=1)
+    columns, score = draw(np.random.default_rng(6), 3000)
+    replay(ctx.store, challenger_info, columns, score, hour=HOUR, model=MODEL, version=2)
+    infos = {1: champion_info, 2: challenger_info}
+    same = analyse_canary(
+        ctx,
+        MODEL,
+        window=timedelta(hours=1),
+        end=HOUR + timedelta(hours=1),
+        versions=lambda session, model, version: infos[version],
+    )
+    assert same.results["score"]["same_bins"] is False
+    assert same.results["score"]["psi"] < 0.02
+    assert same.results["score"]["ks"] < 0.05
+    assert same.verdict == "pass"
+    columns, score = draw(np.random.default_rng(7), 3000, income_shift=-1.5)
+    replay(
+        ctx.store,
+        challenger_info,
+        columns,
+        score,
+        hour=HOUR + timedelta(hours=1),
+        model=MODEL,
+        version=2,
+    )
+    columns, score = draw(np.random.default_rng(8), 3000)
+    replay(
+        ctx.store,
+        champion_info,
+        columns,
+        score,
+        hour=HOUR + timedelta(hours=1),
+        model=MODEL,
+        version=1,
+    )
+    moved = analyse_canary(
+        ctx,
+        MODEL,
+        window=timedelta(hours=1),
+        end=HOUR + timedelta(hours=2),
+        versions=lambda session, model, version: infos[version],
+        act=False,
+    )
+    assert moved.results["score"]["psi"] > 0.3
+    assert moved.verdict == "fail"
+    assert moved.action == "none"
+
+
+@given(
+    st.lists(st.integers(0, 50), min_size=8, max_size=8), st.lists(st.floats(-1, 2), max_size=20)
+)
+def test_scores_below_is_monotone_and_exact_at_the_fine_edges(
+    counts: list[int], points: list[float]
+) -> None:
+    from riskops.profiles.profile import NumericBins
+
+    bins = NumericBins("score", coarse_edges=(0.2, 0.6), fine_edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
+    row = np.array(counts, dtype=np.int64)  # missing, underflow, 5 fine bins, overflow
+    at_edges = scores_below(bins, row, np.asarray(bins.fine_edges))
+    np.testing.assert_array_equal(at_edges, np.cumsum(row[1:7])[:6])
+    xs = np.sort(np.asarray(points, dtype=np.float64))
+    below = scores_below(bins, row, xs)
+    assert np.all(np.diff(below) >= -1e-9)
+    assert np.all(below <= row[1:8].sum())
