@@ -30,8 +30,8 @@ $(DEV_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-demo: $(DEPS_STAMP) ## Create .venv, install, run the end-to-end demo in ./.riskops
-	$(BIN)/riskops demo --reset
+demo: $(DEPS_STAMP) ## Create .venv, install, run the end-to-end demo (with the drift walk) in ./.riskops
+	$(BIN)/riskops demo --reset --drift
 
 lint: $(DEV_STAMP) ## ruff (lint + format check), mypy, import contracts, actionlint, zizmor
 	$(BIN)/ruff check src tests benchmarks models

@@ -277,6 +277,26 @@ class Thresholds(_Strict):
         return self
 
 
+class Canary(_Strict):
+    """When a challenger (canary or shadow) passes against the champion
+    (``riskops monitor canary``), and what is done about it.
+
+    The analysis judges only windows where both versions hold ``min_decisions``. It fails when
+    the score's PSI between the two exceeds ``max_score_psi``, the decline rate rose by more
+    than ``max_decline_rate_increase`` (each also significant at the 5% level), or the
+    challenger's p99 latency exceeds ``max_latency_p99_ratio`` times the champion's.
+    ``action``: ``none`` reports only; ``rollback`` ends a failing challenger's lane;
+    ``promote`` also deploys a passing challenger in full (only if it may serve: approved, with
+    both sign-offs).
+    """
+
+    min_decisions: Annotated[int, Field(ge=1)] = 500
+    max_score_psi: Annotated[float, Field(gt=0.0)] = 0.1
+    max_decline_rate_increase: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    max_latency_p99_ratio: Annotated[float, Field(ge=1.0)] = 1.5
+    action: Literal["none", "promote", "rollback"] = "none"
+
+
 class Monitoring(_Strict):
     """How the deployed model is watched (``riskops monitor run``) and when an alert fires.
 
@@ -303,6 +323,7 @@ class Monitoring(_Strict):
         default="alert",
         description="'rollback': a critical prediction-drift alert rolls the environment back.",
     )
+    canary: Canary = Canary()
 
 
 class ModelSpec(_Strict):

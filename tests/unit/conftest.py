@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -13,10 +14,16 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
+from riskops.context import Context, open_context
 from riskops.datasets.prepared import Prepared, prepare
 from riskops.datasets.snapshot import Snapshot, load_snapshot
+from riskops.governance.approvals import approve
+from riskops.governance.deployments import deploy
 from riskops.spec import ModelSpec, load_spec
-from tests.conftest import DATA, SPEC
+from riskops.training.pipeline import train
+from riskops.validation.run import validate
+from riskops.workspace import init_workspace
+from tests.conftest import DATA, PEOPLE, SPEC, approve_and_deploy
 
 
 @dataclass(frozen=True)
@@ -77,3 +84,18 @@ def scorecard(german: German) -> Pipeline:
     fit = trainer("fit_scorecard")
     model: Pipeline = fit(german.prepared.train_features, german.prepared.y_train, {"C": 0.5})
     return model
+
+
+@pytest.fixture
+def canary_workspace(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Context]:
+    """credit-scoring@1 the champion, @2 its canary answering 10% of subjects."""
+    settings = init_workspace(tmp_path / "ws", people={**PEOPLE, "riskops-monitor": ["operator"]})
+    ctx = open_context(settings)
+    approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    second = train(ctx, SPEC, actor="alice").ref
+    assert validate(ctx, second, actor="victor").passed
+    approve(ctx, second, actor="victor")
+    approve(ctx, second, actor="rita")
+    deploy(ctx, second, environment="production", actor="oscar", mode="canary", share=0.1)
+    yield ctx
+    ctx.close()

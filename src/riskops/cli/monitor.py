@@ -91,6 +91,61 @@ def run(
         console.print(f"[yellow]not delivered[/yellow]: {problem}")
 
 
+@app.command("canary")
+def canary(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model's name, e.g. credit-scoring.")],
+    env: Annotated[str, typer.Option("--env", help="The environment to watch.")] = "production",
+    window: Annotated[
+        str, typer.Option("--window", help="How far back from now: 90m, 1h, 7d (whole hours).")
+    ] = "1h",
+    as_json: Json = False,
+) -> None:
+    """Compare the challenger (the canary, or else the newest shadow) with the champion on the
+    same window: score PSI and KS, decision rates, p99 latency, fallbacks, performance where
+    labels exist. By the spec's monitoring.canary rule, promote it or roll it back (as
+    riskops-monitor, with the analysis's hash in the audit event).
+
+    Example: riskops monitor canary credit-scoring --env production --window 1h
+    """
+    from riskops.monitoring.canary import analyse_canary
+    from riskops.monitoring.windows import parse_window
+
+    span = parse_window(window)
+    state: State = ctx.obj
+    result = analyse_canary(state.context(), model, environment=env, window=span)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    r = result.results
+    console.print(
+        f"canary analysis of {model} in {env}: v{result.challenger} ({result.lane}, "
+        f"{r['challenger']['n']} decisions) against champion v{result.champion} "
+        f"({r['champion']['n']} decisions), {result.window_start:%Y-%m-%d %H:%M} → "
+        f"{result.window_end:%Y-%m-%d %H:%M} UTC"
+    )
+    score = r["score"]
+    if score is None:
+        console.print("  score: not compared (a version has no profile or no counts)")
+    else:
+        psi = "n/a" if score["psi"] is None else f"{score['psi']:.4f}"
+        ks = "n/a" if score["ks"] is None else f"{score['ks']:.4f} (+{score['ks_bound']:.4f})"
+        console.print(f"  score: PSI {psi} (p {score['psi_p_value']:.2g}), KS {ks}")
+    for outcome, row in r["rates"].items():
+        if row["difference"] is not None:
+            console.print(
+                f"  {outcome}: {row['challenger']:.1%} against {row['champion']:.1%} "
+                f"(p {row['p_value']:.2g})"
+            )
+    latency = r["latency_ms"]
+    console.print(
+        f"  p99 latency: {latency['challenger_p99']} ms against {latency['champion_p99']} ms"
+    )
+    colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
+    console.print(f"[{colour}]{result.verdict}[/{colour}] {'; '.join(result.failed)}")
+    console.print(f"action: {result.action}   evidence: {result.results_sha256}")
+
+
 def _print_version(version: dict[str, Any]) -> None:
     decisions = version["decisions"]
     rates = ", ".join(f"{k} {v:.1%}" for k, v in decisions["rates"].items())

@@ -66,18 +66,28 @@ def demo(
     spec_path: Annotated[
         Path, typer.Option("--spec", help="The credit-scoring spec to use.")
     ] = DEFAULT_SPEC,
+    drift: Annotated[
+        bool,
+        typer.Option(
+            "--drift",
+            help="Then put v2 back in production, serve it with riskops serve, inject drift "
+            "until an alert fires and the monitoring rule rolls it back.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Run the whole lifecycle on the credit-scoring model in a fresh workspace: train v1,
     validate, two sign-offs, deploy; train v2, validate against the champion, deploy; roll
-    back to v1; verify the audit chain.
+    back to v1; verify the audit chain. With --drift, the drift walk follows.
 
-    Example: riskops demo --reset
+    Example: riskops demo --reset --drift
     """
     from riskops.demo import run_demo
 
     state: State = ctx.obj
-    summary = run_demo(state.settings(), reset=reset, spec_path=spec_path, progress=progress)
+    summary = run_demo(
+        state.settings(), reset=reset, spec_path=spec_path, progress=progress, drift=drift
+    )
     if as_json:
         print_json(summary.as_dict())
     else:
@@ -101,7 +111,7 @@ def demo(
         console.print(versions)
         settings = summary.settings
         production = " → ".join(f"v{v}" for _, v in summary.production_history)
-        console.print(f"production history: {production} (rollback)")
+        console.print(f"production history: {production} (rollbacks)")
         if summary.audit is not None and summary.audit.ok:
             console.print(f"audit chain verified: {summary.audit.events} events")
         elif summary.audit is not None:

@@ -7,9 +7,10 @@ the newest row at or before that moment, which MLflow's aliases cannot answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from riskops.context import Context
 from riskops.errors import ConflictError, InputError, NotFoundError
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
+from riskops.governance.serving import lanes_of
 from riskops.registry.mlflow_adapter import alias_for
 from riskops.registry.versions import ModelRef, get_model, get_version
 from riskops.store.tables import DeploymentRecord, ModelRecord
@@ -94,10 +96,12 @@ def deploy(
     reason: str = "",
     mode: Mode = "full",
     share: float | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> Deployment:
     """Make the approved ``ref`` the serving version of ``environment`` (``mode="full"``), or
     run it beside the champion as a ``canary`` answering ``share`` (0 < share < 1) of subjects,
-    or in ``shadow``. Promoting a canary is deploying its version with ``mode="full"``."""
+    or in ``shadow``. Promoting a canary is deploying its version with ``mode="full"``.
+    ``evidence`` (e.g. a canary analysis's hash and numbers) is recorded in the audit event."""
     who = require_actor(actor)
     _check_environment(ctx, environment)
     _check_mode(ref, mode, share)
@@ -138,7 +142,18 @@ def deploy(
             )
         previous = current.version if current is not None else None
         return _write(
-            ctx, session, ref, environment, "deploy", previous, who, role, reason, mode, share
+            ctx,
+            session,
+            ref,
+            environment,
+            "deploy",
+            previous,
+            who,
+            role,
+            reason,
+            mode,
+            share,
+            evidence=evidence,
         )
 
 
@@ -169,9 +184,11 @@ def rollback(
     actor: str | None,
     to_version: int | None = None,
     reason: str = "",
+    evidence: Mapping[str, Any] | None = None,
 ) -> Deployment:
     """Return ``environment`` to the version that served before the current one (or to
-    ``to_version``, which must have served there before and still be approved)."""
+    ``to_version``, which must have served there before and still be approved).
+    ``evidence`` is recorded in the audit event."""
     who = require_actor(actor)
     _check_environment(ctx, environment)
     role = require_role(
@@ -219,7 +236,61 @@ def rollback(
                 model_ref=str(ref),
                 hint=f"Pick another version with --to; riskops show {name} lists them.",
             )
-        return _write(ctx, session, ref, environment, "rollback", current, who, role, reason)
+        return _write(
+            ctx,
+            session,
+            ref,
+            environment,
+            "rollback",
+            current,
+            who,
+            role,
+            reason,
+            evidence=evidence,
+        )
+
+
+def end_challenger(
+    ctx: Context,
+    name: str,
+    *,
+    environment: str,
+    actor: str | None,
+    reason: str = "",
+    evidence: Mapping[str, Any] | None = None,
+) -> Deployment:
+    """Roll back ``environment``'s canary and shadows: a new ``full`` row for the champion
+    that serves now (action ``rollback``, ``previous_version`` the canary's, or else the
+    newest shadow's), so no lane deployed before it counts any more and the champion answers
+    every subject again. Needs the operator or risk officer role, like :func:`rollback`."""
+    who = require_actor(actor)
+    _check_environment(ctx, environment)
+    role = require_role(
+        ctx.settings, who, Role.OPERATOR, Role.RISK_OFFICER, doing=f"roll back {name}'s canary"
+    )
+    with ctx.store.transaction() as session:
+        _lock_model(session, name)
+        lanes = lanes_of(session, name, environment)
+        challengers = [row for row, lane in lanes if lane != "champion"]
+        if not challengers:
+            raise ConflictError(
+                f"{name} has no canary or shadow in {environment} to roll back.",
+                hint=f"riskops show {name} shows what serves where.",
+            )
+        champion = lanes[0][0].version
+        ref = ModelRef(name, champion)
+        return _write(
+            ctx,
+            session,
+            ref,
+            environment,
+            "rollback",
+            challengers[0].version,
+            who,
+            role,
+            reason,
+            evidence=evidence,
+        )
 
 
 def _lock_model(session: Session, name: str) -> ModelRecord:
@@ -244,6 +315,8 @@ def _write(
     reason: str,
     mode: Mode = "full",
     share: float | None = None,
+    *,
+    evidence: Mapping[str, Any] | None = None,
 ) -> Deployment:
     now = ctx.clock()
     version = get_version(session, ref)
@@ -275,6 +348,7 @@ def _write(
             "reason": reason,
             "mode": mode,
             "share": share,
+            **({"evidence": dict(evidence)} if evidence is not None else {}),
         },
         at=now,
     )

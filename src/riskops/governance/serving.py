@@ -103,6 +103,22 @@ def _why_not(session: Session, record: ModelVersionRecord | None) -> str | None:
     return None
 
 
+def lanes_of(session: Session, model: str, environment: str) -> list[tuple[DeploymentRecord, Lane]]:
+    """The deployment rows that put ``model``'s versions in their lanes in ``environment``,
+    champion first, whether or not each version is still eligible to serve (the serving plan
+    leaves an ineligible one out; a canary analysis still reports on its decisions)."""
+    rows = list(
+        session.execute(
+            select(DeploymentRecord)
+            .where(
+                DeploymentRecord.environment == environment, DeploymentRecord.model_name == model
+            )
+            .order_by(DeploymentRecord.id)
+        ).scalars()
+    )
+    return _lanes(rows)
+
+
 def _lanes(rows: list[DeploymentRecord]) -> list[tuple[DeploymentRecord, Lane]]:
     """The rows that serve, with their lane, from one model's history (oldest first)."""
     full = [r for r in rows if r.mode == "full"]

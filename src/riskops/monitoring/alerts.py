@@ -14,7 +14,10 @@ changed" where the statistic has one. A finding **breaches** in a run only when 
 
 An alert **fires** once the same finding (its fingerprint: alert, model, environment, version,
 target) breached in ``persistence`` consecutive runs; while it is open a breach only refreshes
-it (no second notice), and the first run where it does not breach **resolves** it.
+it (no second notice) — except that an open warning which reaches the critical level is
+notified again, as critical, and counts as fired (so a drift that grows through the warning
+level still triggers the spec's action on critical) — and the first run where it does not
+breach **resolves** it.
 
 The PSI's p-value: with B bins, under no shift ``PSI ≈ (1/n_ref + 1/n_cur)·χ²(B − 1)`` for large
 samples (Yurdakul 2018, *Statistical Properties of Population Stability Index*), so
@@ -245,11 +248,16 @@ def update_alerts(
     resolved: list[Notice] = []
     for fingerprint, alert in open_alerts.items():
         now = breaching.get(fingerprint)
-        if now is not None:  # still on: refreshed, not notified again
+        if now is not None:  # still on: refreshed, not notified again...
             alert.last_run_id = run.id
             alert.value = now.finding.value
             alert.p_value = now.finding.p_value
+            escalated = alert.severity == "warning" and now.severity == "critical"
             alert.severity = now.severity or alert.severity
+            if escalated:  # ...unless it became critical: that is news, and may call for action
+                alert.threshold = now.threshold
+                alert.summary = _summary(now)
+                fired.append(_notice(alert, runbook_base))
             continue
         alert.status = "resolved"
         alert.resolved_run_id = run.id

@@ -277,10 +277,12 @@ class ServingMetrics:
         statistics: Iterable[StatisticResult] = (),
         alerts: Iterable[AlertResult] = (),
         windows: Iterable[WindowResult] = (),
+        scope: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Set the monitoring gauges to a run's results.
 
-        Every series of each (model, environment) named anywhere in the call is replaced:
+        Every series of each (model, environment) named anywhere in the call (or in ``scope``:
+        a model whose latest run had no decisions names itself there) is replaced:
         those not given again are removed (an alert that closed, a version no longer
         monitored), so a run that finds no open alert for a model clears its alerts by
         naming the model in ``statistics`` or ``windows``. Series of other models and
@@ -298,15 +300,15 @@ class ServingMetrics:
                     f"{', '.join(SEVERITIES)}.",
                     hint="Give each alert rule a severity of warning or critical in the spec.",
                 )
-        scope = {(r[0], r[2]) for r in stats} | {(r[0], r[1]) for r in opened}
-        scope |= {(r[0], r[2]) for r in counted}
+        named = {(r[0], r[2]) for r in stats} | {(r[0], r[1]) for r in opened}
+        named |= {(r[0], r[2]) for r in counted} | {(str(m), str(e)) for m, e in scope}
         for gauge, model_at, env_at, rows in (
             (self.monitoring_statistic, 0, 2, stats),
             (self.monitoring_alerts, 0, 1, opened),
             (self.monitoring_window, 0, 2, counted),
         ):
             for labels in _series(gauge):
-                if (labels[model_at], labels[env_at]) in scope:
+                if (labels[model_at], labels[env_at]) in named:
                     gauge.remove(*labels)
             for row in rows:
                 gauge.labels(*row[:-1]).set(row[-1])

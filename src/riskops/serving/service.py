@@ -69,6 +69,7 @@ from riskops.errors import (
     Problem,
     RiskopsError,
 )
+from riskops.monitoring.gauges import latest_gauges, runs_since
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
 from riskops.scoring.features import UNKNOWN_CATEGORY_POLICIES, RequestInvalid, UnknownCategory
@@ -380,8 +381,31 @@ class ScoringService:
         if changed or stale:
             self.refresh()
             self._full_at = monotonic()
+        if changed:
+            self.refresh_monitoring(self._seen_seq)
         self._seen_seq = head  # only after a pass that succeeded
         return changed or stale
+
+    def refresh_monitoring(self, after: int | None = None) -> bool:
+        """Set the monitoring gauges from the store's latest run per model in this server's
+        environment and its open alerts, if a run was sealed in the audit chain after
+        ``after`` (always when None); True if they were set. A run whose values the gauges
+        refuse is logged, and the routing refresh goes on."""
+        with self.ctx.store.reading() as session:
+            if not runs_since(session, after):
+                return False
+            gauges = latest_gauges(session, self.settings.environment)
+        try:
+            self.metrics.monitoring(
+                statistics=gauges.statistics,
+                alerts=gauges.alerts,
+                windows=gauges.windows,
+                scope=[(model, self.settings.environment) for model in gauges.models],
+            )
+        except InputError as exc:
+            log.error("Monitoring gauges not updated: %s", exc)
+            return False
+        return True
 
     def _refresh_loop(self) -> None:
         failing = False

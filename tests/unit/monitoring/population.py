@@ -82,8 +82,10 @@ def replay(
     batch_size: int = 256,
     model: str = MODEL,
     version: int = 1,
+    latency_ms: float = 0.7,
 ) -> None:
-    """Aggregate these decisions as the flusher would, in batches of ``batch_size``."""
+    """Aggregate these decisions as the flusher would, in batches of ``batch_size``, each
+    answered in ``latency_ms``."""
     assert info.spec is not None
     profile: ReferenceProfile | None = info.profile
     plans = PlanCache(lambda s, m, v, d: plan_from_spec(info.spec, profile))  # type: ignore[arg-type]
@@ -101,7 +103,7 @@ def replay(
                 "decided_at": hour + timedelta(seconds=i % 3600),
                 "decision": outcome(float(score[i]), info.spec),
                 "fallback": False,
-                "latency_ms": 0.7,
+                "latency_ms": latency_ms,
                 "score": float(score[i]),
                 "digest": "sha256:" + "a" * 64,
             }

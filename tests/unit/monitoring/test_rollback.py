@@ -83,3 +83,34 @@ def test_without_the_operator_role_the_rollback_is_refused_and_said(two_versions
         serving = serving_at(session, "credit-scoring", "production")
     assert serving is not None
     assert serving.version == 2
+
+
+@pytest.mark.parametrize("two_versions", [{"riskops-monitor": ["operator"]}], indirect=True)
+def test_a_warning_that_grows_critical_fires_again_and_rolls_back(two_versions: Context) -> None:
+    ctx = two_versions
+    info = reference(persistence=1, on_critical_prediction_drift="rollback")
+
+    def run_at(hour: datetime, shift: float) -> MonitoringRun:
+        columns, score = draw(np.random.default_rng(3), 4000, income_shift=shift)
+        replay(ctx.store, info, columns, score, hour=hour, model="credit-scoring", version=2)
+        return run_monitoring(
+            ctx,
+            "credit-scoring",
+            window=timedelta(hours=1),
+            end=hour + timedelta(hours=1),
+            versions=lambda session, model, version: info,
+        )
+
+    # The score's PSI is about 0.14: a warning, which rolls nothing back.
+    first = run_at(HOUR, -0.6)
+    assert ("prediction-drift", "warning") in {(n.alert, n.labels["severity"]) for n in first.fired}
+    assert first.actions == ()
+    # An hour later about 0.39: the open alert is now critical, sent again, and acted on.
+    second = run_at(HOUR + timedelta(hours=1), -1.0)
+    escalated = [n for n in second.fired if n.alert == "prediction-drift"]
+    assert [n.labels["severity"] for n in escalated] == ["critical"]
+    assert "critical level" in escalated[0].annotations["summary"]
+    assert second.actions == ("rolled back credit-scoring in production from 2 to 1",)
+    # Still critical in the next run: refreshed, not sent again.
+    third = run_at(HOUR + timedelta(hours=2), -1.0)
+    assert [n for n in third.fired if n.alert == "prediction-drift"] == []

@@ -1,6 +1,10 @@
 """The end-to-end demo on the embedded defaults: two versions of the credit-scoring model go
 through training, validation, two sign-offs, deployment and a rollback, and the audit chain is
 verified. It only calls the same service functions the CLI calls.
+
+With ``drift=True`` version 2 goes back into production and the drift walk follows
+(:mod:`riskops.demo.drift`): a real ``riskops serve``, monitoring, injected drift, an alert with
+its runbook and the automatic rollback.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Any
 from riskops.audit import VerifyReport, verify
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
+from riskops.demo.drift import DriftSummary, drift_walk
 from riskops.documents.render import render_documents
 from riskops.errors import ConflictError, InputError
 from riskops.governance.approvals import approve
 from riskops.governance.deployments import deploy, rollback
+from riskops.monitoring.runs import MONITOR_ACTOR
 from riskops.registry.versions import ModelRef
 from riskops.spec import load_spec
 from riskops.store import open_store
@@ -55,6 +61,7 @@ class DemoSummary:
     seconds: float = 0.0
     production_history: list[tuple[datetime, int]] = field(default_factory=list)
     documents: list[Path] = field(default_factory=list)
+    drift: DriftSummary | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,7 @@ class DemoSummary:
             "versions": self.versions,
             "audit": self.audit.as_dict() if self.audit else None,
             "documents": [str(p) for p in self.documents],
+            "drift": self.drift.as_dict() if self.drift is not None else None,
             "seconds": self.seconds,
         }
 
@@ -85,8 +93,10 @@ def run_demo(
     reset: bool = False,
     spec_path: Path = DEFAULT_SPEC,
     progress: Progress = _quiet,
+    drift: bool = False,
 ) -> DemoSummary:
-    """Build the demo workspace at ``settings.home`` and walk the whole lifecycle in it."""
+    """Build the demo workspace at ``settings.home`` and walk the whole lifecycle in it; with
+    ``drift``, then the drift walk (:func:`riskops.demo.drift.drift_walk`)."""
     started = time.perf_counter()
     if not spec_path.is_file():
         raise InputError(
@@ -120,12 +130,15 @@ def run_demo(
                 hint="Point RISKOPS_DATABASE_URL at an empty database.",
             )
     progress(f"Creating the workspace in {home}")
-    init_workspace(home, force=True, people=DEMO_PEOPLE)
+    people = {**DEMO_PEOPLE, MONITOR_ACTOR: ["operator"]} if drift else DEMO_PEOPLE
+    init_workspace(home, force=True, people=people)
     settings = load_settings(home=home)
     ctx = open_context(settings)
     summary = DemoSummary(settings=settings)
     try:
         _walk(ctx, spec_path, summary, progress)
+        if drift:
+            _drift(ctx, spec_path, summary, progress)
         progress("Writing the validation reports, model cards and Annex IV packs")
         for number in summary.versions:
             summary.documents += render_documents(
@@ -194,3 +207,32 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
         "oscar",
         f"production back to v{rolled.ref.version} (from v{rolled.previous_version})",
     )
+
+
+def _drift(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progress) -> None:
+    """Version 2 back into production, then the drift walk; its rollback joins the history."""
+    model = "credit-scoring"
+    progress("Deploying version 2 to production again for the drift walk")
+    deployed = deploy(
+        ctx,
+        ModelRef(model, 2),
+        environment="production",
+        actor="oscar",
+        reason="demo: v2 back in production for the drift walk",
+    )
+    summary.production_history.append((deployed.at, 2))
+    summary.steps.append(DemoStep("deploy", f"{model}@2", "oscar", "production", ctx.clock()))
+    walked = drift_walk(ctx, model, spec_path, progress=progress)
+    summary.drift = walked
+    if walked.rolled_back_to is not None and walked.rolled_back_to != 2:
+        summary.production_history.append((ctx.clock(), walked.rolled_back_to))
+        summary.steps.append(
+            DemoStep(
+                "rollback (monitoring rule)",
+                f"{model}@{walked.rolled_back_to}",
+                MONITOR_ACTOR,
+                f"critical prediction drift after {walked.waves} drifted wave(s): production "
+                f"back to v{walked.rolled_back_to}",
+                ctx.clock(),
+            )
+        )
