@@ -62,6 +62,7 @@ from riskops.spec import ModelSpec
 KIND: Final = "riskops.profile/reference@1"
 FILE_NAME: Final = "reference_profile.json"
 MAX_FINE_BINS: Final = 4096
+MAX_MAGNITUDE: Final = 1e300  # reference values beyond it would overflow the bins' widths
 
 
 @dataclass(frozen=True)
@@ -534,6 +535,13 @@ def _numeric_bins(name: str, finite: np.ndarray, coarse_bins: int, fine_bins: in
             f"The feature {name!r} has no finite value in the reference rows, so it has no "
             "range to bin.",
             hint="Check the training data: the column is empty or all missing.",
+        )
+    if finite[0] <= -MAX_MAGNITUDE or finite[-1] >= MAX_MAGNITUDE:
+        raise InputError(
+            f"The feature {name!r} holds values beyond ±{MAX_MAGNITUDE:g} in the reference rows "
+            f"(from {finite[0]:g} to {finite[-1]:g}); bins that wide overflow a double.",
+            hint="Check the training data for sentinel values (such as 1e308 for unknown): "
+            "send them as missing, or rescale the feature.",
         )
     low = float(finite[0])
     high = float(np.nextafter(finite[-1], np.inf))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskops.errors import InputError, IntegrityError
@@ -222,10 +222,15 @@ def test_counts_from_sorted_values_equal_counting_the_bins(data: st.DataObject) 
     assert np.array_equal(counted, profile.count(bins)[0])
 
 
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.none()),
+            st.one_of(
+                st.floats(min_value=-1e299, max_value=1e299),
+                st.sampled_from([math.nan, math.inf, -math.inf]),
+                st.none(),
+            ),
             st.sampled_from(["car", "house", "True", "3", "bike", None]),
             st.floats(min_value=-5, max_value=5),
         ),
@@ -510,3 +515,15 @@ def test_a_damaged_document_is_refused_with_a_riskops_error(data: st.DataObject)
         return
     # A change that still reads is a valid profile of its own, and its hash says it changed.
     assert (again.sha256() == _PROFILE.sha256()) == (again.to_json() == _PROFILE.to_json())
+
+
+def test_reference_values_near_the_float64_limit_are_refused_with_the_fix(
+    spec: ModelSpec,
+) -> None:
+    columns, score = reference_columns(n=50)
+    columns["amount"] = columns["amount"].copy()
+    columns["amount"][3] = 1.7976931348623157e308  # a sentinel for "unknown"
+    with pytest.raises(InputError, match="beyond ±1e\\+300") as refused:
+        fit_profile("toy-model", 1, spec, columns, score)
+    assert refused.value.hint is not None
+    assert "sentinel" in refused.value.hint
