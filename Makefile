@@ -55,7 +55,7 @@ integration: $(DEV_STAMP) ## Integration tests (PostgreSQL, S3)
 	$(BIN)/pytest tests/integration -q
 
 test: lint ## Create .venv, install dev extras, lint, run the whole suite
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 constraints: ## Re-pin constraints.txt: resolve every extra afresh in a scratch venv, then freeze it
 	rm -rf $(PINNING_VENV)
