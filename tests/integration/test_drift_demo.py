@@ -60,3 +60,29 @@ def test_the_walk_needs_a_version_to_roll_back_to(workspace: Context) -> None:
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
     with pytest.raises(ConflictError, match="an earlier version to roll back to"):
         drift_walk(ctx, MODEL, SPEC, progress=print)
+
+
+def test_demo_drift_from_the_command_line_rolls_back_and_writes_the_monitoring_report(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """What `make demo` runs: the whole walk, the rollback by the monitoring rule, and the
+    monitoring report beside the documents."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from riskops.cli.app import app
+
+    home = tmp_path / "demo"
+    done = CliRunner().invoke(
+        app, ["--home", str(home), "demo", "--reset", "--drift", "--json"], catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["drift"]["rolled_back_to"] == 1
+    assert summary["audit"]["ok"] is True
+    report = Path(summary["monitoring_report"])
+    assert report.parent == home / "reports"
+    page = report.read_text(encoding="utf-8")
+    assert "prediction-drift" in page
+    assert "runbooks/prediction-drift.md" in page

@@ -126,6 +126,8 @@ def demo(
             )
             for path in html:
                 console.print(f"  {path.name}")
+        if summary.monitoring_report is not None:
+            console.print(f"monitoring report: {summary.monitoring_report}")
         console.print(f"riskops store: {settings.database_url}")
         console.print(
             f"MLflow store:  {settings.mlflow_tracking_uri} (artifacts {settings.artifact_root})"

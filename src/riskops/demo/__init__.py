@@ -20,6 +20,7 @@ from riskops.audit import VerifyReport, verify
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
 from riskops.demo.drift import DriftSummary, drift_walk
+from riskops.documents.monitoring import write_monitoring_report
 from riskops.documents.render import render_documents
 from riskops.errors import ConflictError, InputError
 from riskops.governance.approvals import approve
@@ -62,6 +63,7 @@ class DemoSummary:
     production_history: list[tuple[datetime, int]] = field(default_factory=list)
     documents: list[Path] = field(default_factory=list)
     drift: DriftSummary | None = None
+    monitoring_report: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,9 @@ class DemoSummary:
             "audit": self.audit.as_dict() if self.audit else None,
             "documents": [str(p) for p in self.documents],
             "drift": self.drift.as_dict() if self.drift is not None else None,
+            "monitoring_report": None
+            if self.monitoring_report is None
+            else str(self.monitoring_report),
             "seconds": self.seconds,
         }
 
@@ -143,6 +148,13 @@ def run_demo(
         for number in summary.versions:
             summary.documents += render_documents(
                 ctx, ModelRef("credit-scoring", number), home / "reports"
+            )
+        if drift:
+            progress("Writing the monitoring report")
+            summary.monitoring_report = write_monitoring_report(
+                ctx,
+                "credit-scoring",
+                home / "reports" / "credit-scoring-production-monitoring.html",
             )
         progress("Verifying the audit chain")
         summary.audit = verify(ctx.store)
