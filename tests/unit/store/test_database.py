@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -90,10 +91,28 @@ def test_the_statement_timeout_keeps_the_options_of_the_url(pg_schema_url: str) 
         store.dispose()
 
 
-def test_migrations_are_not_cut_by_the_statement_timeout(store_url: str) -> None:
-    store = open_store(store_url, statement_timeout=0.001)
+def test_migrations_are_not_cut_by_the_statement_timeout(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration step slower than the statement timeout (here a 0.2 s sleep inside the
+    migration's transaction, under a 0.05 s timeout) still runs to the end."""
+    from alembic import command
+
+    upgrade = command.upgrade
+
+    def slow_upgrade(config: Any, revision: str) -> None:
+        connection = config.attributes["connection"]
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SELECT pg_sleep(0.2)")
+        upgrade(config, revision)
+
+    monkeypatch.setattr(command, "upgrade", slow_upgrade)
+    store = open_store(store_url, statement_timeout=0.05)
     try:
         assert store.is_initialised()
+        if store.dialect == "postgresql":  # outside a migration the same sleep is cut
+            with pytest.raises(BackendError, match="statement timeout"), store.reading() as s:
+                s.execute(text("SELECT pg_sleep(0.2)"))
     finally:
         store.dispose()
 
