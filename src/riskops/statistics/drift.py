@@ -47,6 +47,7 @@ Example::
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
@@ -243,7 +244,9 @@ def wasserstein_from_counts(
     return _finish(distance, valid), _finish(bound, valid)
 
 
-def _raw(values: np.ndarray, name: str) -> np.ndarray:
+def finite_sample(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    """The non-missing values of one raw sample as float64; InputError for a sample that is
+    not one column, is all missing or holds an infinity (``name`` says which sample)."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise InputError(f"The {name} sample must be one column, not shape {array.shape}.")
@@ -263,7 +266,7 @@ def ks_exact(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     ``scipy.stats.ks_2samp`` computes them (exact p-value for small samples, else asymptotic;
     where the exact computation does not converge scipy itself falls back to the asymptotic
     one, and says so in a warning that is expected here)."""
-    reference, current = _raw(a, "reference"), _raw(b, "current")
+    reference, current = finite_sample(a, "reference"), finite_sample(b, "current")
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning
@@ -276,8 +279,8 @@ def wasserstein_exact(a: np.ndarray, b: np.ndarray, *, normed: bool = False) -> 
     """Wasserstein-1 distance of the raw values (NaN dropped), ``scipy.stats
     .wasserstein_distance``; with ``normed``, divided by the reference's standard deviation
     (population, ``ddof=0``), NaN when that is 0."""
-    reference = _raw(a, "reference")
-    distance = float(stats.wasserstein_distance(reference, _raw(b, "current")))
+    reference = finite_sample(a, "reference")
+    distance = float(stats.wasserstein_distance(reference, finite_sample(b, "current")))
     if not normed:
         return distance
     spread = float(np.std(reference))

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from riskops.errors import InputError
 from riskops.statistics import drift
 
 EXACT_P_MAX_N = 10_000  # scipy's ks_2samp MAX_AUTO_N: up to it, the exact p-value
@@ -57,8 +56,8 @@ def ks_wasserstein(
     """KS and Wasserstein-1 of the finite-or-NaN samples ``a`` (reference) and ``b`` (NaN
     dropped; an empty sample or an infinity is refused as by the drift module). With
     ``presorted`` the caller says both are sorted ascending already (not checked)."""
-    reference = _finite(a, "reference")
-    current = _finite(b, "current")
+    reference = drift.finite_sample(a, "reference")
+    current = drift.finite_sample(b, "current")
     if not presorted:
         reference, current = np.sort(reference), np.sort(current)
     m, n = reference.size, current.size
@@ -87,18 +86,3 @@ def ks_wasserstein(
         wasserstein=distance,
         normed=distance / spread if spread > 0 else math.nan,
     )
-
-
-def _finite(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise InputError(f"The {name} sample must be one column, not shape {array.shape}.")
-    array = array[~np.isnan(array)]
-    if array.size == 0:
-        raise InputError(
-            f"The {name} sample has no non-missing value to compare.",
-            hint="A feature that is all missing is caught by its missing rate, not by drift.",
-        )
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"The {name} sample holds an infinity; only finite values compare.")
-    return array
