@@ -436,6 +436,41 @@ class AuditHeadRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditTreeNode(Base):
+    """A perfect subtree of the RFC 6962 Merkle log over the audit events: ``level`` 0 are the
+    leaf hashes (leaf ``idx`` is event ``seq = idx + 1``), level ``k`` node ``idx`` covers leaves
+    ``[idx·2^k, (idx+1)·2^k)``. Filled by the checkpointer, never by the appender; proofs are
+    read from it in O(log n) lookups. A tampered node only makes a proof fail against a signed
+    checkpoint: it is a cache, not a source of trust."""
+
+    __tablename__ = "audit_tree"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpointRecord(Base):
+    """A signed checkpoint (C2SP tlog-checkpoint as an Ed25519 signed note) over the first
+    ``size`` events, with the log's compact range (``frontier``: the roots of the perfect
+    subtrees left to right, hex) from which the next checkpoint continues, and which anchors
+    took it. A local record only: ``riskops audit verify`` trusts checkpoints read back from
+    the anchors, never this table."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer, index=True)
+    root: Mapped[str] = mapped_column(String(64))
+    frontier: Mapped[list[str]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(40))
+    anchored: Mapped[list[str]] = mapped_column(JSON)
+    failures: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
 def table_of(record: type[Base]) -> Table:
     """The Core table of a mapped record class: for multi-row inserts that skip the ORM's
     unit of work, and for selecting columns by name."""
