@@ -213,6 +213,27 @@ def test_compact_range_checks_its_frontier() -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 
+def _path_shape(index: int, size: int) -> list[bool]:
+    """Whether each sibling on PATH(index, D[0:size]) is on the left, leaf upwards (RFC 6962
+    2.1.1's recursion, written out independently of the module)."""
+    if size == 1:
+        return []
+    k = 1 << ((size - 1).bit_length() - 1)
+    if index < k:
+        return [*_path_shape(index, k), False]
+    return [*_path_shape(index - k, size - k), True]
+
+
+def test_a_proof_fixes_the_size_only_up_to_the_shape_of_the_path() -> None:
+    hashes, source = _tree(129)
+    proof = inclusion_proof(0, 129, source)
+    # Leaf 0 of 129 and of 130 leaves has the same path shape: the proof alone cannot tell them
+    # apart, which is why a checkpoint signs the size together with the root.
+    verify_inclusion(0, 130, hashes[0], proof, root(hashes))
+    with pytest.raises(ProofError, match=r"has 8 hashes, but these sizes need 7"):
+        verify_inclusion(0, 128, hashes[0], proof, root(hashes))
+
+
 def _flip(value: bytes, bit: int) -> bytes:
     out = bytearray(value)
     out[bit // 8] ^= 1 << (bit % 8)
@@ -241,9 +262,15 @@ def test_inclusion_proofs_verify_and_any_change_breaks_them(size: int, data: Any
     other_index = data.draw(st.integers(0, size).filter(lambda i: i != index), label="other")
     with pytest.raises(ProofError):
         verify_inclusion(other_index, size, hashes[index], proof, r)
+    # A proof does not fix the size on its own: a tree whose path to this leaf has the same
+    # shape accepts it (RFC 9162 binds the size through the signed tree head). Any other size
+    # must be refused.
     other_size = data.draw(st.integers(1, 600).filter(lambda n: n != size), label="size")
-    with pytest.raises(ProofError):
+    if index < other_size and _path_shape(index, other_size) == _path_shape(index, size):
         verify_inclusion(index, other_size, hashes[index], proof, r)
+    else:
+        with pytest.raises(ProofError):
+            verify_inclusion(index, other_size, hashes[index], proof, r)
 
 
 @settings(max_examples=10, deadline=None)
