@@ -2,9 +2,9 @@
 
 The documents read only this record: the model and its version history (through
 :func:`riskops.governance.inventory.describe_model`), the version's row with its recorded spec,
-its validation runs and the gate results of the latest one, its sign-offs, the deployment history
-and the audit events about it. Each item keeps its table and id, so a document can name the record
-behind every number ("gate_results #7").
+its validation runs and the gate results of the latest one, its sign-offs, the deployment history,
+the audit events about it and the signed checkpoints that cover them. Each item keeps its table
+and id, so a document can name the record behind every number ("gate_results #7").
 
 Columns other people add later (a validator's ``findings`` and ``conditions`` on approvals, an
 override on a gate result) are read when they exist: every row keeps its extra columns in
@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Table, and_, inspect, select
 from sqlalchemy.orm import Session
 
 from riskops.context import Context
+from riskops.documents.checkpoints import VersionCheckpoints, version_checkpoints
 from riskops.errors import SpecError
 from riskops.governance.approvals import approvals_of
 from riskops.governance.deployments import history
@@ -222,6 +223,7 @@ class DocumentRecords:
     audit_head: tuple[int, str] | None
     monitoring_runs: tuple[MonitoringRunRow, ...] = ()
     open_alerts: tuple[AlertRow, ...] = ()
+    checkpoints: VersionCheckpoints = field(default_factory=lambda: VersionCheckpoints(None))
     kind: str = KIND
 
     @property
@@ -315,6 +317,8 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         audit_head = (head.seq, head.hash) if head is not None else None
         monitoring_runs = _monitoring_runs(session, ref)
         open_alerts = _open_alerts(session, ref)
+        registered = next((e.seq for e in events if e.action == "version.registered"), None)
+        checkpoints = version_checkpoints(session, registered)
     spec: ModelSpec | None = None
     problem: str | None = None
     try:
@@ -336,6 +340,7 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         audit_head=audit_head,
         monitoring_runs=monitoring_runs,
         open_alerts=open_alerts,
+        checkpoints=checkpoints,
     )
 
 

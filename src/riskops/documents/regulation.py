@@ -108,6 +108,7 @@ def _refs(r: DocumentRecords) -> dict[str, str]:
             )
         ),
         "head": f"audit_head (event #{r.audit_head[0]})" if r.audit_head else "",
+        "checkpoints": r.checkpoints.cited(),
         "monitoring_runs": cite("monitoring_runs", [m.id for m in r.monitoring_runs]),
         "alerts": cite("monitoring_alerts", [a.id for a in r.open_alerts]),
     }
@@ -124,6 +125,8 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
     has_fairness = bool(r.gates_of("fairness"))
     card = "model card"
     report = "validation report"
+    head_seq = r.audit_head[0] if r.audit_head else None
+    checkpoints = r.checkpoints.sentence(head_seq=head_seq)
     return (
         AnnexPoint(
             1,
@@ -266,10 +269,11 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 ),
                 Item(
                     "(2)(h)",
-                    "cybersecurity measures",
-                    "Artifacts are served only when their SHA-256 digest matches the approved one; every state change is in a hash-chained audit log; roles enforce separation of duties. Infrastructure security is the provider's.",
+                    "cybersecurity measures (Art. 15: accuracy, robustness and cybersecurity)",
+                    "Artifacts are served only when their SHA-256 digest matches the approved one; every state change is in a hash-chained audit log; roles enforce separation of duties. Infrastructure security is the provider's. "
+                    + checkpoints,
                     f"{card} §Lineage and software",
-                    _only(c["version"], c["head"]),
+                    _only(c["version"], c["head"], c["checkpoints"]),
                     "partly",
                 ),
             ),
@@ -359,6 +363,15 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                     "Every version with its state, and every deployment and rollback, with who and when; the audit events of this version.",
                     f"{card} §Approvals and version history",
                     _only(c["versions"], c["deployments"], c["events"]),
+                    "records",
+                ),
+                Item(
+                    "(6)",
+                    "automatic recording of events over the system's lifetime (Art. 12, record-keeping)",
+                    "Every change to this version is an audit event, hash-chained to the one before. "
+                    + checkpoints,
+                    f"{card} §Lineage and software",
+                    _only(c["events"], c["head"], c["checkpoints"]),
                     "records",
                 ),
             ),

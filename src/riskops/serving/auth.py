@@ -150,7 +150,12 @@ def create_key(
             action="api_key.created",
             object_type="api_key",
             object_id=prefix,
-            payload={"name": clean_name, "client": clean_client, "scopes": list(wanted)},
+            payload={
+                "name": clean_name,
+                "client": clean_client,
+                "scopes": list(wanted),
+                "key_sha256": row.key_sha256,
+            },
             at=now,
         )
         return CreatedKey(key=_key(row), token=f"{KEY_MARK}_{prefix}_{secret}")

@@ -235,7 +235,18 @@ def validate(
                 "state": target.value,
                 "validation_run_id": run.id,
                 "champion": str(gate_input.champion.ref) if gate_input.champion else None,
-                "gates": {r.gate: {"value": r.value, "passed": r.passed} for r in results},
+                "gates": {
+                    r.gate: {
+                        "value": r.value,
+                        "passed": r.passed,
+                        "metric": r.metric,
+                        "threshold": r.threshold,
+                        "comparison": r.comparison,
+                        "severity": r.severity,
+                        "kind": r.kind,
+                    }
+                    for r in results
+                },
             },
             at=now,
         )
