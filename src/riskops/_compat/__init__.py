@@ -1,0 +1,1 @@
+"""Adapters that alone know a third-party library's quirks (one module per library)."""
