@@ -311,6 +311,7 @@ class S3ObjectLockAnchor:
         region: str | None = None,
         client: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = 1000,
     ) -> None:
         from riskops._compat.s3 import s3_client
 
@@ -319,6 +320,7 @@ class S3ObjectLockAnchor:
         self.retention_days = retention_days
         self.mode = mode
         self.clock = clock
+        self.page_size = page_size
         self.name = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.client = (
             client if client is not None else s3_client(endpoint_url=endpoint_url, region=region)
@@ -416,7 +418,10 @@ class S3ObjectLockAnchor:
         found: list[tuple[int, datetime, str]] = []
         try:
             paginator = self.client.get_paginator("list_object_versions")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            )
+            for page in pages:
                 # DeleteMarkers are skipped on purpose: every stored version counts.
                 for version in page.get("Versions", []):
                     key = version["Key"]
