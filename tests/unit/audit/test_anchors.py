@@ -145,7 +145,9 @@ def receiver() -> Iterator[ThreadingHTTPServer]:
     server.received = []  # type: ignore[attr-defined]
     server.status = 204  # type: ignore[attr-defined]
     server.delay = 0.0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield server
     server.shutdown()
