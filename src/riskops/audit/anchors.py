@@ -692,6 +692,25 @@ _EXAMPLES = {
 }
 
 
+@dataclass(frozen=True)
+class AnchorConfig:
+    """One checked ``[[audit.anchors]]`` table: the anchor's type and its constructor's
+    arguments. Checking needs no network; :meth:`build` makes the anchor (the S3 anchor then
+    asks the bucket for its Object Lock configuration)."""
+
+    type: str
+    options: Mapping[str, Any] = field(repr=False)  # may hold a bearer token
+
+    def build(self) -> Anchor:
+        if self.type == "file":
+            return FileAnchor(**self.options)
+        if self.type == "s3":
+            return S3ObjectLockAnchor(**self.options)
+        if self.type == "webhook":
+            return WebhookAnchor(**self.options)
+        return WitnessAnchor(**self.options)
+
+
 def anchor_from_config(
     table: Mapping[str, object],
     *,
@@ -706,6 +725,17 @@ def anchor_from_config(
 
         anchor_from_config({"type": "webhook", "url": "https://siem.example/in"}, base=home)
     """
+    return anchor_config(table, base=base, environ=environ).build()
+
+
+def anchor_config(
+    table: Mapping[str, object],
+    *,
+    base: Path,
+    environ: Mapping[str, str] | None = None,
+) -> AnchorConfig:
+    """Check one ``[[audit.anchors]]`` table without contacting anything (see
+    :func:`anchor_from_config`)."""
     env = os.environ if environ is None else environ
     kind = table.get("type")
     if kind not in ANCHOR_TYPES:
@@ -732,7 +762,7 @@ def anchor_from_config(
         )
     if kind == "file":
         path = Path(_text(table, "path", where))
-        return FileAnchor(path if path.is_absolute() else base / path)
+        return AnchorConfig(kind, {"path": path if path.is_absolute() else base / path})
     if kind == "s3":
         mode = table.get("mode", "COMPLIANCE")
         if mode not in LOCK_MODES:
@@ -741,24 +771,21 @@ def anchor_from_config(
                 hint='Write mode = "COMPLIANCE" (no one can delete before the date) unless '
                 "you need GOVERNANCE's bypass.",
             )
-        endpoint = table.get("endpoint_url")
-        if endpoint is not None:
-            endpoint = _url(table, "endpoint_url", where)
-        region = _text(table, "region", where) if "region" in table else None
         prefix = table["prefix"]
         if not isinstance(prefix, str):
             raise InputError(
                 f"{where}: prefix must be a string, got {prefix!r}.",
                 hint='Write prefix = "prod" (or "" for the bucket root).',
             )
-        return S3ObjectLockAnchor(
-            bucket=_text(table, "bucket", where),
-            prefix=prefix,
-            retention_days=_days(table, where),
-            mode=str(mode),
-            endpoint_url=endpoint,
-            region=region,
-        )
+        options: dict[str, Any] = {
+            "bucket": _text(table, "bucket", where),
+            "prefix": prefix,
+            "retention_days": _days(table, where),
+            "mode": str(mode),
+            "endpoint_url": _url(table, "endpoint_url", where) if "endpoint_url" in table else None,
+            "region": _text(table, "region", where) if "region" in table else None,
+        }
+        return AnchorConfig(kind, options)
     timeout = _timeout(table, where)
     url = _url(table, "url", where)
     if kind == "webhook":
@@ -772,11 +799,11 @@ def anchor_from_config(
                     "not set.",
                     hint=f"Set it before starting riskops: export {variable}=<bearer token>",
                 )
-        return WebhookAnchor(url, token=token, timeout=timeout)
+        return AnchorConfig(kind, {"url": url, "token": token, "timeout": timeout})
     verifier = CosignatureVerifier.parse(
         _text(table, "verifier_key", where), where=f"{where}: verifier_key"
     )
-    return WitnessAnchor(url, verifier, timeout=timeout)
+    return AnchorConfig(kind, {"url": url, "verifier": verifier, "timeout": timeout})
 
 
 def _text(table: Mapping[str, object], key: str, where: str) -> str:
