@@ -233,9 +233,17 @@ class FileAnchor:
             log.warning("%s: %s", self.name, problem)
         return [note for o, _, note in found.records if o == origin]
 
-    def entries(self, first: int, size: int) -> bytes:
-        """The entries published with the checkpoint of ``size`` (from index ``first``)."""
-        return (self.entries_dir / f"{first}-{size}.jsonl").read_bytes()
+    def entries(self, origin: str, first: int, size: int) -> bytes:
+        """The entries published with ``origin``'s checkpoint of ``size`` (from ``first``).
+        The folder holds one log's entries: give each origin its own file anchor."""
+        if not any(o == origin and s == size for o, s, _ in self.read().records):
+            raise AnchorError(f"{self.name}: no checkpoint of size {size} for {origin}.")
+        try:
+            return (self.entries_dir / f"{first}-{size}.jsonl").read_bytes()
+        except OSError as exc:
+            raise AnchorError(
+                f"{self.name}: the entries [{first}, {size}) are missing: {exc.strerror}."
+            ) from None
 
 
 def _parse_record(raw: bytes) -> tuple[str, int, str] | None:
@@ -415,7 +423,9 @@ class S3ObjectLockAnchor:
         from riskops._compat.s3 import is_botocore_error
 
         prefix = self._key("checkpoints", origin_key(origin)) + "/"
-        found: list[tuple[int, datetime, str]] = []
+        # S3 lists the versions of one key newest first; LastModified has whole seconds only,
+        # so the listing's order (reversed) is what tells two versions of one second apart.
+        found: list[tuple[int, int, str]] = []
         try:
             paginator = self.client.get_paginator("list_object_versions")
             pages = paginator.paginate(
@@ -432,7 +442,7 @@ class S3ObjectLockAnchor:
                         Bucket=self.bucket, Key=key, VersionId=version["VersionId"]
                     )
                     note = answer["Body"].read().decode("utf-8")
-                    found.append((int(stem), version["LastModified"], note))
+                    found.append((int(stem), -len(found), note))
         except Exception as exc:
             if not is_botocore_error(exc):
                 raise
@@ -454,7 +464,7 @@ class S3ObjectLockAnchor:
             stored = [v for v in versions.get("Versions", []) if v["Key"] == key]
             if not stored:
                 raise AnchorError(f"{self.name}: no entries at {key}.")
-            oldest = min(stored, key=lambda v: v["LastModified"])
+            oldest = stored[-1]  # versions of a key are listed newest first
             answer = self.client.get_object(
                 Bucket=self.bucket, Key=key, VersionId=oldest["VersionId"]
             )
