@@ -74,7 +74,7 @@ def test_file_anchor_writes_entries_beside_it_once(tmp_path: Path) -> None:
     written = tmp_path / "checkpoints.jsonl.entries" / "1-4.jsonl"
     assert written.read_bytes() == publication(4, first=1).entries
     assert anchor.entries(ORIGIN, 1, 4) == written.read_bytes()
-    with pytest.raises(AnchorError, match="no checkpoint of size 5 for riskops.test/log"):
+    with pytest.raises(AnchorError, match=r"no checkpoint of size 5 for riskops\.test/log"):
         anchor.entries(ORIGIN, 1, 5)
     anchor.publish(publication(4, first=1))  # the same entries again: accepted, nothing changes
     other = Publication(
