@@ -249,3 +249,24 @@ def test_load_witness_refusals(tmp_path: Path, log: Log) -> None:
         load_witness(tmp_path / "no" / "such" / "s.sqlite", key, [f"{ORIGIN}={vkey}"])
     witness = load_witness(tmp_path / "s.sqlite", key, [f"{ORIGIN}={vkey}"])
     assert witness.logs == {ORIGIN: (log.signer.verifier(),)}
+
+
+def test_concurrent_requests_from_one_old_size_cosign_only_one(running: Running, log: Log) -> None:
+    _anchor(running).publish(log.publication(4))
+    sizes = [9, 17, 25, 33]
+    start = threading.Barrier(len(sizes))
+    statuses: dict[int, int] = {}
+
+    def submit(size: int) -> None:
+        pub = log.publication(size)
+        start.wait()
+        statuses[size] = _post(running.url, 4, pub.consistency(4), pub.note)[0]
+
+    threads = [threading.Thread(target=submit, args=(size,)) for size in sizes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [winner] = [size for size, status in statuses.items() if status == 200]
+    assert sorted(statuses.values()) == [200, 409, 409, 409]
+    assert running.witness.state.latest(ORIGIN) == (winner, root(log.leaves[:winner]))
