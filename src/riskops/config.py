@@ -71,6 +71,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from riskops.errors import ConfigError
 
@@ -78,6 +79,133 @@ CONFIG_FILE_NAME = "riskops.toml"
 
 # Months between a model's last validation and its next review, per risk tier.
 DEFAULT_REVIEW_MONTHS: Mapping[str, int] = MappingProxyType({"high": 12, "medium": 24, "low": 36})
+
+
+# -- the [audit] table ---------------------------------------------------------------------
+
+DEFAULT_EVERY_EVENTS = 1000
+DEFAULT_EVERY_SECONDS = 300.0
+DEFAULT_MAX_AGE_SECONDS = 86400.0
+SIGNING_KEY_VARIABLE = "RISKOPS_AUDIT_SIGNING_KEY"
+_KEYS = {
+    "origin",
+    "signing_key_file",
+    "verifier_keys",
+    "quorum",
+    "checkpoint_every_events",
+    "checkpoint_every_seconds",
+    "max_checkpoint_age_seconds",
+    "anchors",
+}
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """What the checkpointer and the verifier need to know; see the module docstring."""
+
+    base: Path
+    origin: str | None = None
+    signing_key_file: Path | None = None
+    verifier_keys: tuple[str, ...] = ()
+    anchors: tuple[dict[str, Any], ...] = ()
+    quorum: int = 1
+    every_events: int = DEFAULT_EVERY_EVENTS
+    every_seconds: float = DEFAULT_EVERY_SECONDS
+    max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
+    # The private key text from RISKOPS_AUDIT_SIGNING_KEY; wins over signing_key_file.
+    signing_key: str | None = field(default=None, repr=False)
+
+    @property
+    def anchored(self) -> bool:
+        """True when checkpoints can be verified: an origin, pinned keys and an anchor."""
+        return bool(self.origin and self.verifier_keys and self.anchors)
+
+
+def audit_settings(
+    table: Mapping[str, Any] | None, *, base: Path, source: str, environ: Mapping[str, str]
+) -> AuditSettings:
+    """Read and check the ``[audit]`` table (``source`` names it in errors)."""
+    if not table:
+        return AuditSettings(base=base, signing_key=environ.get(SIGNING_KEY_VARIABLE) or None)
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {sorted(unknown)} in [audit]; allowed: "
+            f"{', '.join(sorted(_KEYS))}.",
+            hint="Check the spelling against docs/anchors.md.",
+        )
+    origin = table.get("origin")
+    if origin is not None and (
+        not isinstance(origin, str) or not origin.strip() or "\n" in origin or "+" in origin
+    ):
+        raise ConfigError(
+            f"{source}: [audit] origin must be one line of text without '+', got {origin!r}.",
+            hint='For example: origin = "bank.example/riskops/production"',
+        )
+    keys = table.get("verifier_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ConfigError(
+            f"{source}: [audit] verifier_keys must be a list of verifier key strings.",
+            hint='Write it as: verifier_keys = ["<name>+<key id>+<key>"]  '
+            "(riskops audit keygen prints it)",
+        )
+    anchors = table.get("anchors", [])
+    if not isinstance(anchors, list) or not all(isinstance(a, dict) for a in anchors):
+        raise ConfigError(
+            f"{source}: [audit] anchors must be a list of tables ([[audit.anchors]]).",
+            hint='Write it as:\n[[audit.anchors]]\ntype = "file"\npath = "anchors/checkpoints.jsonl"',
+        )
+    key_file = table.get("signing_key_file")
+    if key_file is not None and not isinstance(key_file, str):
+        raise ConfigError(
+            f"{source}: [audit] signing_key_file must be a path, got {key_file!r}.",
+            hint='For example: signing_key_file = "audit-signing.key"',
+        )
+    key_path = None
+    if key_file:
+        key_path = Path(key_file).expanduser()
+        if not key_path.is_absolute():
+            key_path = base / key_path
+    return AuditSettings(
+        base=base,
+        origin=origin,
+        signing_key_file=key_path,
+        verifier_keys=tuple(keys),
+        anchors=tuple(dict(a) for a in anchors),
+        quorum=_number(table, "quorum", 1, int, source, minimum=1),
+        every_events=_number(
+            table, "checkpoint_every_events", DEFAULT_EVERY_EVENTS, int, source, minimum=1
+        ),
+        every_seconds=_number(
+            table, "checkpoint_every_seconds", DEFAULT_EVERY_SECONDS, float, source, minimum=0.01
+        ),
+        max_age_seconds=_number(
+            table, "max_checkpoint_age_seconds", DEFAULT_MAX_AGE_SECONDS, float, source, minimum=1
+        ),
+        signing_key=environ.get(SIGNING_KEY_VARIABLE) or None,
+    )
+
+
+def _number(
+    table: Mapping[str, Any],
+    key: str,
+    default: float,
+    kind: type,
+    source: str,
+    *,
+    minimum: float,
+) -> Any:
+    value = table.get(key, default)
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        valid = valid and isinstance(value, int)
+    if not valid or value < minimum:
+        raise ConfigError(
+            f"{source}: [audit] {key} must be a {'whole ' if kind is int else ''}number of at "
+            f"least {minimum:g}, got {value!r}.",
+            hint=f"For example: {key} = {default:g}",
+        )
+    return kind(value)
 
 
 class Role(StrEnum):
@@ -118,6 +246,8 @@ class Settings:
     # prefix of the runbook links they carry (RISKOPS_RUNBOOK_BASE).
     alert_webhook: str | None = None
     runbook_base: str = ""
+    # The [audit] table: signing, anchoring and pinned keys of the checkpoints.
+    audit: AuditSettings | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -177,8 +307,9 @@ def load_settings(
     file_values: dict[str, object] = {}
     people: dict[str, frozenset[Role]] = {}
     review_months = dict(DEFAULT_REVIEW_MONTHS)
+    audit_table: dict[str, Any] | None = None
     if config_file.is_file():
-        file_values, people, review_months = _read_config_file(config_file)
+        file_values, people, review_months, audit_table = _read_config_file(config_file)
 
     def pick(env_name: str, key: str, default: str) -> str:
         value = env.get(env_name) or file_values.get(key) or default
@@ -230,6 +361,7 @@ def load_settings(
         db_read_timeout=_seconds(env, file_values, "db_read_timeout"),
         alert_webhook=pick("RISKOPS_ALERT_WEBHOOK", "alert_webhook", "") or None,
         runbook_base=pick("RISKOPS_RUNBOOK_BASE", "runbook_base", ""),
+        audit=audit_settings(audit_table, base=home_path, source=str(config_file), environ=env),
     )
 
 
@@ -294,18 +426,18 @@ def _check_url(url: str, name: str, schemes: tuple[str, ...]) -> None:
 
 def _read_config_file(
     path: Path,
-) -> tuple[dict[str, object], dict[str, frozenset[Role]], dict[str, int]]:
+) -> tuple[dict[str, object], dict[str, frozenset[Role]], dict[str, int], dict[str, Any] | None]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}.", hint="Fix the file, or run: riskops init --force"
         ) from exc
-    unknown_tables = set(data) - {"riskops", "people", "review_months"}
+    unknown_tables = set(data) - {"riskops", "people", "review_months", "audit"}
     if unknown_tables:
         raise ConfigError(
             f"{path}: unknown table(s) {sorted(unknown_tables)}; "
-            "allowed: [riskops], [people], [review_months].",
+            "allowed: [riskops], [people], [review_months], [audit].",
             hint="Remove or rename the table.",
         )
     section = data.get("riskops", {})
@@ -336,7 +468,10 @@ def _read_config_file(
                     hint=f"Roles are: {allowed_roles}",
                 ) from None
         people[person] = frozenset(parsed)
-    return dict(section), people, _review_months(path, data.get("review_months", {}))
+    audit = data.get("audit")
+    if audit is not None and not isinstance(audit, dict):
+        raise ConfigError(f"{path}: [audit] must be a table.", hint="Write it as: [audit]")
+    return dict(section), people, _review_months(path, data.get("review_months", {})), audit
 
 
 def _review_months(path: Path, table: object) -> dict[str, int]:

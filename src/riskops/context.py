@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from riskops.audit.log import install_checkpointing
 from riskops.config import Settings
 from riskops.registry.mlflow_adapter import MlflowRegistry
 from riskops.store import Store, open_store
@@ -66,6 +67,7 @@ def open_context(
         except Exception:
             store.dispose()
             raise
+    install_checkpointing(store, settings.audit, clock)
     registry = MlflowRegistry(
         settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root
     )

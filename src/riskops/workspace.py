@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,23 @@ environments = ["staging", "production"]
 # and its validator cannot also give the final approval.
 [people]
 {people}
+{audit}"""
+
+AUDIT_TEMPLATE = """
+# Signed checkpoints of the audit log (docs/anchors.md). The signing key is a file outside the
+# database; verify trusts only the verifier keys pinned here and reads checkpoints back from
+# the anchors. In production: a key from RISKOPS_AUDIT_SIGNING_KEY or a secret store, anchors
+# that the database administrator cannot write (S3 Object Lock, a witness, a SIEM webhook).
+[audit]
+origin = "{origin}"
+signing_key_file = "{key_file}"
+verifier_keys = ["{verifier_key}"]
+
+[[audit.anchors]]
+type = "file"
+path = "anchors/checkpoints.jsonl"
 """
+AUDIT_KEY_FILE = "audit-signing.key"
 
 DEMO_PEOPLE: dict[str, list[str]] = {
     "alice": ["developer"],
@@ -48,7 +65,7 @@ DEMO_PEOPLE: dict[str, list[str]] = {
 }
 
 
-def config_text(people: dict[str, list[str]] | None = None) -> str:
+def config_text(people: dict[str, list[str]] | None = None, audit: str = "") -> str:
     listed = people or {}
     lines = [
         f"{name} = [{', '.join(f'{r!r}'.replace(chr(39), chr(34)) for r in roles)}]"
@@ -56,7 +73,22 @@ def config_text(people: dict[str, list[str]] | None = None) -> str:
     ]
     if not lines:
         lines = ['# alice = ["developer"]', '# victor = ["validator"]', '# rita = ["risk_officer"]']
-    return TEMPLATE.format(people="\n".join(lines))
+    return TEMPLATE.format(people="\n".join(lines), audit=audit)
+
+
+def audit_config(home: Path) -> str:
+    """The ``[audit]`` table of a new workspace: a signing key made in ``home`` (0600; an
+    existing one is kept), its verifier key pinned, a file anchor."""
+    from riskops.audit.note import Signer, write_key_file
+
+    key_path = home / AUDIT_KEY_FILE
+    if key_path.exists():
+        signer = Signer.parse(key_path.read_text(encoding="utf-8").strip())
+    else:
+        signer = write_key_file(key_path, f"riskops.local/{uuid.uuid4().hex[:12]}")
+    return AUDIT_TEMPLATE.format(
+        origin=signer.name, key_file=AUDIT_KEY_FILE, verifier_key=signer.verifier().text()
+    )
 
 
 def init_workspace(
@@ -70,7 +102,7 @@ def init_workspace(
             f"{config} already exists.",
             hint="Keep it, or overwrite it with: riskops init --force",
         )
-    config.write_text(config_text(people), encoding="utf-8")
+    config.write_text(config_text(people, audit_config(home)), encoding="utf-8")
     (home / MARKER).write_text("riskops workspace\n", encoding="utf-8")
     settings = load_settings(home=home)
     store = open_store(settings.database_url)

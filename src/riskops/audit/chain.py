@@ -54,6 +54,35 @@ def sha256_hex(text: str) -> str:
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def record_text(
+    *,
+    seq: int,
+    occurred_at: str,
+    actor: str,
+    role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: str,
+    prev_hash: str,
+) -> str:
+    """The canonical JSON of an event's record (module docstring): what its hash is taken of,
+    and, as UTF-8 bytes, its leaf in the Merkle log. Written out by hand because it runs once
+    per event on every append and verify."""
+    return (
+        '{"action":' + _encode(action)
+        + ',"actor":' + _encode(actor)
+        + ',"object_id":' + _encode(object_id)
+        + ',"object_type":' + _encode(object_type)
+        + ',"occurred_at":' + _encode(occurred_at)
+        + ',"payload_sha256":"' + sha256_hex(payload)
+        + '","prev_hash":' + _encode(prev_hash)
+        + ',"role":' + _encode(role)
+        + ',"seq":' + str(int(seq))
+        + "}"
+    )  # fmt: skip
+
+
 def event_hash(
     *,
     seq: int,
@@ -66,24 +95,21 @@ def event_hash(
     payload: str,
     prev_hash: str,
 ) -> str:
-    """The SHA-256 (hex) that an event with these fields must carry.
-
-    Equal to ``sha256_hex(canonical_json(record))`` for the record in the module docstring;
-    written out by hand because it runs once per event on every append and verify.
-    """
-    text = (
-        '{"action":' + _encode(action)
-        + ',"actor":' + _encode(actor)
-        + ',"object_id":' + _encode(object_id)
-        + ',"object_type":' + _encode(object_type)
-        + ',"occurred_at":' + _encode(occurred_at)
-        + ',"payload_sha256":"' + sha256_hex(payload)
-        + '","prev_hash":' + _encode(prev_hash)
-        + ',"role":' + _encode(role)
-        + ',"seq":' + str(int(seq))
-        + "}"
-    )  # fmt: skip
-    return sha256_hex(text)
+    """The SHA-256 (hex) that an event with these fields must carry: of its
+    :func:`record_text`, equal to ``sha256_hex(canonical_json(record))``."""
+    return sha256_hex(
+        record_text(
+            seq=seq,
+            occurred_at=occurred_at,
+            actor=actor,
+            role=role,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            payload=payload,
+            prev_hash=prev_hash,
+        )
+    )
 
 
 def seal(

@@ -19,7 +19,9 @@ O(log n) lookups::
     >>> verify_inclusion(2, 3, hashes[2], proof, root(hashes))  # raises ProofError if not
 
 A proof lists sibling hashes from the leaf upwards, as RFC 9162 §2.1.3.1 and §2.1.4.1 build
-them; the verifiers follow §2.1.3.2 and §2.1.4.2 step by step.
+them; the verifiers follow §2.1.3.2 and §2.1.4.2 step by step. A proof does not fix the tree
+size by itself (leaf 0 of 129 and of 130 leaves have paths of the same shape): verify against a
+root whose size is signed with it, as a checkpoint does.
 """
 
 from __future__ import annotations

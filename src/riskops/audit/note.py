@@ -344,8 +344,8 @@ def load_signer(*, key_file: Path | None, environ: Mapping[str, str]) -> Signer 
             f"Cannot read the signing key file {key_file}: {error.strerror}.",
             hint=f"check the path, or chmod 600 {path}",
         ) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputError(
                 f"The signing key file {key_file} is not a regular file.",
@@ -360,11 +360,14 @@ def load_signer(*, key_file: Path | None, environ: Mapping[str, str]) -> Signer 
         mode = stat.S_IMODE(info.st_mode)
         if mode & ~0o600:
             raise InputError(
-                f"The signing key file {key_file} has mode {mode:04o}: others may read it "
-                f"or it is executable; it must be 0600 or stricter.",
+                f"The signing key file {key_file} has mode {mode:04o}; a private key "
+                f"must be readable and writable by its owner only (0600 or stricter).",
                 hint=f"chmod 600 {path}",
             )
-        content = handle.read()
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            content = handle.read()
+    finally:
+        os.close(fd)
     try:
         return Signer.parse(content.decode().strip())
     except (UnicodeDecodeError, NoteError) as error:
@@ -436,7 +439,7 @@ def _split_note(raw: bytes) -> tuple[bytes, list[_SignatureLine]]:
         name, _, encoded = row[len(_SIG_PREFIX) :].decode().partition(" ")
         if not _valid_name(name):
             raise NoteError(f"malformed note: bad key name {name!r} in a signature line")
-        blob = _unb64(encoded, f"signature of {name}")
+        blob = _unb64(encoded, f"malformed note: signature of {name}")
         if len(blob) < 5:
             raise NoteError(f"malformed note: signature of {name} is too short")
         lines.append(_SignatureLine(row, name, blob[:4], blob[4:]))

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
 from riskops.store import Store
+from riskops.store.database import AUDIT_ACTIONS
 from riskops.store.tables import AuditEventRecord, AuditHeadRecord
 
 _VERIFY_BATCH = 5000
@@ -75,6 +76,14 @@ def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> 
         select(AuditHeadRecord).where(AuditHeadRecord.id == 1).with_for_update()
     ).scalar_one()
     occurred_at = format_time(at)
+    if head.seq:
+        # Times never go backwards along the chain (verify checks it): a writer whose clock
+        # reading was taken before another writer's append takes that append's time.
+        last = session.scalar(
+            select(AuditEventRecord.occurred_at).where(AuditEventRecord.seq == head.seq)
+        )
+        if last is not None and last > occurred_at:
+            occurred_at = last
     events = []
     prev, seq = head.hash, head.seq
     for entry in entries:
@@ -96,6 +105,7 @@ def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> 
     head.seq = seq
     head.hash = prev
     session.flush()
+    session.info.setdefault(AUDIT_ACTIONS, []).extend(e.action for e in events)
     return events
 
 

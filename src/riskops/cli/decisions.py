@@ -4,6 +4,8 @@ and prints the result."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +23,7 @@ DecisionId = Annotated[
     str, typer.Argument(metavar="DECISION_ID", help="The decision_id the scoring API returned.")
 ]
 
-app = typer.Typer(help="Logged decisions: show and replay.", no_args_is_help=True)
+app = typer.Typer(help="Logged decisions: show, replay and prove.", no_args_is_help=True)
 
 
 @app.command("show")
@@ -101,3 +103,32 @@ def replay(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="decisions")
+
+
+@app.command("prove")
+def prove(
+    ctx: typer.Context,
+    decision_id: DecisionId,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the receipt (JSON) to this file.")
+    ] = None,
+) -> None:
+    """Print a receipt that proves a decision into a signed checkpoint, for offline checking:
+    decision → its batch's root → the audit log's checkpoint, with the proofs.
+
+    docs/audit-chain.md defines every byte and shows a verifier that needs only Python.
+
+    Example: riskops decisions prove 0b7c2a4e-4a1f-4c8e-9a51-6f0d2f3b9e10 --out receipt.json
+    """
+    from riskops.decisions.receipts import prove_decision
+
+    state: State = ctx.obj
+    receipt = prove_decision(state.context(), decision_id)
+    if out is None:
+        print_json(receipt)
+        return
+    out.write_text(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.print(
+        f"Wrote the receipt of {decision_id} to {out}: batch {receipt['batch']['id']}, audit "
+        f"event {receipt['event']['seq']}, checkpoint size {receipt['log']['size']}."
+    )

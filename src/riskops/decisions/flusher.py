@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from riskops.audit.log import install_checkpointing
+from riskops.config import AuditSettings
 from riskops.decisions.aggregates import PlanCache, PlanSource, StoredPlans, aggregate_batch
 from riskops.decisions.records import (
     LEAF_FIELDS,
@@ -188,6 +190,7 @@ class Shipping:
     connect_timeout: float = 5.0  # seconds, as the server's store (riskops.store.open_store)
     statement_timeout: float = 10.0
     model_cache: Path | None = None  # the server's verified artifacts: the reference profiles
+    audit: AuditSettings | None = None  # signing and anchoring of audit checkpoints
 
 
 def ship(job: Shipping, shared: Any) -> None:
@@ -234,6 +237,7 @@ def ship(job: Shipping, shared: Any) -> None:
         connect_timeout=job.connect_timeout,
         statement_timeout=job.statement_timeout,
     )
+    install_checkpointing(store, job.audit, _utc_now)
     reader = WalReader(job.wal_dir, durable)
     shared[Slot.CHECKPOINT] = reader.position.packed()
     flusher = Flusher(

@@ -88,7 +88,7 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from riskops.audit.trail import format_time
-from riskops.config import Settings
+from riskops.config import AuditSettings, Settings
 from riskops.decisions.aggregates import PlanSource, StoredPlans
 from riskops.decisions.flusher import (
     FLUSHER_MODES,
@@ -145,6 +145,7 @@ class DecisionLog:
         flusher: FlusherMode = "thread",
         plans: PlanSource | None = None,
         model_cache: Path | None = None,
+        audit: AuditSettings | None = None,
     ) -> None:
         if batch_size < 1 or flush_interval <= 0 or flusher not in FLUSHER_MODES:
             raise ConfigError(
@@ -186,6 +187,9 @@ class DecisionLog:
             self._publish(self.wal.durable_position())
         # The reference profiles come from the server's verified artifacts (``model_cache``).
         self.model_cache = model_cache
+        # Where a flusher process signs and anchors audit checkpoints (a thread shares the
+        # server's store, whose context checkpoints already).
+        self.audit = audit
         self._flusher = Flusher(
             store,
             secrets,
@@ -326,6 +330,7 @@ class DecisionLog:
             connect_timeout=self.store.connect_timeout,
             statement_timeout=self.store.statement_timeout,
             model_cache=self.model_cache,
+            audit=self.audit,
         )
         process = SPAWN.Process(
             target=ship, args=(job, self._shared), name="riskops-decision-flusher", daemon=True

@@ -165,7 +165,13 @@ class StoredDecision:
 
 
 def decision_leaf(row: Mapping[str, Any]) -> str:
-    """The leaf hash of a stored decision row (see the module docstring)."""
+    """The digest (hex) of a stored decision row: SHA-256 of the canonical JSON of its
+    :func:`leaf_fields` (see the module docstring)."""
+    return hashlib.sha256(canonical_json(leaf_fields(row)).encode("utf-8")).hexdigest()
+
+
+def leaf_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a stored decision row that its digest covers, as they are hashed."""
     decided_at = row["decided_at"]
     score = row["score"]
     nonce, ciphertext = row["features_nonce"], row["features_ciphertext"]
@@ -190,7 +196,7 @@ def decision_leaf(row: Mapping[str, Any]) -> str:
     for name in OPTIONAL_LEAF_FIELDS:
         if row.get(name) is not None:
             fields[name] = row[name]
-    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+    return fields
 
 
 def open_wal_features(cipher: AESGCM, entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,13 @@
-"""Sealed decision batches: sealing a flushed batch by its Merkle root in the audit chain, and verification of every stored decision against the Merkle root sealed in the audit chain."""
+"""Sealed decision batches: sealing a flushed batch by its Merkle root in the audit chain, and
+verification of every stored decision against the root sealed in the audit chain.
+
+A batch's root is the RFC 6962 Merkle tree hash over its decisions in id order, each leaf's
+data being the decision's 32-byte digest (:func:`riskops.decisions.records.decision_leaf`):
+``leaf = SHA-256(0x00 || digest)``, ``node = SHA-256(0x01 || left || right)``. The sealing
+event's payload says so with ``"tree": "rfc6962"``; batches sealed before carry no ``tree`` and
+keep the earlier construction (:mod:`riskops.decisions.merkle`), which verification still
+checks.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from riskops.audit.merkle import leaf_hash, root
 from riskops.audit.trail import record
 from riskops.decisions.merkle import merkle_root
 from riskops.decisions.records import (
@@ -35,7 +45,7 @@ def seal_batch(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datet
     """Seal ``rows`` (stored decision rows, ordered by id) as one batch: a ``decision_batches``
     row with their Merkle root, and a ``decisions.batch_sealed`` event in the audit chain, in
     ``session``'s transaction. Returns the batch id the rows must carry."""
-    root = merkle_root([decision_leaf(row) for row in rows])
+    root = batch_root([decision_leaf(row) for row in rows])
     batch = DecisionBatchRecord(
         merkle_root=root,
         count=len(rows),
@@ -59,11 +69,28 @@ def seal_batch(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datet
             "merkle_root": root,
             "first_decision_id": rows[0]["id"],
             "last_decision_id": rows[-1]["id"],
+            "tree": TREE,
         },
         at=at,
     )
     batch.audit_seq = event.seq
     return batch.id
+
+
+TREE = "rfc6962"
+
+
+def batch_leaves(digests: Sequence[str]) -> list[bytes]:
+    """The RFC 6962 leaf hashes of a batch whose decisions have these digests (hex)."""
+    return [leaf_hash(bytes.fromhex(d)) for d in digests]
+
+
+def batch_root(digests: Sequence[str], tree: str | None = TREE) -> str:
+    """A batch's root (hex) over its decisions' digests, by the construction it was sealed
+    with (``tree`` from the sealing event's payload; None for batches sealed before)."""
+    if tree == TREE:
+        return root(batch_leaves(digests)).hex()
+    return merkle_root(digests)
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -170,7 +197,7 @@ def _batch_problem(
     if ids[0] != first or ids[-1] != last:
         changed = ids[0] if ids[0] != first else ids[-1]
         return changed, f"batch {batch_id}: decision ids differ from those sealed at event {seq}"
-    if merkle_root([decision_leaf(r) for r in rows]) != payload["merkle_root"]:
+    if batch_root([decision_leaf(r) for r in rows], payload.get("tree")) != payload["merkle_root"]:
         return None, (
             f"batch {batch_id}: its {len(rows)} decisions ({first} … {last}) no longer hash to "
             f"the Merkle root sealed at audit event {seq}: a decision was edited"

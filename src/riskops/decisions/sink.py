@@ -144,6 +144,7 @@ def open_decision_log(
         flush_interval=flush_interval,
         flusher=flusher,
         model_cache=model_cache,
+        audit=ctx.settings.audit,
     )
     return DurableDecisions(log)
 

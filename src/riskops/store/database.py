@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds
 DEFAULT_STATEMENT_TIMEOUT = 10.0
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cut by statement_timeout
 UNDEFINED_TABLE = "42P01"
+AUDIT_ACTIONS = "riskops.audit_actions"  # session.info key: actions appended in the transaction
 _UNREACHABLE_HINT = "Check RISKOPS_DATABASE_URL and that the database server runs: riskops doctor"
 
 
@@ -65,6 +66,9 @@ class Store:
         self.read_statement_timeout = read_statement_timeout or statement_timeout
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        # Called after a transaction that appended audit events has committed, with the
+        # actions it appended (the checkpointer: riskops.audit.log.install_checkpointing).
+        self.after_audit_commit: list[Callable[[list[str]], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -75,6 +79,10 @@ class Store:
         """A session whose work commits on success and rolls back entirely on any error."""
         with self._session(self._sessions, self.statement_timeout) as session:
             yield session
+            actions: list[str] = session.info.pop(AUDIT_ACTIONS, [])
+        if actions:
+            for hook in self.after_audit_commit:
+                hook(actions)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
