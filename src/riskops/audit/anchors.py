@@ -233,9 +233,17 @@ class FileAnchor:
             log.warning("%s: %s", self.name, problem)
         return [note for o, _, note in found.records if o == origin]
 
-    def entries(self, first: int, size: int) -> bytes:
-        """The entries published with the checkpoint of ``size`` (from index ``first``)."""
-        return (self.entries_dir / f"{first}-{size}.jsonl").read_bytes()
+    def entries(self, origin: str, first: int, size: int) -> bytes:
+        """The entries published with ``origin``'s checkpoint of ``size`` (from ``first``).
+        The folder holds one log's entries: give each origin its own file anchor."""
+        if not any(o == origin and s == size for o, s, _ in self.read().records):
+            raise AnchorError(f"{self.name}: no checkpoint of size {size} for {origin}.")
+        try:
+            return (self.entries_dir / f"{first}-{size}.jsonl").read_bytes()
+        except OSError as exc:
+            raise AnchorError(
+                f"{self.name}: the entries [{first}, {size}) are missing: {exc.strerror}."
+            ) from None
 
 
 def _parse_record(raw: bytes) -> tuple[str, int, str] | None:
@@ -311,6 +319,7 @@ class S3ObjectLockAnchor:
         region: str | None = None,
         client: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = 1000,
     ) -> None:
         from riskops._compat.s3 import s3_client
 
@@ -319,6 +328,7 @@ class S3ObjectLockAnchor:
         self.retention_days = retention_days
         self.mode = mode
         self.clock = clock
+        self.page_size = page_size
         self.name = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.client = (
             client if client is not None else s3_client(endpoint_url=endpoint_url, region=region)
@@ -413,10 +423,15 @@ class S3ObjectLockAnchor:
         from riskops._compat.s3 import is_botocore_error
 
         prefix = self._key("checkpoints", origin_key(origin)) + "/"
-        found: list[tuple[int, datetime, str]] = []
+        # S3 lists the versions of one key newest first; LastModified has whole seconds only,
+        # so the listing's order (reversed) is what tells two versions of one second apart.
+        found: list[tuple[int, int, str]] = []
         try:
             paginator = self.client.get_paginator("list_object_versions")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            )
+            for page in pages:
                 # DeleteMarkers are skipped on purpose: every stored version counts.
                 for version in page.get("Versions", []):
                     key = version["Key"]
@@ -427,7 +442,7 @@ class S3ObjectLockAnchor:
                         Bucket=self.bucket, Key=key, VersionId=version["VersionId"]
                     )
                     note = answer["Body"].read().decode("utf-8")
-                    found.append((int(stem), version["LastModified"], note))
+                    found.append((int(stem), -len(found), note))
         except Exception as exc:
             if not is_botocore_error(exc):
                 raise
@@ -449,7 +464,7 @@ class S3ObjectLockAnchor:
             stored = [v for v in versions.get("Versions", []) if v["Key"] == key]
             if not stored:
                 raise AnchorError(f"{self.name}: no entries at {key}.")
-            oldest = min(stored, key=lambda v: v["LastModified"])
+            oldest = stored[-1]  # versions of a key are listed newest first
             answer = self.client.get_object(
                 Bucket=self.bucket, Key=key, VersionId=oldest["VersionId"]
             )
@@ -687,6 +702,25 @@ _EXAMPLES = {
 }
 
 
+@dataclass(frozen=True)
+class AnchorConfig:
+    """One checked ``[[audit.anchors]]`` table: the anchor's type and its constructor's
+    arguments. Checking needs no network; :meth:`build` makes the anchor (the S3 anchor then
+    asks the bucket for its Object Lock configuration)."""
+
+    type: str
+    options: Mapping[str, Any] = field(repr=False)  # may hold a bearer token
+
+    def build(self) -> Anchor:
+        if self.type == "file":
+            return FileAnchor(**self.options)
+        if self.type == "s3":
+            return S3ObjectLockAnchor(**self.options)
+        if self.type == "webhook":
+            return WebhookAnchor(**self.options)
+        return WitnessAnchor(**self.options)
+
+
 def anchor_from_config(
     table: Mapping[str, object],
     *,
@@ -701,6 +735,17 @@ def anchor_from_config(
 
         anchor_from_config({"type": "webhook", "url": "https://siem.example/in"}, base=home)
     """
+    return anchor_config(table, base=base, environ=environ).build()
+
+
+def anchor_config(
+    table: Mapping[str, object],
+    *,
+    base: Path,
+    environ: Mapping[str, str] | None = None,
+) -> AnchorConfig:
+    """Check one ``[[audit.anchors]]`` table without contacting anything (see
+    :func:`anchor_from_config`)."""
     env = os.environ if environ is None else environ
     kind = table.get("type")
     if kind not in ANCHOR_TYPES:
@@ -727,7 +772,7 @@ def anchor_from_config(
         )
     if kind == "file":
         path = Path(_text(table, "path", where))
-        return FileAnchor(path if path.is_absolute() else base / path)
+        return AnchorConfig(kind, {"path": path if path.is_absolute() else base / path})
     if kind == "s3":
         mode = table.get("mode", "COMPLIANCE")
         if mode not in LOCK_MODES:
@@ -736,24 +781,21 @@ def anchor_from_config(
                 hint='Write mode = "COMPLIANCE" (no one can delete before the date) unless '
                 "you need GOVERNANCE's bypass.",
             )
-        endpoint = table.get("endpoint_url")
-        if endpoint is not None:
-            endpoint = _url(table, "endpoint_url", where)
-        region = _text(table, "region", where) if "region" in table else None
         prefix = table["prefix"]
         if not isinstance(prefix, str):
             raise InputError(
                 f"{where}: prefix must be a string, got {prefix!r}.",
                 hint='Write prefix = "prod" (or "" for the bucket root).',
             )
-        return S3ObjectLockAnchor(
-            bucket=_text(table, "bucket", where),
-            prefix=prefix,
-            retention_days=_days(table, where),
-            mode=str(mode),
-            endpoint_url=endpoint,
-            region=region,
-        )
+        options: dict[str, Any] = {
+            "bucket": _text(table, "bucket", where),
+            "prefix": prefix,
+            "retention_days": _days(table, where),
+            "mode": str(mode),
+            "endpoint_url": _url(table, "endpoint_url", where) if "endpoint_url" in table else None,
+            "region": _text(table, "region", where) if "region" in table else None,
+        }
+        return AnchorConfig(kind, options)
     timeout = _timeout(table, where)
     url = _url(table, "url", where)
     if kind == "webhook":
@@ -767,11 +809,11 @@ def anchor_from_config(
                     "not set.",
                     hint=f"Set it before starting riskops: export {variable}=<bearer token>",
                 )
-        return WebhookAnchor(url, token=token, timeout=timeout)
+        return AnchorConfig(kind, {"url": url, "token": token, "timeout": timeout})
     verifier = CosignatureVerifier.parse(
         _text(table, "verifier_key", where), where=f"{where}: verifier_key"
     )
-    return WitnessAnchor(url, verifier, timeout=timeout)
+    return AnchorConfig(kind, {"url": url, "verifier": verifier, "timeout": timeout})
 
 
 def _text(table: Mapping[str, object], key: str, where: str) -> str:

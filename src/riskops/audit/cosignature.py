@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import stat
 import struct
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from riskops.audit.note import key_id
 from riskops.errors import InputError
 
 ALG_COSIGNATURE_V1 = 0x04
@@ -51,9 +51,7 @@ _MAX_TIMESTAMP = 2**63 - 1
 
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
     """The 4-byte key id of an Ed25519 ``cosignature/v1`` key (C2SP tlog-cosignature)."""
-    return hashlib.sha256(
-        name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key
-    ).digest()[:4]
+    return key_id(name, ALG_COSIGNATURE_V1, public_key)
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:

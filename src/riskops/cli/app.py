@@ -31,6 +31,7 @@ from riskops.cli import (
     serving,
     skew,
     spec,
+    witness,
     workspace,
 )
 from riskops.cli.errors import EXIT_FAILURE, exit_code, render
@@ -88,6 +89,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(witness.app, name="witness")
 
 
 def main() -> None:

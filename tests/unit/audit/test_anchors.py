@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,16 +15,19 @@ from pathlib import Path
 import pytest
 
 from riskops.audit.anchors import (
+    ANCHOR_TYPES,
     Anchor,
     AnchorError,
     FileAnchor,
     Publication,
     WebhookAnchor,
     WitnessAnchor,
+    anchor_config,
     anchor_from_config,
 )
 from riskops.audit.cosignature import Cosigner
 from riskops.errors import BackendError, InputError
+from tests.conftest import REPO
 
 ORIGIN = "riskops.test/log"
 
@@ -68,7 +73,9 @@ def test_file_anchor_writes_entries_beside_it_once(tmp_path: Path) -> None:
     anchor.publish(publication(4, first=1))
     written = tmp_path / "checkpoints.jsonl.entries" / "1-4.jsonl"
     assert written.read_bytes() == publication(4, first=1).entries
-    assert anchor.entries(1, 4) == written.read_bytes()
+    assert anchor.entries(ORIGIN, 1, 4) == written.read_bytes()
+    with pytest.raises(AnchorError, match=r"no checkpoint of size 5 for riskops\.test/log"):
+        anchor.entries(ORIGIN, 1, 5)
     anchor.publish(publication(4, first=1))  # the same entries again: accepted, nothing changes
     other = Publication(
         origin=ORIGIN, size=4, note="x", first=1, entries=b'{"seq": 99}\n', consistency=list
@@ -145,7 +152,9 @@ def receiver() -> Iterator[ThreadingHTTPServer]:
     server.received = []  # type: ignore[attr-defined]
     server.status = 204  # type: ignore[attr-defined]
     server.delay = 0.0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield server
     server.shutdown()
@@ -306,3 +315,18 @@ def test_config_errors_name_the_key_and_what_to_write(
     with pytest.raises(InputError, match=message) as caught:
         anchor_from_config(table, base=tmp_path, environ={})
     assert hint in (caught.value.hint or "")
+
+
+def test_every_table_in_the_anchors_doc_is_accepted(tmp_path: Path) -> None:
+    doc = (REPO / "docs" / "anchors.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", doc, flags=re.DOTALL)
+    tables = [t for block in blocks for t in tomllib.loads(block)["audit"]["anchors"]]
+    assert sorted(t["type"] for t in tables) == sorted(ANCHOR_TYPES)
+    for table in tables:
+        config = anchor_config(
+            table, base=tmp_path, environ={"RISKOPS_ANCHOR_WEBHOOK_TOKEN": "t0ken"}
+        )
+        assert config.type == table["type"]
+        assert "t0ken" not in repr(config)
+        if config.type != "s3":  # building the S3 anchor asks the bucket (integration tests)
+            assert config.build().readable is (config.type == "file")
