@@ -465,3 +465,45 @@ def test_the_go_note_example_verifies_with_the_stdlib_ed25519() -> None:
     # not a checkpoint (two lines of prose), so opening it as one is refused after the signature
     with pytest.raises(rv.Broken, match="the checkpoint text is not origin, size, root"):
         rv.open_checkpoint(PETER_NOTE, key)
+
+
+# --- the inclusion check, against the transparency-dev vectors riskops' own tests use ----------
+
+INCLUSION = Path(__file__).parents[1] / "audit" / "vectors" / "inclusion"
+INCLUSION_CASES = [
+    pytest.param(case, id=f"{path.stem}/{name}")
+    for path in sorted(INCLUSION.glob("*.json"))
+    for name, case in json.loads(path.read_text(encoding="utf-8"))["cases"].items()
+]
+
+
+def _proves(case: dict[str, Any]) -> bool:
+    def raw(value: str | None) -> bytes:
+        return base64.b64decode(value or "")
+
+    try:
+        reached = rv.inclusion_root(
+            case["leafIdx"],
+            case["treeSize"],
+            raw(case["leafHash"]),
+            [raw(p) for p in case["proof"] or []],
+        )
+    except rv.Broken:
+        return False
+    return reached == raw(case["root"])
+
+
+@pytest.mark.parametrize("case", INCLUSION_CASES)
+def test_inclusion_check_matches_the_transparency_dev_vectors(case: dict[str, Any]) -> None:
+    assert _proves(case) is not case["wantErr"], case["desc"]
+
+
+def test_a_proof_of_the_wrong_length_is_named() -> None:
+    leaves = [rv.leaf_hash(bytes([i])) for i in range(5)]
+    root = rv.merkle_root(leaves)
+    proof = [rv.leaf_hash(b"\x01"), rv.node_hash(leaves[2], leaves[3]), leaves[4]]
+    assert rv.inclusion_root(0, 5, leaves[0], proof) == root
+    with pytest.raises(rv.Broken, match="the proof is shorter than the tree needs"):
+        rv.inclusion_root(0, 5, leaves[0], proof[:2])
+    with pytest.raises(rv.Broken, match="the proof is longer than the tree allows"):
+        rv.inclusion_root(0, 5, leaves[0], [*proof, leaves[4]])
