@@ -68,9 +68,9 @@ def append(store: Store, n: int, *, start: int = 0) -> None:
                 session,
                 actor="rita",
                 role="risk_officer",
-                action="version.approved",
-                object_type="model_version",
-                object_id=f"credit-scoring@{i + 1}",
+                action="monitoring.run",
+                object_type="monitoring_run",
+                object_id=f"credit-scoring/run-{i + 1}",
                 payload={"note": f"approval {i}", "value": 0.5},
                 at=T0 + timedelta(minutes=i),
             )
