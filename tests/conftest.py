@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 from hypothesis import HealthCheck, settings
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -118,6 +118,18 @@ def admin_engine(url: str) -> Engine:
     )
 
 
+def drop_store_schema(connection: Connection, schema: str) -> None:
+    """Drop a store's schema and the event triggers guarding it, as the break-glass superuser
+    login does (docs/database-roles.md)."""
+    from riskops.store.guards import MIGRATING_FLAG, removal_statements
+
+    connection.execute(text(f"SET {MIGRATING_FLAG} = 'on'"))
+    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    for statement in removal_statements(schema):
+        connection.execute(text(statement))
+    connection.execute(text(f"RESET {MIGRATING_FLAG}"))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The base SQLAlchemy URL of a PostgreSQL server that answers, or a skip."""
@@ -153,7 +165,7 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
         yield url.render_as_string(hide_password=False)
     finally:
         with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            drop_store_schema(connection, schema)
         engine.dispose()
 
 

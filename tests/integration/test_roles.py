@@ -22,7 +22,7 @@ from riskops.decisions.sealing import verify_decisions
 from riskops.serving.auth import create_key
 from riskops.training.pipeline import train
 from riskops.workspace import init_workspace
-from tests.conftest import PEOPLE, SPEC, admin_engine, approve_and_deploy
+from tests.conftest import PEOPLE, SPEC, admin_engine, approve_and_deploy, drop_store_schema
 from tests.integration.test_serving_durability import (
     RISKOPS,
     _backlog,
@@ -77,7 +77,7 @@ def roles(postgres_url: str) -> Iterator[Roles]:
                 ),
                 {"a": owner, "b": runtime},
             )
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            drop_store_schema(connection, schema)
             for role in (runtime, owner):
                 exists = connection.execute(
                     text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}

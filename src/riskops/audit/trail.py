@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
@@ -69,9 +69,16 @@ def record(
 
 
 def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> list[ChainEvent]:
-    """Append several events in order with one head lock and one bulk insert."""
+    """Append several events in order with one head lock and one bulk insert.
+
+    On PostgreSQL the database appends them (``append_events``, migration 0008): it assigns the
+    sequence numbers, stamps its own clock and computes the hashes, so ``at`` is not used and
+    the events returned carry the server's time. On SQLite they are sealed here at ``at``.
+    """
     if not entries:
         return []
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_on_server(session, entries)
     head = session.execute(
         select(AuditHeadRecord).where(AuditHeadRecord.id == 1).with_for_update()
     ).scalar_one()
@@ -106,6 +113,34 @@ def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> 
     head.hash = prev
     session.flush()
     session.info.setdefault(AUDIT_ACTIONS, []).extend(e.action for e in events)
+    return events
+
+
+_APPEND = text(
+    "SELECT seq, occurred_at, actor, role, action, object_type, object_id, payload, prev_hash, "
+    "hash FROM append_events(CAST(:actors AS text[]), CAST(:roles AS text[]), "
+    "CAST(:actions AS text[]), CAST(:object_types AS text[]), CAST(:object_ids AS text[]), "
+    "CAST(:payloads AS text[]))"
+)
+
+
+def _append_on_server(session: Session, entries: Sequence[Entry]) -> list[ChainEvent]:
+    session.flush()  # the caller's pending rows first, as the ORM would before a query
+    rows = session.execute(
+        _APPEND,
+        {
+            "actors": [e.actor for e in entries],
+            "roles": [e.role for e in entries],
+            "actions": [e.action for e in entries],
+            "object_types": [e.object_type for e in entries],
+            "object_ids": [e.object_id for e in entries],
+            "payloads": [canonical_json(dict(e.payload)) for e in entries],
+        },
+    )
+    events = [ChainEvent(*row) for row in rows]
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, AuditHeadRecord):  # the database moved it: reload when read
+            session.expire(loaded)
     return events
 
 

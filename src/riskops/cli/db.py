@@ -1,5 +1,6 @@
-"""Store commands (``riskops db``): migrate the schema, check it, and print the grants of a
-least-privilege runtime role. Run ``upgrade`` and ``grants`` as the role that owns the tables."""
+"""Store commands (``riskops db``): migrate the schema, check it, and print the SQL of the
+PostgreSQL roles (docs/database-roles.md). Run ``upgrade`` as the owner role (or a superuser
+migration login); ``grants`` prints a script for a superuser to run."""
 
 from __future__ import annotations
 
@@ -82,17 +83,39 @@ def grants(
     ],
     owner_role: Annotated[
         str | None,
-        typer.Option("--owner-role", help="The role that owns the tables and migrates them."),
+        typer.Option(
+            "--owner-role",
+            help="The NOLOGIN role that owns the tables and functions; migrations run as it.",
+        ),
+    ] = None,
+    auditor_role: Annotated[
+        str | None,
+        typer.Option("--auditor-role", help="A read-only role for examiners."),
+    ] = None,
+    anchor_role: Annotated[
+        str | None,
+        typer.Option("--anchor-role", help="A read-only role for the checkpoint anchoring."),
     ] = None,
 ) -> None:
-    """Print the PostgreSQL SQL that makes a least-privilege runtime role: it reads and adds
-    rows, changes them only where riskops does, and owns nothing (so it cannot alter or drop a
-    table or the audit chain's triggers). Pipe it to psql as an administrator.
+    """Print the PostgreSQL script, for a superuser to run, that makes the store's roles: the
+    owner (NOLOGIN, owns the tables and the append function), the runtime role (reads, inserts
+    where riskops does, appends audit events only through append_events(), owns nothing), the
+    read-only auditor and anchor roles, and the event trigger that refuses DISABLE TRIGGER,
+    DROP TRIGGER, RENAME and DROP on the audit tables even to their owner. Comments in the
+    script say who runs what; see docs/database-roles.md.
 
-    Example: riskops db grants --runtime-role riskops_runtime --owner-role riskops_owner | psql
+    Example: riskops db grants --runtime-role riskops_runtime --owner-role riskops_owner
+    --auditor-role riskops_auditor --anchor-role riskops_anchor | psql -v ON_ERROR_STOP=1
+    postgresql://postgres@db/riskops
     """
     from riskops.store.grants import as_script, runtime_grants
 
     with _store(ctx) as store:
-        statements = runtime_grants(store, runtime_role, owner_role=owner_role)
+        statements = runtime_grants(
+            store,
+            runtime_role,
+            owner_role=owner_role,
+            auditor_role=auditor_role,
+            anchor_role=anchor_role,
+        )
     typer.echo(as_script(statements), nl=False)

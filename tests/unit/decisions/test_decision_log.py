@@ -37,6 +37,7 @@ from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store, open_store
 from riskops.store.tables import DecisionRecord
 from tests.conftest import REPO, admin_engine
+from tests.insider import bypass_guards
 
 SUBJECT = "CUSTOMER-SECRET-4242"
 FEATURES = {
@@ -374,6 +375,7 @@ def test_a_deleted_or_edited_decision_names_its_batch(
         ).first()
     assert victim is not None
     with store.transaction() as session:
+        bypass_guards(session.connection(), "decisions")
         tamper(session, victim.id)
     report = verify_decisions(store)
     assert not report.ok
@@ -435,6 +437,7 @@ def test_riskops_audit_verify_fails_on_a_deleted_decision(ctx: Context, tmp_path
     assert ok.exit_code == 0, ok.output
     assert "decision log verified: 2 decisions in" in ok.output
     with ctx.store.transaction() as session:
+        bypass_guards(session.connection(), "decisions")
         session.execute(delete(DecisionRecord).where(DecisionRecord.id == first.decision_id))
     broken = runner.invoke(app, ["audit", "verify"], env=env)
     assert broken.exit_code == 1
