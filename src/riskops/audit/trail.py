@@ -138,6 +138,7 @@ def _append_on_server(session: Session, entries: Sequence[Entry]) -> list[ChainE
         },
     )
     events = [ChainEvent(*row) for row in rows]
+    session.info.setdefault(AUDIT_ACTIONS, []).extend(e.action for e in events)
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, AuditHeadRecord):  # the database moved it: reload when read
             session.expire(loaded)

@@ -32,7 +32,7 @@ from riskops.store.tables import ApiKeyRecord, table_of
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
 from riskops.workspace import init_workspace
-from tests.conftest import DATA, PEOPLE, SPEC, admin_engine, approve_and_deploy
+from tests.conftest import DATA, PEOPLE, SPEC, admin_engine, approve_and_deploy, drop_store_schema
 
 JUSTIFICATION = "Judged against the bank's own policy minimum, documented in the model file."
 
@@ -119,7 +119,7 @@ def _pg_schema(base: str) -> Iterator[str]:
         yield url.render_as_string(hide_password=False)
     finally:
         with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            drop_store_schema(connection, schema)
         engine.dispose()
 
 
