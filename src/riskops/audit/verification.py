@@ -51,6 +51,7 @@ class AnchoredCheckpoint:
     root: str
     anchors: list[str]
     signers: list[str]
+    note: str = field(default="", repr=False)  # one signed note as an anchor holds it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +67,7 @@ class AuditReport:
     """What ``riskops audit verify`` found; ``problems`` are sentences an examiner reads."""
 
     status: str
-    events: int
+    events: int  # events that verify in order (all of them when nothing is broken)
     head_seq: int | None
     head_hash: str | None
     problems: list[str] = field(default_factory=list)
@@ -76,6 +77,7 @@ class AuditReport:
     unanchored_tail: int = 0
     anchor_errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stored: int = 0  # events in the store
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ class AuditReport:
             "ok": self.ok,
             "status": self.status,
             "events": self.events,
+            "stored_events": self.stored,
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "first_broken_seq": self.first_broken_seq,
@@ -111,6 +114,7 @@ class _Walk:
     roots: dict[int, bytes] = field(default_factory=dict)
     times: dict[int, str] = field(default_factory=dict)
     tail_first_time: str | None = None
+    intact: int | None = None  # events that verify before the first broken one
 
 
 def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
@@ -124,6 +128,8 @@ def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
         seq, occurred_at, actor, role, action, object_type, object_id, payload, prev, hash_ = event
         if walk.broken_at is None:
             _check_link(walk, seq, occurred_at, prev, size + 1)
+            if walk.broken_at is not None:
+                walk.intact = size
         text = (
             '{"action":' + _encode(action)
             + ',"actor":' + _encode(actor)
@@ -138,6 +144,7 @@ def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
         ).encode("utf-8")  # fmt: skip
         if walk.broken_at is None and sha256(text).hexdigest() != hash_:
             walk.broken_at = seq
+            walk.intact = size
             walk.problems.append(f"event {seq} was altered: its content no longer matches its hash")
         node = sha256(b"\x00" + text).digest()
         size += 1
@@ -192,13 +199,17 @@ def read_anchored(
     problems: list[str] = []
     errors: dict[str, str] = {}
     held: dict[tuple[int, str], tuple[set[str], set[str]]] = {}
+    notes_of: dict[tuple[int, str], str] = {}
     readable = [a for a in anchors_of(settings) if a.readable]
     for anchor in readable:
         try:
             notes = anchor.checkpoints(settings.origin or "")
         except AnchorError as exc:
-            errors[anchor.name] = str(exc)
+            errors[anchor.name] = f"could not be read: {exc}"
             continue
+        damaged = getattr(anchor, "problems", ())
+        if damaged:
+            errors[anchor.name] = "read with damaged lines set aside: " + "; ".join(damaged)
         for note in notes:
             try:
                 opened = open_note(note, verifiers)
@@ -211,6 +222,7 @@ def read_anchored(
                 continue
             if checkpoint.origin != settings.origin:
                 continue
+            notes_of.setdefault((checkpoint.size, checkpoint.root.hex()), note)
             names, signers = held.setdefault(
                 (checkpoint.size, checkpoint.root.hex()), (set(), set())
             )
@@ -226,7 +238,7 @@ def read_anchored(
                 f"({', '.join(r[:16] for r in sorted(roots))}): the log was forked or rewritten"
             )
     anchored = [
-        AnchoredCheckpoint(size, root, sorted(names), sorted(signers))
+        AnchoredCheckpoint(size, root, sorted(names), sorted(signers), notes_of[size, root])
         for (size, root), (names, signers) in sorted(held.items())
         if len(names) >= settings.quorum
     ]
@@ -257,12 +269,13 @@ def verify_audit(
         lifecycle = lifecycle_problems(session)
     report = AuditReport(
         status=STATUS_BROKEN,
-        events=walk.count,
+        events=walk.count if walk.intact is None else walk.intact,
         head_seq=head.seq if head is not None else None,
         head_hash=head.hash if head is not None else None,
         checkpoints=checkpoints,
         anchored_size=anchored_size,
         anchor_errors=errors,
+        stored=walk.count,
     )
     report.problems += walk.problems
     report.first_broken_seq = walk.broken_at

@@ -103,6 +103,8 @@ def _print_report(report: Any, decisions: Any, head_problem: str | None, *, anch
         console.print(f"[red]audit chain BROKEN{where}[/red]:")
         for problem in report.problems:
             console.print(f"  - {problem}")
+        if report.first_broken_seq is not None:
+            console.print(f"{report.events} events before it verify.")
     if head_problem is not None:
         console.print(f"[red]audit chain BROKEN[/red]: {head_problem}.")
     if report.checkpoints:
@@ -113,7 +115,7 @@ def _print_report(report: Any, decisions: Any, head_problem: str | None, *, anch
             f"{report.unanchored_tail} events after it not anchored yet"
         )
     for name, error in sorted(report.anchor_errors.items()):
-        console.print(f"[yellow]anchor {name} could not be read[/yellow]: {error}")
+        console.print(f"[yellow]anchor {name}[/yellow] {error}")
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
     if decisions.ok:

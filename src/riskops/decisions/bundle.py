@@ -63,7 +63,7 @@ def export_bundle(ctx: Context, directory: Path) -> dict[str, Any]:
     checkpoints: list[dict[str, Any]] = []
     if settings is not None and settings.anchored:
         anchored, _problems, errors = read_anchored(settings, verifiers_of(settings))
-        checkpoints += [{"source": "anchors", **c.as_dict()} for c in anchored]
+        checkpoints += [{"source": "anchors", **c.as_dict(), "note": c.note} for c in anchored]
         checkpoints += [
             {"source": "anchor-error", "anchor": a, "error": e} for a, e in errors.items()
         ]
