@@ -96,6 +96,7 @@ _KEYS = {
     "checkpoint_every_seconds",
     "max_checkpoint_age_seconds",
     "anchors",
+    "also_sign_with",
 }
 
 
@@ -112,6 +113,8 @@ class AuditSettings:
     every_events: int = DEFAULT_EVERY_EVENTS
     every_seconds: float = DEFAULT_EVERY_SECONDS
     max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
+    # Further key files every checkpoint is also signed with: a key being rotated in or out.
+    also_sign_with: tuple[Path, ...] = ()
     # The private key text from RISKOPS_AUDIT_SIGNING_KEY; wins over signing_key_file.
     signing_key: str | None = field(default=None, repr=False)
 
@@ -161,6 +164,12 @@ def audit_settings(
             f"{source}: [audit] signing_key_file must be a path, got {key_file!r}.",
             hint='For example: signing_key_file = "audit-signing.key"',
         )
+    also = table.get("also_sign_with", [])
+    if not isinstance(also, list) or not all(isinstance(a, str) and a for a in also):
+        raise ConfigError(
+            f"{source}: [audit] also_sign_with must be a list of key file paths.",
+            hint='While rotating: also_sign_with = ["audit-signing-2027.key"]',
+        )
     key_path = None
     if key_file:
         key_path = Path(key_file).expanduser()
@@ -170,6 +179,9 @@ def audit_settings(
         base=base,
         origin=origin,
         signing_key_file=key_path,
+        also_sign_with=tuple(
+            p if p.is_absolute() else base / p for p in (Path(a).expanduser() for a in also)
+        ),
         verifier_keys=tuple(keys),
         anchors=tuple(dict(a) for a in anchors),
         quorum=_number(table, "quorum", 1, int, source, minimum=1),

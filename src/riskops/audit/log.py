@@ -200,6 +200,14 @@ class Checkpointer:
         self.settings = settings
         self.origin = settings.origin
         self.signer = signer
+        # Every checkpoint is signed by the key and by each key being rotated in or out.
+        self.signers = [signer] + [
+            extra
+            for extra in (
+                load_signer(key_file=path, environ={}) for path in settings.also_sign_with
+            )
+            if extra is not None
+        ]
         self.anchors = list(anchors)
         self.clock = clock
         self._last: tuple[int, float] | None = None  # (size, monotonic time) of our last one
@@ -280,7 +288,7 @@ class Checkpointer:
             )
         root = compact.root()
         body = Checkpoint(self.origin, size, root).body()
-        note = sign_note(body, [self.signer])
+        note = sign_note(body, self.signers)
         nodes = StoredNodes(session, new_nodes)
         publication = Publication(
             origin=self.origin,

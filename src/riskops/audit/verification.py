@@ -83,6 +83,11 @@ class AuditReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def reason(self) -> str | None:
+        """The first problem found, or None."""
+        return self.problems[0] if self.problems else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,

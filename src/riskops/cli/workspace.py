@@ -113,7 +113,15 @@ def demo(
         production = " → ".join(f"v{v}" for _, v in summary.production_history)
         console.print(f"production history: {production} (rollbacks)")
         if summary.audit is not None and summary.audit.ok:
-            console.print(f"audit chain verified: {summary.audit.events} events")
+            anchored = summary.audit.checkpoints
+            console.print(
+                f"audit chain verified: {summary.audit.events} events"
+                + (
+                    f", anchored by {len(anchored)} signed checkpoints"
+                    if anchored
+                    else " (integrity only, not anchored)"
+                )
+            )
         elif summary.audit is not None:
             console.print(
                 f"[red]audit chain BROKEN at event {summary.audit.first_broken_seq}[/red]: "

@@ -87,7 +87,7 @@ def prove_decision(ctx: Context, decision_id: str) -> dict[str, Any]:
             .mappings()
             .all()
         )
-        texts = [canonical_json(leaf_fields(m)) for m in members]
+        texts = [canonical_json(leaf_fields(dict(m))) for m in members]
     digests = [_sha256(t) for t in texts]
     index = next(i for i, m in enumerate(members) if m["id"] == decision_id)
     batch_proof = inclusion_proof(index, len(digests), ListSource(batch_leaves(digests)))

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from riskops.audit import VerifyReport, verify
+from riskops.audit.verification import AuditReport, verify_audit
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
 from riskops.demo.drift import DriftSummary, drift_walk
@@ -58,7 +58,7 @@ class DemoSummary:
     settings: Settings
     steps: list[DemoStep] = field(default_factory=list)
     versions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    audit: VerifyReport | None = None
+    audit: AuditReport | None = None
     seconds: float = 0.0
     production_history: list[tuple[datetime, int]] = field(default_factory=list)
     documents: list[Path] = field(default_factory=list)
@@ -157,7 +157,7 @@ def run_demo(
                 home / "reports" / "credit-scoring-production-monitoring.html",
             )
         progress("Verifying the audit chain")
-        summary.audit = verify(ctx.store)
+        summary.audit = verify_audit(ctx.store, ctx.settings.audit, now=ctx.clock)
     finally:
         ctx.close()
     summary.seconds = time.perf_counter() - started

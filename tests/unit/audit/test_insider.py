@@ -262,8 +262,11 @@ def test_a_stale_anchor_is_reported(
 ) -> None:
     append(anchored, 2, start=10)
     strict = AuditSettings(**{**settings.__dict__, "max_age_seconds": 60})
-    found = problems(anchored, strict)
-    assert "2 events are not anchored" in found
+    # Two hours on (PostgreSQL stamps events with its own clock, SQLite with T0's).
+    later = max(datetime.now(UTC), T0) + timedelta(hours=2)
+    report = verify_audit(anchored, strict, now=lambda: later)
+    assert report.status == STATUS_BROKEN
+    assert "2 events are not anchored" in " | ".join(report.problems)
 
 
 def test_checkpoints_are_rfc6962_roots_of_the_event_records(
@@ -291,3 +294,32 @@ def test_checkpoints_are_rfc6962_roots_of_the_event_records(
 
     report = verify_audit(anchored, settings)
     assert report.checkpoints[0].root == mth(leaves).hex()
+
+
+def test_a_key_rotation_signs_with_both_keys_for_the_overlap(
+    store: Store, settings: AuditSettings, signer: Signer, tmp_path: Path
+) -> None:
+    """Old and new key sign every checkpoint of the overlap; a verifier that pinned either one
+    accepts them, and once the old key is dropped, checkpoints verify under the new key alone."""
+    new = write_key_file(tmp_path / "audit-2027.key", ORIGIN)
+    overlap = AuditSettings(
+        **{**settings.__dict__, "also_sign_with": (tmp_path / "audit-2027.key",)}
+    )
+    append(store, 3)
+    checkpointer(store, overlap, signer).checkpoint("rotation")
+    for pinned in ((signer.verifier().text(),), (new.verifier().text(),)):
+        pinned_settings = AuditSettings(**{**settings.__dict__, "verifier_keys": pinned})
+        report = verify_audit(store, pinned_settings)
+        assert report.status == STATUS_ANCHORED, report.problems
+    after = AuditSettings(
+        **{
+            **settings.__dict__,
+            "signing_key_file": tmp_path / "audit-2027.key",
+            "verifier_keys": (new.verifier().text(),),
+        }
+    )
+    append(store, 2, start=3)
+    Checkpointer(store, after, new, anchors_of(after), lambda: T0).checkpoint("rotated")
+    report = verify_audit(store, after)
+    assert report.status == STATUS_ANCHORED, report.problems
+    assert [c.size for c in report.checkpoints] == [3, 5]

@@ -326,7 +326,8 @@ def _resign_checkpoint(bundle: Path) -> None:
 def _unsigned_fork(bundle: Path) -> None:
     path = bundle / "checkpoints.jsonl"
     lines = _lines(path)
-    bare = next(line for line in lines if not line.get("note"))
+    bare = next(line for line in lines if line.get("source") == "anchors")
+    del bare["note"]
     bare["root"] = _flip(bare["root"])
     _write(path, lines)
 
