@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 GENESIS_HASH = "0" * 64
 
 
@@ -51,7 +53,7 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+_dumps = orjson.dumps
 
 
 def record_text(
@@ -67,20 +69,39 @@ def record_text(
     prev_hash: str,
 ) -> str:
     """The canonical JSON of an event's record (module docstring): what its hash is taken of,
-    and, as UTF-8 bytes, its leaf in the Merkle log. Written out by hand because it runs once
-    per event on every append and verify."""
-    return (
-        '{"action":' + _encode(action)
-        + ',"actor":' + _encode(actor)
-        + ',"object_id":' + _encode(object_id)
-        + ',"object_type":' + _encode(object_type)
-        + ',"occurred_at":' + _encode(occurred_at)
-        + ',"payload_sha256":"' + sha256_hex(payload)
-        + '","prev_hash":' + _encode(prev_hash)
-        + ',"role":' + _encode(role)
-        + ',"seq":' + str(int(seq))
-        + "}"
-    )  # fmt: skip
+    and, as UTF-8 bytes, its leaf in the Merkle log."""
+    return record_bytes(
+        seq, occurred_at, actor, role, action, object_type, object_id, payload, prev_hash
+    ).decode("utf-8")
+
+
+def record_bytes(
+    seq: int,
+    occurred_at: str,
+    actor: str,
+    role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: str,
+    prev_hash: str,
+) -> bytes:
+    """:func:`record_text` as UTF-8 bytes, the fast way: orjson with the keys inserted in
+    sorted order. orjson escapes strings as ``json.dumps(ensure_ascii=False)`` does (only
+    ``"``, ``\\`` and control characters; property-tested against :func:`canonical_json`)."""
+    return _dumps(
+        {
+            "action": action,
+            "actor": actor,
+            "object_id": object_id,
+            "object_type": object_type,
+            "occurred_at": occurred_at,
+            "payload_sha256": hashlib.sha256(payload.encode("utf-8")).hexdigest(),
+            "prev_hash": prev_hash,
+            "role": role,
+            "seq": int(seq),
+        }
+    )
 
 
 def event_hash(
@@ -97,19 +118,11 @@ def event_hash(
 ) -> str:
     """The SHA-256 (hex) that an event with these fields must carry: of its
     :func:`record_text`, equal to ``sha256_hex(canonical_json(record))``."""
-    return sha256_hex(
-        record_text(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor=actor,
-            role=role,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            payload=payload,
-            prev_hash=prev_hash,
+    return hashlib.sha256(
+        record_bytes(
+            seq, occurred_at, actor, role, action, object_type, object_id, payload, prev_hash
         )
-    )
+    ).hexdigest()
 
 
 def seal(

@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,12 +32,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from riskops.audit.anchors import Anchor, AnchorError, Publication, anchor_from_config
-from riskops.audit.chain import ChainEvent, record_text, sha256_hex
+from riskops.audit.chain import ChainEvent, record_bytes, sha256_hex
 from riskops.audit.merkle import (
     CompactRange,
     consistency_proof,
@@ -80,17 +80,17 @@ ENTRY_FIELDS = (
 
 def event_leaf(event: ChainEvent) -> bytes:
     """The bytes of ``event``'s leaf in the log: its canonical record text in UTF-8."""
-    return record_text(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        role=event.role,
-        action=event.action,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        payload=event.payload,
-        prev_hash=event.prev_hash,
-    ).encode("utf-8")
+    return record_bytes(
+        event.seq,
+        event.occurred_at,
+        event.actor,
+        event.role,
+        event.action,
+        event.object_type,
+        event.object_id,
+        event.payload,
+        event.prev_hash,
+    )
 
 
 def events_between(session: Session, after: int, upto: int) -> Iterator[ChainEvent]:
@@ -107,8 +107,7 @@ def events_between(session: Session, after: int, upto: int) -> Iterator[ChainEve
 
 def entry_line(event: ChainEvent) -> bytes:
     """One event as a JSON Lines entry (every stored field verbatim), for anchors and export."""
-    row = {name: getattr(event, name) for name in ENTRY_FIELDS}
-    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return orjson.dumps({name: getattr(event, name) for name in ENTRY_FIELDS}) + b"\n"
 
 
 class StoredNodes:
@@ -322,8 +321,8 @@ class Checkpointer:
                 )
         if new_nodes:
             session.execute(
-                insert(AuditTreeNode),
-                [{"level": lv, "idx": ix, "hash": h} for (lv, ix), h in sorted(new_nodes.items())],
+                insert(table_of(AuditTreeNode)),
+                [{"level": lv, "idx": ix, "hash": h} for (lv, ix), h in new_nodes.items()],
             )
         session.add(
             AuditCheckpointRecord(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
 from riskops.store import Store
 from riskops.store.database import AUDIT_ACTIONS
-from riskops.store.tables import AuditEventRecord, AuditHeadRecord
+from riskops.store.tables import AuditEventRecord, AuditHeadRecord, table_of
 
 _VERIFY_BATCH = 5000
 
@@ -108,7 +108,10 @@ def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> 
         )
         events.append(event)
         prev = event.hash
-    session.execute(insert(AuditEventRecord), [dataclasses.asdict(e) for e in events])
+    session.execute(
+        insert(table_of(AuditEventRecord)),
+        [{name: getattr(e, name) for name in _COLUMNS} for e in events],
+    )
     head.seq = seq
     head.hash = prev
     session.flush()

@@ -20,22 +20,18 @@ Without anchors configured the result is "integrity only, not anchored", never a
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from riskops.audit.chain import GENESIS_HASH
+from riskops.audit.chain import GENESIS_HASH, record_bytes
 from riskops.audit.log import ENTRY_FIELDS, anchors_of, verifiers_of
 from riskops.audit.note import Checkpoint, NoteError, Verifier, open_note
 from riskops.config import AuditSettings
 from riskops.store import Store
-from riskops.store.tables import AuditEventRecord, AuditHeadRecord, table_of
+from riskops.store.tables import AuditHeadRecord
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode
 _BATCH = 10000
 
 STATUS_ANCHORED = "verified-anchored"
@@ -124,41 +120,48 @@ class _Walk:
 
 def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
     """One pass: links, hashes and times of every event, and the log's root at each of
-    ``sizes`` (an inlined compact range: the perfect-subtree roots on a stack)."""
+    ``sizes`` (an inlined compact range: the perfect-subtree roots on a stack).
+
+    The leaf's bytes are :func:`riskops.audit.chain.record_bytes`, whose SHA-256 is the event's
+    hash."""
     walk = _Walk()
     sha256 = hashlib.sha256
     stack: list[bytes] = []
     size = 0
-    for event in events:
-        seq, occurred_at, actor, role, action, object_type, object_id, payload, prev, hash_ = event
-        if walk.broken_at is None:
-            _check_link(walk, seq, occurred_at, prev, size + 1)
-            if walk.broken_at is not None:
-                walk.intact = size
-        text = (
-            '{"action":' + _encode(action)
-            + ',"actor":' + _encode(actor)
-            + ',"object_id":' + _encode(object_id)
-            + ',"object_type":' + _encode(object_type)
-            + ',"occurred_at":' + _encode(occurred_at)
-            + ',"payload_sha256":"' + sha256(payload.encode("utf-8")).hexdigest()
-            + '","prev_hash":' + _encode(prev)
-            + ',"role":' + _encode(role)
-            + ',"seq":' + str(int(seq))
-            + "}"
-        ).encode("utf-8")  # fmt: skip
-        if walk.broken_at is None and sha256(text).hexdigest() != hash_:
+    prev_ok = GENESIS_HASH
+    last_time = ""
+    for (
+        seq,
+        occurred_at,
+        actor,
+        role,
+        action,
+        object_type,
+        object_id,
+        payload,
+        prev,
+        hash_,
+    ) in events:
+        size += 1
+        if walk.broken_at is None and (seq != size or prev != prev_ok or occurred_at < last_time):
+            walk.prev, walk.last_time = prev_ok, last_time
+            _check_link(walk, seq, occurred_at, prev, size)
+            walk.intact = size - 1
+        text = record_bytes(
+            seq, occurred_at, actor, role, action, object_type, object_id, payload, prev
+        )
+        if sha256(text).hexdigest() != hash_ and walk.broken_at is None:
             walk.broken_at = seq
-            walk.intact = size
+            walk.intact = size - 1
             walk.problems.append(f"event {seq} was altered: its content no longer matches its hash")
         node = sha256(b"\x00" + text).digest()
-        size += 1
         merges = size
         while not merges & 1:
             node = sha256(b"\x01" + stack.pop() + node).digest()
             merges >>= 1
         stack.append(node)
-        walk.prev = hash_
+        prev_ok = hash_
+        last_time = occurred_at if occurred_at > last_time else last_time
         if size in sizes:
             root = stack[-1]
             for left in reversed(stack[:-1]):
@@ -168,6 +171,7 @@ def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
         if size == anchored_size + 1:
             walk.tail_first_time = occurred_at
     walk.count = size
+    walk.prev = prev_ok
     return walk
 
 
@@ -382,9 +386,18 @@ def _parse_time(text: str) -> datetime:
 
 
 def _stored_rows(session: Any) -> Iterable[Any]:
-    """Every event as a plain row in chain order, streamed."""
-    table = table_of(AuditEventRecord)
-    query = select(*(table.c[name] for name in ENTRY_FIELDS)).order_by(table.c.seq)
-    result = session.execute(query.execution_options(yield_per=_BATCH))
-    for partition in result.partitions():
-        yield from partition
+    """Every event as a plain tuple in chain order, streamed from the driver's own cursor (a
+    named, server-side one on PostgreSQL): the ORM's rows cost more than the hashing."""
+    columns = ", ".join(ENTRY_FIELDS)
+    dbapi = session.connection().connection.dbapi_connection
+    if session.get_bind().dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="riskops_audit_verify")
+        cursor.itersize = _BATCH
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(f"SELECT {columns} FROM audit_events ORDER BY seq")  # noqa: S608
+        while rows := cursor.fetchmany(_BATCH):
+            yield from rows
+    finally:
+        cursor.close()

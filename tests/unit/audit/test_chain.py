@@ -189,3 +189,41 @@ def test_an_empty_chain_verifies_against_the_genesis_head() -> None:
     report = verify_events([], head_seq=0, head_hash=GENESIS_HASH)
     assert report.ok
     assert report.events == 0
+
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    fields=st.lists(TEXT, min_size=8, max_size=8),
+)
+def test_the_fast_record_text_is_the_canonical_json(seq: int, fields: list[str]) -> None:
+    """record_text (orjson) equals canonical_json (the standard library) of the documented
+    record for any Unicode text, control characters, quotes and backslashes included."""
+    from riskops.audit.chain import canonical_json, record_text, sha256_hex
+
+    occurred_at, actor, role, action, object_type, object_id, payload, prev = fields
+    record = {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "payload_sha256": sha256_hex(payload),
+        "prev_hash": prev,
+    }
+    assert record_text(
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=actor,
+        role=role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        prev_hash=prev,
+    ) == canonical_json(record)
