@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from riskops.audit.chain import GENESIS_HASH, event_hash
 from riskops.audit.log import install_checkpointing
 from riskops.audit.note import write_key_file
 from riskops.audit.trail import record
@@ -22,6 +20,7 @@ from riskops.audit.verification import STATUS_ANCHORED, STATUS_BROKEN, verify_au
 from riskops.config import AuditSettings
 from riskops.store import Store, open_store
 from tests.integration.conftest import _Weed, s3_client
+from tests.unit.audit.test_insider import rechain
 
 pytestmark = pytest.mark.integration
 
@@ -101,38 +100,8 @@ def test_verify_reads_the_checkpoints_from_s3_and_catches_a_rewrite(
     only_s3 = AuditSettings(**{**settings.__dict__, "anchors": settings.anchors[:1], "quorum": 1})
     assert verify_audit(store, only_s3).status == STATUS_ANCHORED
 
-    # A superuser rewrites event 3 and recomputes every hash after it.
-    with store.engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT seq, occurred_at, actor, role, action, object_type, object_id, payload "
-                "FROM audit_events ORDER BY seq"
-            )
-        ).all()
-    with store.engine.begin() as connection:
-        connection.execute(text("SET LOCAL session_replication_role = replica"))
-        prev = GENESIS_HASH
-        for seq, at, actor, role, action, otype, oid, payload in rows:
-            who = "mallory" if seq == 3 else actor
-            digest = event_hash(
-                seq=seq,
-                occurred_at=at,
-                actor=who,
-                role=role,
-                action=action,
-                object_type=otype,
-                object_id=oid,
-                payload=payload,
-                prev_hash=prev,
-            )
-            connection.execute(
-                text(
-                    "UPDATE audit_events SET actor = :a, prev_hash = :p, hash = :h WHERE seq = :s"
-                ),
-                {"a": who, "p": prev, "h": digest, "s": seq},
-            )
-            prev = digest
-        connection.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": prev})
+    # A superuser rewrites event 3 and recomputes every hash after it, and the head.
+    rechain(store, edit_seq=3, actor="mallory")
     report = verify_audit(store, only_s3)
     assert report.status == STATUS_BROKEN
     assert any("anchored checkpoint of size 5" in p for p in report.problems)
