@@ -187,7 +187,7 @@ class Checkpointer:
         store: Store,
         settings: AuditSettings,
         signer: Signer,
-        anchors: Sequence[Anchor],
+        anchors: Sequence[Anchor] | None,
         clock: Callable[[], datetime],
     ) -> None:
         if not settings.origin:
@@ -207,9 +207,17 @@ class Checkpointer:
             )
             if extra is not None
         ]
-        self.anchors = list(anchors)
+        # Built on the first checkpoint when not given: opening a workspace contacts no
+        # anchor (an S3 anchor checks its bucket's Object Lock when it is made).
+        self._anchors = list(anchors) if anchors is not None else None
         self.clock = clock
         self._last: tuple[int, float] | None = None  # (size, monotonic time) of our last one
+
+    def anchors(self) -> list[Anchor]:
+        """The anchors, witnesses first (made on first use)."""
+        if self._anchors is None:
+            self._anchors = anchors_of(self.settings)
+        return self._anchors
 
     def due(self, actions: Sequence[str]) -> str | None:
         """Why a checkpoint is due after a commit that appended ``actions``, or None."""
@@ -299,7 +307,7 @@ class Checkpointer:
         )
         anchored: list[str] = []
         failures: dict[str, str] = {}
-        for anchor in self.anchors:
+        for anchor in self.anchors():
             try:
                 extra = anchor.publish(publication)
             except AnchorError as exc:
@@ -359,7 +367,7 @@ def make_checkpointer(
     signer = signer_of(settings)
     if signer is None:
         return None
-    return Checkpointer(store, settings, signer, anchors_of(settings), clock)
+    return Checkpointer(store, settings, signer, None, clock)
 
 
 def install_checkpointing(

@@ -26,7 +26,17 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    s = open_store(store_url)
+    yield from _seeded(store_url)
+
+
+@pytest.fixture
+def pg_store(pg_schema_url: str) -> Iterator[Store]:
+    """PostgreSQL only: SQLite has no TRUNCATE (an unqualified DELETE is one, refused above)."""
+    yield from _seeded(pg_schema_url)
+
+
+def _seeded(url: str) -> Iterator[Store]:
+    s = open_store(url)
     with s.transaction() as session:
         for i in range(3):
             record(
@@ -139,10 +149,9 @@ def test_the_store_refuses(store: Store, statement: str, message: str) -> None:
     "table",
     ["audit_head", "decisions", "decision_batches", "audit_tree", "audit_checkpoints"],
 )
-def test_postgresql_refuses_truncate_even_to_the_owner(store: Store, table: str) -> None:
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE: an unqualified DELETE is one, refused above")
-    _refused(store, f"TRUNCATE {table} CASCADE", r"(is append-only|rows are kept)")
+@pytest.mark.integration
+def test_postgresql_refuses_truncate_even_to_the_owner(pg_store: Store, table: str) -> None:
+    _refused(pg_store, f"TRUNCATE {table} CASCADE", r"(is append-only|rows are kept)")
 
 
 def test_a_batch_is_sealed_once(store: Store) -> None:
