@@ -33,18 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from riskops.audit.anchors import Anchor, AnchorError, Publication, anchor_from_config
-from riskops.audit.chain import ChainEvent, record_bytes, sha256_hex
+from riskops.audit.chain import ChainEvent, record_bytes
 from riskops.audit.merkle import (
     CompactRange,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
-    subtree_root,
 )
 from riskops.audit.note import Checkpoint, Signer, Verifier, load_signer, sign_note
 from riskops.config import AuditSettings
@@ -388,16 +387,6 @@ def event_inclusion(session: Session, seq: int, size: int) -> list[bytes]:
     return inclusion_proof(seq - 1, size, StoredNodes(session))
 
 
-def log_root(session: Session, size: int) -> bytes:
-    """The root of the first ``size`` leaves from the stored subtrees (a checkpointed size)."""
-    return subtree_root(0, size, StoredNodes(session))
-
-
-def log_size(session: Session) -> int:
-    """How many events the store holds (not trusting the head row)."""
-    return int(session.scalar(select(func.count()).select_from(AuditEventRecord)) or 0)
-
-
 __all__ = [
     "CheckpointResult",
     "Checkpointer",
@@ -408,9 +397,7 @@ __all__ = [
     "event_leaf",
     "events_between",
     "install_checkpointing",
-    "log_root",
     "make_checkpointer",
-    "sha256_hex",
     "signer_of",
     "verifiers_of",
 ]
