@@ -115,20 +115,184 @@ class Trainer(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class Policy(_Strict):
-    """Score cut-offs: below ``approve_below`` approve, from ``decline_from`` decline, else refer."""
+Kind = Literal["credit", "fraud", "transaction_risk"]
+"""The model family. It sets the policy's default outcome names and the gates a spec gets when
+it does not list them (see :data:`KIND_OUTCOMES` and ``riskops.validation``)."""
 
-    approve_below: Annotated[float, Field(ge=0.0, le=1.0)]
-    decline_from: Annotated[float, Field(ge=0.0, le=1.0)]
+
+class Outcomes(_Strict):
+    """The names of the policy's three outcomes, by role: ``favourable`` (approve, allow),
+    ``review`` (a person decides) and ``adverse`` (decline, block). Reasons are stated for every
+    outcome but the favourable one; the review outcome is the safe one when the model cannot
+    answer."""
+
+    favourable: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    review: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    adverse: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
     @model_validator(mode="after")
-    def _ordered(self) -> Policy:
-        if self.approve_below > self.decline_from:
-            raise ValueError(
-                f"approve_below ({self.approve_below}) must not exceed decline_from "
-                f"({self.decline_from}); scores between them are referred to a person"
+    def _distinct(self) -> Outcomes:
+        names = [self.favourable, self.review, self.adverse]
+        if len(set(names)) != 3:
+            raise ValueError(f"the three outcomes must have different names, got {names}")
+        return self
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """Favourable, review, adverse: the order of the outcome codes 0, 1, 2."""
+        return (self.favourable, self.review, self.adverse)
+
+
+KIND_OUTCOMES: dict[str, Outcomes] = {
+    "credit": Outcomes(favourable="approve", review="refer", adverse="decline"),
+    "fraud": Outcomes(favourable="allow", review="review", adverse="block"),
+    "transaction_risk": Outcomes(favourable="allow", review="review", adverse="block"),
+}
+
+
+class Costs(_Strict):
+    """What each kind of error costs, in one currency per case: letting an event through
+    (``missed_event``: a missed fraud, a loss given default), acting on a case that was not one
+    (``false_alarm``: a blocked good customer, a declined good applicant), and a person's review
+    (``review``; omit it when the policy has no review band)."""
+
+    missed_event: Annotated[float, Field(gt=0.0)]
+    false_alarm: Annotated[float, Field(gt=0.0)]
+    review: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class Condition(_Strict):
+    """A test on the score or on one feature's value; every bound given must hold. A missing
+    value fails every test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    in_: tuple[str | int, ...] | None = Field(default=None, alias="in")
+
+    @model_validator(mode="after")
+    def _some(self) -> Condition:
+        bounds = (self.gt, self.gte, self.lt, self.lte)
+        if all(b is None for b in bounds) and self.in_ is None:
+            raise ValueError("a condition needs at least one of gt, gte, lt, lte or in")
+        if self.in_ is not None and any(b is not None for b in bounds):
+            raise ValueError("'in' tests a category; do not mix it with gt/gte/lt/lte")
+        return self
+
+
+class Rule(_Strict):
+    """``if`` every condition holds, the outcome is ``then``. ``if`` maps ``score`` or a
+    feature's name to its condition. ``reason`` is stated first when the rule gives a
+    non-favourable outcome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    if_: Annotated[dict[str, Condition], Field(alias="if", min_length=1)]
+    then: str
+    reason: Annotated[str, Field(min_length=3)] | None = None
+
+
+class Policy(_Strict):
+    """How a score becomes an outcome; ``type`` is one of:
+
+    - ``cutoffs``: below ``approve_below`` the favourable outcome, from ``decline_from`` the
+      adverse one, between them review;
+    - ``expected_cost``: the outcome of least expected cost under ``costs`` for a calibrated
+      score p (favourable costs p·missed_event, review costs review, adverse costs
+      (1 − p)·false_alarm); it comes down to two cut-offs, computed here;
+    - ``rules``: ordered ``rules`` on the score and the features; the first that holds decides,
+      ``otherwise`` when none does.
+
+    ``outcomes`` names the three outcomes; by default the spec's kind names them.
+    """
+
+    type: Literal["cutoffs", "expected_cost", "rules"] = "cutoffs"
+    approve_below: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    decline_from: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    costs: Costs | None = None
+    rules: tuple[Rule, ...] = ()
+    otherwise: str | None = None
+    outcomes: Outcomes | None = None
+
+    @model_validator(mode="after")
+    def _by_type(self) -> Policy:
+        if self.type == "cutoffs":
+            if self.approve_below is None or self.decline_from is None:
+                raise ValueError(
+                    "a cutoffs policy needs approve_below and decline_from, e.g. "
+                    "{approve_below: 0.25, decline_from: 0.6}"
+                )
+            if self.approve_below > self.decline_from:
+                raise ValueError(
+                    f"approve_below ({self.approve_below}) must not exceed decline_from "
+                    f"({self.decline_from}); scores between them are referred to a person"
+                )
+            self._only("cutoffs", costs=self.costs, rules=self.rules, otherwise=self.otherwise)
+        elif self.type == "expected_cost":
+            if self.costs is None:
+                raise ValueError(
+                    "an expected_cost policy needs costs, e.g. "
+                    "{missed_event: 120, false_alarm: 8, review: 2}"
+                )
+            self._only("expected_cost", rules=self.rules, otherwise=self.otherwise)
+            low, high = expected_cost_cutoffs(self.costs)
+            given = (self.approve_below, self.decline_from)
+            if any(
+                g is not None and abs(g - c) > 1e-9 for g, c in zip(given, (low, high), strict=True)
+            ):
+                raise ValueError(
+                    f"an expected_cost policy computes its cut-offs from costs ({low:.6g}, "
+                    f"{high:.6g}); remove approve_below and decline_from"
+                )
+            object.__setattr__(self, "approve_below", low)
+            object.__setattr__(self, "decline_from", high)
+        else:
+            if not self.rules or self.otherwise is None:
+                raise ValueError(
+                    "a rules policy needs rules (a list of {if: {...}, then: OUTCOME}) and "
+                    "otherwise (the outcome when no rule holds)"
+                )
+            self._only(
+                "rules",
+                approve_below=self.approve_below,
+                decline_from=self.decline_from,
+                costs=self.costs,
             )
         return self
+
+    @staticmethod
+    def _only(kind: str, **others: object) -> None:
+        given = sorted(k for k, v in others.items() if v is not None and v != ())
+        if given:
+            raise ValueError(f"a {kind} policy does not take {', '.join(given)}; remove it")
+
+    def score_cutoffs(self) -> tuple[float, float] | None:
+        """(favourable below, adverse from) when the outcome depends on the score alone
+        through two cut-offs (cutoffs and expected_cost policies), else None."""
+        if self.approve_below is None or self.decline_from is None:
+            return None
+        return (self.approve_below, self.decline_from)
+
+
+def expected_cost_cutoffs(costs: Costs) -> tuple[float, float]:
+    """The two cut-offs of least expected cost for a calibrated score p.
+
+    Favourable costs p·m, review r, adverse (1 − p)·f (m = missed_event, f = false_alarm,
+    r = review). Review is cheapest between r/m and 1 − r/f when that band is not empty;
+    otherwise (no review cost given, or review dearer than the cheaper error there) the one
+    cut-off is where p·m = (1 − p)·f, p = f / (m + f). Ties go to the cheaper side's lower
+    bound: below the first cut-off favourable, from the second adverse.
+    """
+    m, f = costs.missed_event, costs.false_alarm
+    if costs.review is not None:
+        low, high = costs.review / m, 1.0 - costs.review / f
+        if low < high:
+            return (min(max(low, 0.0), 1.0), min(max(high, 0.0), 1.0))
+    single = f / (m + f)
+    return (single, single)
 
 
 Severity = Literal["blocking", "advisory"]
@@ -331,6 +495,10 @@ class ModelSpec(_Strict):
     description: str = ""
     intended_use: Annotated[str, Field(min_length=10)]
     out_of_scope_use: str = ""
+    kind: Kind = Field(
+        default="credit",
+        description="credit, fraud or transaction_risk: sets default outcome names and gates.",
+    )
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, Field(min_length=1)]
     data: DataSpec
@@ -358,6 +526,7 @@ class ModelSpec(_Strict):
                 raise ValueError(
                     f"gates.fairness names {attribute!r}, which is not in data.protected_attributes"
                 )
+        self._check_policy(names)
         segment = self.monitoring.segment
         if segment is not None:
             kinds = {f.name: f.type for f in self.features}
@@ -368,6 +537,96 @@ class ModelSpec(_Strict):
                     f"{', '.join(n for n, k in kinds.items() if k == 'categorical') or 'none'})"
                 )
         return self
+
+    def _check_policy(self, names: list[str]) -> None:
+        outcomes = self.outcomes.names
+        policy = self.policy
+        used = [rule.then for rule in policy.rules]
+        if policy.otherwise is not None:
+            used.append(policy.otherwise)
+        for i, name in enumerate(used):
+            if name not in outcomes:
+                where = f"rules[{i}].then" if i < len(policy.rules) else "otherwise"
+                raise ValueError(
+                    f"policy.{where} is {name!r}, which is not one of the policy's outcomes "
+                    f"({', '.join(outcomes)})"
+                )
+        kinds = {f.name: f for f in self.features}
+        for i, rule in enumerate(policy.rules):
+            for key, condition in rule.if_.items():
+                if key == "score":
+                    if condition.in_ is not None:
+                        raise ValueError(
+                            f"policy.rules[{i}]: the score takes gt/gte/lt/lte, not in"
+                        )
+                    continue
+                feature = kinds.get(key)
+                if feature is None:
+                    raise ValueError(
+                        f"policy.rules[{i}] tests {key!r}, which is neither 'score' nor a "
+                        f"feature (features: {', '.join(names)})"
+                    )
+                if feature.type == "categorical":
+                    if condition.in_ is None:
+                        raise ValueError(
+                            f"policy.rules[{i}].{key} is categorical: test it with in: [...]"
+                        )
+                    allowed = {str(c) for c in feature.categories or ()}
+                    unknown = [v for v in condition.in_ if str(v) not in allowed]
+                    if unknown:
+                        raise ValueError(
+                            f"policy.rules[{i}].{key} lists {unknown}, which are not among its "
+                            f"categories"
+                        )
+                elif condition.in_ is not None:
+                    raise ValueError(
+                        f"policy.rules[{i}].{key} is numeric: test it with gt/gte/lt/lte"
+                    )
+
+    def policy_rows(self) -> list[tuple[str, str]]:
+        """The policy as (when, outcome) lines for documents, in the order they apply."""
+        names = self.outcomes
+        policy = self.policy
+        review = f"**{names.review}: a person decides**"
+        adverse = f"{names.adverse}, with the principal reasons stated"
+        cutoffs = policy.score_cutoffs()
+        if cutoffs is not None:
+            low, high = (round(c, 6) for c in cutoffs)
+            rows = [(f"score below {low}", names.favourable)]
+            if low < high:
+                rows.append((f"score from {low} to below {high}", review))
+            rows.append((f"score {high} and above", adverse))
+            if policy.costs is not None:
+                c = policy.costs
+                rows.append(
+                    (
+                        "cut-offs of least expected cost",
+                        f"missed event {c.missed_event:g}, false alarm {c.false_alarm:g}"
+                        + (f", review {c.review:g}" if c.review is not None else "")
+                        + " per case",
+                    )
+                )
+            return rows
+        label = {names.favourable: names.favourable, names.review: review, names.adverse: adverse}
+        rows = []
+        for rule in policy.rules:
+            tests = []
+            for key, cond in rule.if_.items():
+                if cond.in_ is not None:
+                    tests.append(f"{key} in {list(cond.in_)}")
+                for op, sign in (("gt", ">"), ("gte", "≥"), ("lt", "<"), ("lte", "≤")):
+                    bound = getattr(cond, op)
+                    if bound is not None:
+                        tests.append(f"{key} {sign} {bound:g}")
+            note = f" ({rule.reason})" if rule.reason else ""
+            rows.append((" and ".join(tests), label[rule.then] + note))
+        rows.append(("otherwise", label[policy.otherwise or names.favourable]))
+        return rows
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """The policy's outcome names: its own, or the kind's defaults."""
+        return self.policy.outcomes or KIND_OUTCOMES[self.kind]
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -447,7 +706,7 @@ def load_spec(path: Path | str) -> LoadedSpec:
 
 def dump_spec(spec: ModelSpec) -> str:
     """YAML text of a spec; ``parse_spec(dump_spec(s)).spec == s``."""
-    data = spec.model_dump(mode="json", exclude_defaults=False)
+    data = spec.model_dump(mode="json", exclude_defaults=False, by_alias=True)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

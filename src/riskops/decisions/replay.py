@@ -199,7 +199,7 @@ def replay_decision(ctx: Context, decision_id: str, *, actor: str | None) -> Rep
         spec, model, version=stored.version, digest=stored.digest, unknown_category="missing"
     )
     replayed = scorer.decide(stored.features, explain=True)
-    result = _compare(stored, replayed, stored.score, who)
+    result = _compare(stored, replayed, stored.score, who, scorer.policy.favourable)
     now = ctx.clock()
     with ctx.store.transaction() as session:
         record(
@@ -223,7 +223,9 @@ def replay_decision(ctx: Context, decision_id: str, *, actor: str | None) -> Rep
     return result
 
 
-def _compare(stored: StoredDecision, replayed: Decision, score: float, actor: str) -> Replay:
+def _compare(
+    stored: StoredDecision, replayed: Decision, score: float, actor: str, favourable: str
+) -> Replay:
     differences: list[str] = []
     again = replayed.score
     note = None
@@ -245,7 +247,7 @@ def _compare(stored: StoredDecision, replayed: Decision, score: float, actor: st
     if replayed.decision != stored.decision:
         differences.append(f"decision: stored {stored.decision}, replayed {replayed.decision}")
     again_reasons = tuple(r.as_dict() for r in replayed.reasons)
-    compared = bool(stored.reasons) or stored.decision != "approve"
+    compared = bool(stored.reasons) or stored.decision != favourable
     if compared:
         differences.extend(_reason_differences(stored.reasons, again_reasons))
     return Replay(

@@ -266,12 +266,13 @@ def _plots_for(family: str, block: EvidenceBlock, r: DocumentRecords) -> list[Pl
         add("pr", "Precision-recall curve", figures.precision_recall_figure(pr, base_rate=base))
     histogram = ev.histogram(evidence)
     if histogram is not None:
+        score_cutoffs = r.spec.policy.score_cutoffs() if r.spec is not None else None
         cut_offs = (
             {
-                "approve below": r.spec.policy.approve_below,
-                "decline from": r.spec.policy.decline_from,
+                f"{r.spec.outcomes.favourable} below": score_cutoffs[0],
+                f"{r.spec.outcomes.adverse} from": score_cutoffs[1],
             }
-            if r.spec is not None
+            if r.spec is not None and score_cutoffs is not None
             else None
         )
         add(

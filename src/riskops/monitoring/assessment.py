@@ -93,14 +93,19 @@ def reference_cdf(bins: NumericBins, counts: np.ndarray, x: float) -> float:
 
 
 def expected_rates(spec: ModelSpec, profile: ReferenceProfile) -> dict[str, float]:
-    """The share of each outcome the reference scores give at the policy's cut-offs."""
+    """The share of each outcome the reference scores give at the policy's cut-offs; empty
+    for a rules policy (its outcomes depend on more than the score)."""
+    cutoffs = spec.policy.score_cutoffs()
+    if cutoffs is None:
+        return {}
+    favourable, review, adverse = spec.outcomes.names
     score = profile.reference[-1]
-    below_approve = reference_cdf(profile.score, score, spec.policy.approve_below)
-    below_decline = reference_cdf(profile.score, score, spec.policy.decline_from)
+    below_approve = reference_cdf(profile.score, score, cutoffs[0])
+    below_decline = reference_cdf(profile.score, score, cutoffs[1])
     return {
-        "approve": below_approve,
-        "refer": below_decline - below_approve,
-        "decline": 1.0 - below_decline,
+        favourable: below_approve,
+        review: below_decline - below_approve,
+        adverse: 1.0 - below_decline,
     }
 
 

@@ -293,6 +293,7 @@ def analyse_canary(
         info_a = versions(session, model, champion_v)
         info_b = versions(session, model, challenger_v)
     rule = info_a.spec.monitoring.canary if info_a.spec is not None else Canary()
+    adverse = info_a.spec.outcomes.adverse if info_a.spec is not None else "decline"
     champion = _Side(champion_v, totals.get(champion_v, VersionWindow(champion_v)), info_a.profile)
     challenger = _Side(
         challenger_v, totals.get(challenger_v, VersionWindow(challenger_v)), info_b.profile
@@ -320,6 +321,7 @@ def analyse_canary(
             "outcomes": dict(sorted(b.outcomes.items())),
         },
         "rule": rule.model_dump(),
+        "adverse_outcome": adverse,
         "score": score,
         "rates": rates,
         "latency_ms": {
@@ -370,10 +372,11 @@ def _judge(
     psi = score.get("psi")
     if psi is not None and psi > rule.max_score_psi and score["psi_p_value"] < ALPHA:
         failed.append(f"score PSI {psi:.4f} > {rule.max_score_psi}")
-    decline = results["rates"].get("decline") or {}
+    adverse = results.get("adverse_outcome", "decline")
+    decline = results["rates"].get(adverse) or {}
     rise = decline.get("difference")
     if rise is not None and rise > rule.max_decline_rate_increase and decline["p_greater"] < ALPHA:
-        failed.append(f"decline rate +{rise:.4f} > {rule.max_decline_rate_increase}")
+        failed.append(f"{adverse} rate +{rise:.4f} > {rule.max_decline_rate_increase}")
     ratio = results["latency_ms"]["ratio"]
     if ratio is not None and ratio > rule.max_latency_p99_ratio:
         failed.append(f"p99 latency ratio {ratio:.2f} > {rule.max_latency_p99_ratio}")
@@ -382,7 +385,7 @@ def _judge(
 
 def _evidence(results: dict[str, Any], digest: str) -> dict[str, Any]:
     score = results["score"] or {}
-    decline = results["rates"].get("decline") or {}
+    decline = results["rates"].get(results.get("adverse_outcome", "decline")) or {}
     return {
         "kind": CanaryAnalysis.kind,
         "analysis_sha256": digest,

@@ -47,7 +47,8 @@ from riskops.monitoring.performance import (
 )
 from riskops.store.tables import DecisionRecord, PerformanceCellRecord
 
-OUTCOMES = ("approve", "refer", "decline")
+# Every kind's outcomes, favourable to adverse (credit, then fraud and transaction risk).
+OUTCOMES = ("approve", "allow", "refer", "review", "decline", "block")
 ASSUMPTIONS = (
     "The scores are calibrated: a decision scored p goes bad with probability p.",
     "No concept shift: that relation still holds on the population scored now.",

@@ -5,8 +5,13 @@ and digest-checked by :func:`riskops.registry.artifacts.load_verified_model`). A
 
     row      = encoder.encode(features)          # RequestInvalid (a bad request) propagates
     score    = P(event | row)                     # booster.predict(row) on a (1, n) float64 row
-    decision = policy.decide(score)
-    reasons  = top-k positive contributions       # only for refer/decline, or explain=True
+    decision = policy.decide(score, row)
+    reasons  = top-k positive contributions       # only for a non-favourable outcome, or explain
+
+Many rows go through :meth:`Scorer.decide_matrix`, the one columnar core of the batch endpoint,
+batch scoring and Spark: an encoded (m, n) matrix in, arrays of scores, outcome codes and the
+contributions of the rows that need reasons out — one model call for the scores and one for the
+contributions, no Python object per row until a caller asks for :class:`Decision` records.
 
 If the model cannot answer — it raises, or returns something that is not a probability — the
 decision is the policy's safe outcome with the reason "model unavailable" and ``fallback=True``;
@@ -33,7 +38,7 @@ import numpy as np
 from riskops.errors import IntegrityError
 from riskops.registry.flavors import flavor_of
 from riskops.scoring.features import FeatureEncoder, UnknownCategory
-from riskops.scoring.policy import DecisionPolicy, Outcome
+from riskops.scoring.policy import FAVOURABLE, DecisionPolicy, Outcome
 from riskops.scoring.reasons import DEFAULT_REASONS, Reason, ReasonCodes, contributions_for
 from riskops.scoring.single_row import SingleRowPredictor
 from riskops.spec import ModelSpec
@@ -79,6 +84,37 @@ class Decision:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class MatrixDecisions:
+    """The decisions of an encoded matrix, as arrays aligned with its rows: ``scores``
+    (float64; NaN when the model failed), outcome ``codes`` (int8 into the policy's
+    ``outcomes``), ``fallback`` (the model could not answer that row; ``cause`` says why),
+    ``rules`` (the index of the rule that decided, -1 when none), and the ``contributions``
+    (one row per entry of ``explained``, the row positions that needed reasons)."""
+
+    scores: np.ndarray
+    codes: np.ndarray
+    fallback: np.ndarray
+    rules: np.ndarray
+    explained: np.ndarray
+    contributions: np.ndarray | None
+    cause: str | None = None
+
+    @classmethod
+    def failed(cls, m: int, policy: DecisionPolicy, cause: str) -> MatrixDecisions:
+        """Every row the safe outcome: the model could not answer."""
+        code = policy.outcomes.index(policy.safe_outcome or "")
+        return cls(
+            np.full(m, np.nan),
+            np.full(m, code, dtype=np.int8),
+            np.ones(m, dtype=bool),
+            np.full(m, -1, dtype=np.int32),
+            np.empty(0, dtype=np.int64),
+            None,
+            cause,
+        )
+
+
 class Scorer:
     """Decisions from one model version; safe to share between threads (it holds no state that
     a decision changes).
@@ -100,7 +136,7 @@ class Scorer:
         version: int,
         digest: str,
         unknown_category: UnknownCategory = "reject",
-        safe_outcome: Outcome = "refer",
+        safe_outcome: Outcome | None = None,
         max_reasons: int = DEFAULT_REASONS,
         reference: np.ndarray | None = None,
         num_threads: int = 1,
@@ -112,7 +148,7 @@ class Scorer:
         self.digest = digest
         self.flavor = flavor_of(model)
         self.encoder = FeatureEncoder(spec, unknown_category=unknown_category)
-        self.policy = DecisionPolicy.from_spec(spec.policy, safe_outcome=safe_outcome)
+        self.policy = DecisionPolicy.from_spec(spec, safe_outcome=safe_outcome)
         self.reasons = ReasonCodes(spec, k=max_reasons)
         self.num_threads = num_threads
         self.deadline_ms = deadline_ms
@@ -144,10 +180,12 @@ class Scorer:
             score = float(self._score_row(row)[0])
             if not 0.0 <= score <= 1.0:
                 return self.fallback(f"the model returned {score!r}, not a probability", start)
-            outcome = self.policy.decide(score)
+            code, rule_reason = self.policy.classify(score, row)
             reasons: tuple[Reason, ...] = ()
-            if explain or outcome != "approve":
+            if explain or code != FAVOURABLE:
                 reasons = self.reasons.top(self._contributions_row(row), features)
+                if rule_reason is not None and code != FAVOURABLE:
+                    reasons = (rule_reason, *reasons)
         except Exception as exc:
             return self.fallback(f"{type(exc).__name__}: {exc}", start)
         took = (perf_counter() - called) * 1000.0
@@ -161,61 +199,99 @@ class Scorer:
             self.version,
             self.digest,
             score,
-            outcome,
+            self.policy.outcomes[code],
             reasons,
             False,
             (perf_counter() - start) * 1000.0,
         )
 
-    def decide_batch(
-        self, rows: Sequence[Mapping[str, object]], *, explain: bool = False
-    ) -> tuple[Decision, ...]:
-        """Decisions for many subjects with one model call for the scores and one for the
-        reasons of the rows that need them. Each decision's ``latency_ms`` is the whole
-        batch's. RequestInvalid naming every bad field of every row."""
-        start = perf_counter()
-        matrix = self.encoder.encode_batch(rows)
-        if len(matrix) == 0:
-            return ()
+    def decide_matrix(self, matrix: np.ndarray, *, explain: bool = False) -> MatrixDecisions:
+        """Decisions for the encoded (m, n) ``matrix``, as arrays: one model call for the
+        scores, one for the contributions of the rows that need reasons (non-favourable, or
+        every valid row with ``explain``). A row whose score is not a probability, or every
+        row when the model raises, gets the safe outcome (``fallback``)."""
+        m = len(matrix)
+        fallback = np.zeros(m, dtype=bool)
         try:
             scores = np.asarray(self._predict(matrix), dtype=np.float64).reshape(-1)
-            if len(scores) != len(matrix):
-                raise ValueError(f"the model returned {len(scores)} scores for {len(matrix)} rows")
-            valid = (scores >= 0.0) & (scores <= 1.0)
-            outcomes = self.policy.decide_many(scores)
-            wanted = valid if explain else valid & (np.asarray(outcomes) != "approve")
+            if len(scores) != m:
+                raise ValueError(f"the model returned {len(scores)} scores for {m} rows")
+            with np.errstate(invalid="ignore"):
+                valid = (scores >= 0.0) & (scores <= 1.0)
+            codes, fired = self.policy.codes_and_rules(scores, matrix)
+            wanted = valid if explain else valid & (codes != FAVOURABLE)
             explained = np.flatnonzero(wanted)
             phi = self._contributions(matrix[explained]) if len(explained) else None
         except Exception as exc:  # as in decide(): the model's failure becomes the safe outcome
-            cause = f"{type(exc).__name__}: {exc}"
-            return tuple(self.fallback(cause, start) for _ in range(len(matrix)))
-        latency = (perf_counter() - start) * 1000.0
-        reason_row = {i: k for k, i in enumerate(explained.tolist())}
+            return MatrixDecisions.failed(m, self.policy, f"{type(exc).__name__}: {exc}")
+        cause: str | None = None
+        if not valid.all():
+            bad = np.flatnonzero(~valid)
+            fallback[bad] = True
+            codes[bad] = self.policy.outcomes.index(self.policy.safe_outcome or "")
+            fired[bad] = -1
+            cause = f"the model returned {scores[bad[0]]!r}, not a probability"
+        return MatrixDecisions(scores, codes, fallback, fired, explained, phi, cause)
+
+    def decisions(
+        self,
+        result: MatrixDecisions,
+        rows: Sequence[Mapping[str, object]],
+        *,
+        latency_ms: float = 0.0,
+    ) -> tuple[Decision, ...]:
+        """:class:`Decision` records of a :meth:`decide_matrix` result; ``rows`` are the
+        request features (the values reasons quote)."""
+        names = self.policy.outcomes
+        reason_row = {i: k for k, i in enumerate(result.explained.tolist())}
+        rule_reasons = self.policy.rule_reasons(result.rules) if self.policy.rules else None
         decisions = []
-        for i, (features, score, ok) in enumerate(
-            zip(rows, scores.tolist(), valid.tolist(), strict=True)
+        for i, (features, score, code, failed) in enumerate(
+            zip(
+                rows,
+                result.scores.tolist(),
+                result.codes.tolist(),
+                result.fallback.tolist(),
+                strict=True,
+            )
         ):
-            if not ok:
-                cause = f"the model returned {score!r}, not a probability"
-                decisions.append(self._fallback_record(cause, latency))
+            if failed:
+                decisions.append(self._fallback_record(result.cause or "", latency_ms))
                 continue
             k = reason_row.get(i)
-            reasons = (
-                self.reasons.top(phi[k], features) if phi is not None and k is not None else ()
-            )
+            reasons: tuple[Reason, ...] = ()
+            if result.contributions is not None and k is not None:
+                reasons = self.reasons.top(result.contributions[k], features)
+            if rule_reasons is not None and code != FAVOURABLE:
+                rule_reason = rule_reasons[i]
+                if rule_reason is not None:
+                    reasons = (rule_reason, *reasons)
             decisions.append(
                 Decision(
                     self.spec.name,
                     self.version,
                     self.digest,
                     score,
-                    outcomes[i],
+                    names[code],
                     reasons,
                     False,
-                    latency,
+                    latency_ms,
                 )
             )
         return tuple(decisions)
+
+    def decide_batch(
+        self, rows: Sequence[Mapping[str, object]], *, explain: bool = False
+    ) -> tuple[Decision, ...]:
+        """Decisions for many subjects through :meth:`decide_matrix`. Each decision's
+        ``latency_ms`` is the whole batch's. RequestInvalid naming every bad field of every
+        row."""
+        start = perf_counter()
+        matrix = self.encoder.encode_batch(rows)
+        if len(matrix) == 0:
+            return ()
+        result = self.decide_matrix(matrix, explain=explain)
+        return self.decisions(result, rows, latency_ms=(perf_counter() - start) * 1000.0)
 
     def fallback(self, cause: str, started: float | None = None) -> Decision:
         """The safe outcome with the reason "model unavailable", for when the model cannot
@@ -229,7 +305,7 @@ class Scorer:
             self.version,
             self.digest,
             None,
-            self.policy.safe_outcome,
+            self.policy.safe_outcome or "",
             (self.policy.fallback_reason,),
             True,
             latency_ms,

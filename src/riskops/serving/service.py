@@ -809,13 +809,13 @@ def request_digest(model: str, subject: Subject) -> str:
 
 
 def _unavailable(lane: Loaded, started: float) -> Decision:
-    policy = DecisionPolicy.from_spec(lane.spec.policy)
+    policy = DecisionPolicy.from_spec(lane.spec)
     return Decision(
         lane.plan.model,
         lane.plan.version,
         lane.plan.digest,
         None,
-        policy.safe_outcome,
+        policy.safe_outcome or "",
         (MODEL_UNAVAILABLE,),
         True,
         (perf_counter() - started) * 1000.0,

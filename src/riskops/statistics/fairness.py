@@ -83,12 +83,14 @@ def group_outcomes(
     y: Sequence[int] | np.ndarray,
     scores: Sequence[float] | np.ndarray,
     *,
-    approve_below: float,
+    approve_below: float | None = None,
     min_group_size: int,
     order: Sequence[str] | None = None,
+    approved: Sequence[bool] | np.ndarray | None = None,
 ) -> list[GroupOutcome]:
     """Per-group outcomes, in ``order`` when given (groups absent from the rows are skipped),
-    else sorted by group name."""
+    else sorted by group name. A row is approved when its score is below ``approve_below``,
+    or where ``approved`` (the policy's favourable outcome, one flag per row) says so."""
     group_arr = np.asarray(groups, dtype=object)
     y_arr = np.asarray(y, dtype=np.int64)
     score_arr = np.asarray(scores, dtype=np.float64)
@@ -100,12 +102,19 @@ def group_outcomes(
     if len(y_arr) == 0:
         return []
     MetricFrame, selection_rate = _fairlearn()
-    approved = (score_arr < approve_below).astype(np.int64)
+    if approved is not None:
+        approved_arr = np.asarray(approved, dtype=np.int64)
+    elif approve_below is not None:
+        approved_arr = (score_arr < approve_below).astype(np.int64)
+    else:
+        raise ValueError("give approve_below or approved")
+    if approved_arr.shape != score_arr.shape:
+        raise ValueError(f"approved {approved_arr.shape} must match scores {score_arr.shape}")
     good = 1 - y_arr
     decisions = MetricFrame(
         metrics={"count": _count, "approval_rate": selection_rate},
         y_true=good,
-        y_pred=approved,
+        y_pred=approved_arr,
         sensitive_features=pd.Series(group_arr, name="group"),
     ).by_group
     calibration = MetricFrame(
@@ -122,7 +131,7 @@ def group_outcomes(
         tpr_frame = MetricFrame(
             metrics=selection_rate,
             y_true=good[is_good],
-            y_pred=approved[is_good],
+            y_pred=approved_arr[is_good],
             sensitive_features=pd.Series(group_arr[is_good], name="group"),
         ).by_group
         tpr = {str(k): float(v) for k, v in tpr_frame.items()}

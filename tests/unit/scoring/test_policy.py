@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskops.errors import ConfigError
-from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy, is_adverse
+from riskops.scoring.policy import MODEL_UNAVAILABLE, DecisionPolicy
 from riskops.spec import load_spec
 from tests.conftest import SPEC
 
@@ -26,14 +26,14 @@ CREDIT = load_spec(SPEC).spec
     ],
 )
 def test_the_spec_cut_offs_make_three_bands(score: float, outcome: str) -> None:
-    policy = DecisionPolicy.from_spec(CREDIT.policy)
+    policy = DecisionPolicy.from_spec(CREDIT)
     assert (policy.approve_below, policy.decline_from) == (0.25, 0.60)
     assert policy.decide(score) == outcome
 
 
 @given(st.lists(st.floats(0.0, 1.0), max_size=50))
 def test_deciding_many_equals_deciding_each(scores: list[float]) -> None:
-    policy = DecisionPolicy.from_spec(CREDIT.policy)
+    policy = DecisionPolicy.from_spec(CREDIT)
     assert policy.decide_many(np.asarray(scores, dtype=np.float64)) == [
         policy.decide(s) for s in scores
     ]
@@ -45,8 +45,8 @@ def test_equal_cut_offs_leave_no_refer_band() -> None:
 
 
 def test_the_fallback_refers_to_a_person_unless_configured() -> None:
-    assert DecisionPolicy.from_spec(CREDIT.policy).safe_outcome == "refer"
-    declining = DecisionPolicy.from_spec(CREDIT.policy, safe_outcome="decline")
+    assert DecisionPolicy.from_spec(CREDIT).safe_outcome == "refer"
+    declining = DecisionPolicy.from_spec(CREDIT, safe_outcome="decline")
     assert declining.safe_outcome == "decline"
     assert declining.fallback_reason is MODEL_UNAVAILABLE
     assert MODEL_UNAVAILABLE.as_dict() == {
@@ -65,6 +65,7 @@ def test_a_bad_policy_is_refused() -> None:
 
 
 def test_only_an_approval_goes_without_reasons() -> None:
-    assert not is_adverse("approve")
-    assert is_adverse("refer")
-    assert is_adverse("decline")
+    policy = DecisionPolicy.from_spec(CREDIT)
+    assert not policy.is_adverse("approve")
+    assert policy.is_adverse("refer")
+    assert policy.is_adverse("decline")

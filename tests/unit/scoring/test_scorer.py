@@ -250,3 +250,33 @@ def test_a_model_over_its_deadline_gives_the_fallback(german: German, booster: l
         .decide(german.requests[0])
         .fallback
     )
+
+
+def test_a_rules_policy_decides_the_same_one_by_one_and_as_a_matrix(
+    german: German, booster: lgb.Booster
+) -> None:
+    text = SPEC.read_text(encoding="utf-8").replace(
+        "policy:\n  approve_below: 0.25\n  decline_from: 0.60\n",
+        "policy:\n  type: rules\n  rules:\n"
+        "    - {if: {score: {gte: 0.7}}, then: decline}\n"
+        "    - {if: {credit_amount: {gt: 8000}}, then: refer, reason: Amount above the desk limit}\n"
+        "    - {if: {score: {gte: 0.3}}, then: refer}\n"
+        "  otherwise: approve\n",
+    )
+    spec = parse_spec(text).spec
+    assert spec.policy.type == "rules"
+    scorer = Scorer(spec, booster, version=1, digest=DIGEST)
+    requests = german.requests[:300]
+    batch = scorer.decide_batch(requests)
+    alone = [scorer.decide(r) for r in requests]
+    assert [d.decision for d in batch] == [d.decision for d in alone]
+    assert [d.reasons for d in batch] == [d.reasons for d in alone]
+    big = [d for d, r in zip(alone, requests, strict=True) if r["credit_amount"] > 8000]
+    assert big
+    for decision in big:
+        if decision.decision == "refer" and decision.score is not None and decision.score < 0.3:
+            assert decision.reasons[0].text == "Amount above the desk limit"
+    assert {d.decision for d in batch} <= {"approve", "refer", "decline"}
+    result = scorer.decide_matrix(scorer.encoder.encode_batch(requests))
+    assert result.codes.dtype == np.int8
+    assert len(result.explained) == sum(d.decision != "approve" for d in batch)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from riskops.scoring.policy import FAVOURABLE, DecisionPolicy
 from riskops.spec import FairnessGate as FairnessConfig
 from riskops.statistics.fairness import (
     GroupOutcome,
@@ -152,6 +153,8 @@ class FairnessGate:
                 )
             ]
         sample = data.held_out
+        policy = DecisionPolicy.from_spec(data.spec)
+        approved = policy.codes(sample.scores, sample.matrix) == FAVOURABLE
         cut_off = data.spec.policy.approve_below
         results: list[GateResult] = []
         for attribute in attributes:
@@ -160,7 +163,7 @@ class FairnessGate:
                 groups.to_numpy(),
                 sample.y,
                 sample.scores,
-                approve_below=cut_off,
+                approved=approved,
                 min_group_size=config.min_group_size,
                 order=order,
             )
@@ -175,6 +178,7 @@ class FairnessGate:
                 "equal_opportunity_difference": opportunity,
                 "calibration_difference": calibration,
                 "approve_below": cut_off,
+                "favourable_outcome": policy.favourable,
                 "min_group_size": config.min_group_size,
                 "rows": len(sample.y),
                 "data": f"{sample.name} rows",
