@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pyarrow as pa
@@ -33,10 +34,8 @@ def request_of(row: dict[str, Any], spec: ModelSpec) -> dict[str, object]:
     for feature in spec.features:
         value = row[feature.name]
         if feature.type == "numeric" and isinstance(value, str):
-            try:
+            with contextlib.suppress(pa.ArrowInvalid):
                 value = float(pa.array([value]).cast(pa.float64())[0].as_py())
-            except pa.ArrowInvalid:
-                pass
         if feature.type == "categorical" and isinstance(value, int):
             value = str(value)
         request[feature.name] = value

@@ -42,9 +42,7 @@ def test_the_digest_is_of_the_values_not_of_how_the_file_spells_them(
 ) -> None:
     encoder = ColumnEncoder(german.spec)
     typed = encoder.encode(_batch(table)).digest
-    dictionary = table.set_column(
-        0, table.column_names[0], table.column(0).dictionary_encode()
-    )
+    dictionary = table.set_column(0, table.column_names[0], table.column(0).dictionary_encode())
     assert encoder.encode(_batch(dictionary)).digest == typed
     changed = table.set_column(1, "duration_in_month", pa.array([7] + [6] * (len(table) - 1)))
     assert encoder.encode(_batch(changed)).digest != typed
@@ -110,7 +108,9 @@ def test_the_rows_rejected_are_those_serving_refuses_with_its_messages(
     assert set(np.flatnonzero(~encoded.valid).tolist()) == set(refused)
 
 
-def test_text_that_is_not_a_number_names_the_row_and_the_value(german: German, table: pa.Table) -> None:
+def test_text_that_is_not_a_number_names_the_row_and_the_value(
+    german: German, table: pa.Table
+) -> None:
     text = as_text(table.slice(0, 3))
     amounts = text.column("credit_amount").to_pylist()
     text = text.set_column(
@@ -118,9 +118,7 @@ def test_text_that_is_not_a_number_names_the_row_and_the_value(german: German, t
     )
     encoded = ColumnEncoder(german.spec).encode(_batch(text))
     assert [r.position for r in encoded.rejects] == [0]
-    assert encoded.rejects[0].reason == (
-        "credit_amount: expected a number, got a string ('12,5')"
-    )
+    assert encoded.rejects[0].reason == ("credit_amount: expected a number, got a string ('12,5')")
     assert encoded.rejects[0].codes == ("wrong_type",)
 
 
@@ -172,7 +170,9 @@ def test_missing_and_unusable_columns_are_refused_up_front_with_near_names(
     )
     index = renamed.column_names.index("purpose")
     broken = renamed.set_column(index, "purpose", pa.array([1.5] * len(table)))
-    with pytest.raises(DataSchemaError, match="does not have the features of credit-scoring") as caught:
+    with pytest.raises(
+        DataSchemaError, match="does not have the features of credit-scoring"
+    ) as caught:
         ColumnEncoder(german.spec).check_schema(broken.schema, source="applicants.parquet")
     problems = {p.location: p for p in caught.value.problems}
     assert problems["duration_in_month"].message == (

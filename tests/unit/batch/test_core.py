@@ -8,7 +8,6 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import pytest
-from sklearn.pipeline import Pipeline
 
 from riskops.batch.columns import ColumnEncoder
 from riskops.batch.core import DECISION_SCHEMA, REJECT_SCHEMA, score_batch
