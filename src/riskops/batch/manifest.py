@@ -40,6 +40,7 @@ from riskops.batch.parts import (
     MANIFEST,
     REJECT_PARTS,
     REJECTS,
+    file_digest,
     reusable,
     write_atomic,
 )
@@ -78,8 +79,7 @@ class Manifest:
                 recorded = None
             if isinstance(recorded, dict) and recorded.get("kind") == KIND:
                 if recorded.get("key") == key:
-                    parts = {int(p["index"]): p for p in recorded.get("partitions", [])}
-                    return cls(folder, key, parts)
+                    return cls._of(folder, recorded)
                 if not overwrite:
                     raise ConflictError(
                         f"{folder} holds the output of another batch job "
@@ -100,6 +100,48 @@ class Manifest:
                 )
             _clear(folder)
         return cls(folder, key)
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        """The manifest recorded in ``folder``, whatever its key; InputError if there is none."""
+        path = Path(folder).expanduser() / MANIFEST
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(
+                f"No readable batch manifest at {path}: {error}",
+                hint="Pass the --output folder of a batch job.",
+            ) from None
+        if not isinstance(recorded, dict) or recorded.get("kind") != KIND:
+            raise InputError(f"{path} is not a batch manifest ({KIND}).")
+        return cls._of(path.parent, recorded)
+
+    @classmethod
+    def _of(cls, folder: Path, recorded: dict[str, Any]) -> Manifest:
+        parts = {int(p["index"]): p for p in recorded.get("partitions", [])}
+        return cls(folder, recorded["key"], parts, recorded.get("rejects"), recorded.get("run"))
+
+    def verify(self) -> list[str]:
+        """What does not match the manifest: each listed file that is missing or whose
+        sha256 differs, and a run record whose output sha256 is not this content's."""
+        problems = []
+        listed = [(str(e["output"]), str(e["sha256"])) for e in self.partitions.values()]
+        listed += [
+            (str(e["rejects_file"]), str(e["rejects_sha256"]))
+            for e in self.partitions.values()
+            if e.get("rejects_file")
+        ]
+        if self.rejects:
+            listed.append((str(self.rejects["file"]), str(self.rejects["sha256"])))
+        for name, digest in sorted(listed):
+            path = self.folder / name
+            if not path.is_file():
+                problems.append(f"{name}: missing")
+            elif file_digest(path) != digest:
+                problems.append(f"{name}: sha256 {file_digest(path)}, manifest {digest}")
+        if self.run is not None and self.run.get("output_sha256") != self.content_sha256():
+            problems.append("the run record's output_sha256 is not the manifest's content")
+        return problems
 
     def done(self, index: int, input_digest: str) -> dict[str, Any] | None:
         """The recorded entry of partition ``index`` when it can be skipped (see
