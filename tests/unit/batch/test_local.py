@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from riskops.batch.local import Options, Progress, score_file
 from riskops.batch.manifest import Manifest
 from riskops.batch.runs import ACTION
-from riskops.context import Context, open_context
+from riskops.context import Context
 from riskops.errors import (
     ConflictError,
     DataSchemaError,
@@ -31,36 +30,11 @@ from riskops.registry.versions import ModelRef, get_version
 from riskops.scoring.scorer import Scorer
 from riskops.spec import ModelSpec, parse_spec
 from riskops.store.tables import AuditEventRecord
-from riskops.training.pipeline import train
-from riskops.workspace import init_workspace
-from tests.conftest import _WORKSPACE_VARS, DATA, PEOPLE, SPEC, approve_and_deploy
+from tests.conftest import DATA
+from tests.unit.batch.conftest import Workspace
 from tests.unit.conftest import as_requests
 
 SMALL = Options(partition_rows=300, workers=1)
-
-
-@dataclass(frozen=True)
-class Workspace:
-    ctx: Context
-    folder: Path
-    parquet: Path
-    csv: Path
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """credit-scoring@1 approved and deployed in production; @2 trained, not approved."""
-    folder = tmp_path_factory.mktemp("batch")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in _WORKSPACE_VARS:
-            patch.delenv(name, raising=False)
-        ctx = open_context(init_workspace(folder / "ws", people=PEOPLE))
-        approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
-        train(ctx, SPEC, actor="alice")
-        parquet = folder / "applicants.parquet"
-        pq.write_table(pa.csv.read_csv(DATA), parquet)
-        yield Workspace(ctx, folder, parquet, DATA)
-        ctx.close()
 
 
 def _scorer(ws: Workspace) -> Scorer:
@@ -123,7 +97,7 @@ def test_a_file_is_scored_to_parquet_partitions_sealed_in_the_audit_chain(
     ]
     table = _decisions(out)
     decisions = _scorer(ws).decide_batch(
-        as_requests(pa.csv.read_csv(DATA).to_pandas(), run_spec(ws))
+        as_requests(pacsv.read_csv(DATA).to_pandas(), run_spec(ws))
     )
     rows = table.to_pylist()
     assert [r["score"] for r in rows] == [d.score for d in decisions]
@@ -207,8 +181,9 @@ def test_an_interrupted_job_resumes_and_ends_as_an_uninterrupted_one(
     ws: Workspace, tmp_path: Path, workers: int
 ) -> None:
     options = Options(partition_rows=150, workers=workers)  # 7 partitions
+    alone = Options(partition_rows=150, workers=1)  # the output does not depend on workers
     whole = score_file(
-        ws.ctx, "credit-scoring@1", ws.parquet, tmp_path / "whole", actor="oscar", options=options
+        ws.ctx, "credit-scoring@1", ws.parquet, tmp_path / "whole", actor="oscar", options=alone
     )
 
     def stop_after_two(progress: Progress) -> None:
@@ -237,7 +212,7 @@ def test_an_interrupted_job_resumes_and_ends_as_an_uninterrupted_one(
         assert (out / name).stat().st_mtime_ns == mtime
     assert resumed.output_sha256 == whole.output_sha256
     assert _decisions(out).equals(_decisions(tmp_path / "whole"))
-    again = score_file(ws.ctx, "credit-scoring@1", ws.parquet, out, actor="oscar", options=options)
+    again = score_file(ws.ctx, "credit-scoring@1", ws.parquet, out, actor="oscar", options=alone)
     assert (again.skipped, again.written) == (7, 0)
 
 
