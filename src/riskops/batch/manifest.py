@@ -47,6 +47,7 @@ from riskops.batch.parts import (
 from riskops.errors import ConflictError, InputError
 
 KIND = "riskops.batch-manifest@1"
+SPARK_STAGING = "_spark"  # where the Spark engine's writers put their files first
 
 
 @dataclass
@@ -149,6 +150,14 @@ class Manifest:
         entry = self.partitions.get(index)
         return entry if entry is not None and reusable(self.folder, entry, input_digest) else None
 
+    def reset(self) -> None:
+        """Remove every file of this folder's job and forget its partitions (a job that
+        scores everything again)."""
+        _clear(self.folder)
+        self.partitions.clear()
+        self.rejects = None
+        self.run = None
+
     def record(self, entry: dict[str, Any]) -> None:
         """Add (or replace) a partition's entry and rewrite the manifest."""
         self.partitions[int(entry["index"])] = entry
@@ -181,7 +190,7 @@ def _describe(key: Any) -> str:
 def _clear(folder: Path) -> None:
     """Remove a previous job's files from ``folder`` (only the names a job writes)."""
     for path in folder.iterdir():
-        if path.name == REJECT_PARTS and path.is_dir():
+        if path.name in (REJECT_PARTS, SPARK_STAGING) and path.is_dir():
             shutil.rmtree(path)
         elif path.is_file() and (
             path.name in (MANIFEST, REJECTS)
