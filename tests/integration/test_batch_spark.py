@@ -106,6 +106,18 @@ def test_spark_output_equals_the_local_engines_row_for_row(
     assert _decisions(tmp_path / "spark").to_pylist() == _decisions(tmp_path / "local").to_pylist()
     spark_rejects = pq.read_table(tmp_path / "spark" / "rejects.parquet").to_pylist()
     assert spark_rejects == pq.read_table(tmp_path / "local" / "rejects.parquet").to_pylist()
+    shown = {r["row"]: r["reason"] for r in spark_rejects}  # docs/batch-scoring.md shows these
+    missing = (
+        "duration_in_month: is required: send a value (the spec does not allow it to be missing)"
+    )
+    if kind == "parquet":  # pyarrow wrote "NA" and "" as text: not numbers, not missing
+        missing = "duration_in_month: expected a number, got a string ('NA')"
+        assert shown[399] == "duration_in_month: expected a number, got a string ('')"
+    else:
+        assert shown[399] == missing
+    assert shown[16] == missing
+    assert shown[4] == "duration_in_month: expected a number, got a string ('forty')"
+    assert shown[400] == "duration_in_month: 999.0 is above the allowed maximum 120"
     manifest = Manifest.load(tmp_path / "spark")
     assert manifest.verify() == []
     assert manifest.run is not None

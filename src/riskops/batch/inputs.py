@@ -80,7 +80,7 @@ def open_input(path: Path, encoder: ColumnEncoder) -> Input:
     if not file.is_file():
         raise InputError(
             f"{file} is not a file.",
-            hint="Pass one Parquet or CSV file; for a folder of Parquet parts use --engine spark.",
+            hint="Pass one Parquet or CSV file (a folder of parts: concatenate them first).",
         )
     kind = input_format(file)
     if file.stat().st_size == 0:
@@ -161,10 +161,10 @@ def _csv_reader(
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    batches = table.combine_chunks().to_batches()
-    if len(batches) == 1:
-        return batches[0]
-    return pa.RecordBatch.from_pylist([], schema=table.schema) if not batches else batches[0]
+    """The rows of ``table`` (never empty) as one record batch: its chunks combined, and the
+    dictionaries of dictionary columns unified."""
+    (batch,) = table.combine_chunks().to_batches()
+    return batch
 
 
 def _unreadable(file: Path, kind: str, error: Exception) -> InputError:

@@ -187,8 +187,13 @@ def _score_locally(
     count = 0
     entries: dict[int, dict[str, Any]] = {}
 
+    pool: dict[int, dict[str, float]] = {}  # the latest usage of each pool process
+
     def finished(entry: dict[str, Any]) -> None:
         nonlocal done, rows, skipped
+        usage = entry.pop("usage", None)
+        if usage is not None:
+            pool[int(usage["pid"])] = usage
         entries[int(entry["index"])] = entry
         if entry.pop("skipped", False):
             skipped += 1
@@ -220,6 +225,8 @@ def _score_locally(
     manifest.rejects = _combine_rejects(manifest)
     manifest.save()
     usage = meter.stop()
+    cpu_seconds = usage.cpu_seconds + sum(u["cpu_seconds"] for u in pool.values())
+    peak_rss_mb = max([usage.peak_rss_mb, *(u["peak_rss_mb"] for u in pool.values())])
     listed = [entries[i] for i in sorted(entries)]
     outcomes: dict[str, int] = {}
     for entry in listed:
@@ -244,8 +251,8 @@ def _score_locally(
         skipped=skipped,
         workers=workers,
         wall_seconds=usage.wall_seconds,
-        cpu_seconds=usage.cpu_seconds,
-        peak_rss_mb=usage.peak_rss_mb,
+        cpu_seconds=cpu_seconds,
+        peak_rss_mb=peak_rss_mb,
         options=options.key(),
     )
     return run, manifest
@@ -299,6 +306,7 @@ def _run_pool(
             for future in running:
                 if future.done() and not future.cancelled() and future.exception() is None:
                     entry = future.result()
+                    entry.pop("usage", None)
                     if not entry.get("skipped"):
                         keep(entry)
     return count

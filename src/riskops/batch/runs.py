@@ -9,9 +9,11 @@ audit chain as a ``batch.scored`` event on ``model_version`` ``NAME@VERSION``, s
 can tie any output file back to an approved model and an input.
 
 Resources are measured with ``resource.getrusage``: CPU seconds are user + system time of this
-process and of its finished worker processes (``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``) during the
-job; the peak memory is the largest resident set of this process or of any one worker. A Spark
-job's executors are not children of this process: its CPU seconds are the driver's.
+process (and of its finished child processes) during the job, plus the whole life of each
+worker process of the local engine's pool, which reports its own (a fork server starts them,
+so they are not this process's children); the peak memory is the largest resident set of this
+process or of any one worker. A Spark job's executors report nothing back: its CPU seconds and
+peak memory are the driver's.
 
 Example::
 

@@ -10,6 +10,9 @@ entry to the parent.
 
 from __future__ import annotations
 
+import os
+import resource
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,8 +108,23 @@ def start(bundle: ModelBundle, settings: Settings) -> None:
 
 
 def run(task: Task) -> dict[str, Any]:
-    """A pool task: score one partition with this process's worker."""
-    return _WORKER[0].run(task)
+    """A pool task: score one partition with this process's worker. The entry carries, under
+    ``usage``, this process's id and its CPU seconds and peak memory so far: a pool's
+    processes are not this job's children to ``getrusage`` (a fork server started them)."""
+    entry = _WORKER[0].run(task)
+    entry["usage"] = process_usage()
+    return entry
+
+
+def process_usage() -> dict[str, float]:
+    """This process's id, CPU seconds (user + system) and peak resident set in MB."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return {
+        "pid": os.getpid(),
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss * scale / 1e6,
+    }
 
 
 def _counts(column: pa.Array) -> dict[str, int]:
