@@ -93,6 +93,8 @@ class Options:
             raise InputError(
                 f"unknown_category is {self.unknown_category!r}; valid policies are: "
                 f"{', '.join(UNKNOWN_CATEGORY_POLICIES)}.",
+                hint="Use reject (such a row goes to the rejects) or missing (it is scored with "
+                "the category as a missing value).",
             )
         if self.explain and not self.reasons:
             raise InputError(
@@ -208,7 +210,7 @@ def _score_locally(
         worker.Task(index, first, batch, manifest.partitions.get(index))
         for index, first, batch in partitions(source, options.partition_rows)
     )
-    settings = worker.Settings(
+    settings = worker.WorkerOptions(
         manifest.folder, options.reasons, options.explain, options.unknown_category
     )
     if workers == 1:
@@ -260,7 +262,7 @@ def _score_locally(
 
 def _run_pool(
     bundle: ModelBundle,
-    settings: worker.Settings,
+    settings: worker.WorkerOptions,
     workers: int,
     tasks: Iterator[worker.Task],
     finished: Callable[[dict[str, Any]], None],

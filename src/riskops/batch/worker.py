@@ -29,7 +29,7 @@ from riskops.scoring.features import UnknownCategory
 
 
 @dataclass(frozen=True)
-class Settings:
+class WorkerOptions:
     """What a worker needs besides the model: how to score, and where to write."""
 
     folder: Path
@@ -49,7 +49,7 @@ class Task:
 class Worker:
     """A worker's model and encoder, loaded once; scores one partition at a time."""
 
-    def __init__(self, bundle: ModelBundle, settings: Settings) -> None:
+    def __init__(self, bundle: ModelBundle, settings: WorkerOptions) -> None:
         self.scorer = bundle.scorer(unknown_category=settings.unknown_category, num_threads=1)
         self.encoder = ColumnEncoder(self.scorer.spec, unknown_category=settings.unknown_category)
         self.settings = settings
@@ -101,7 +101,7 @@ class Worker:
 _WORKER: list[Worker] = []
 
 
-def start(bundle: ModelBundle, settings: Settings) -> None:
+def start(bundle: ModelBundle, settings: WorkerOptions) -> None:
     """The pool's initializer: load the model once in this process."""
     _WORKER.clear()
     _WORKER.append(Worker(bundle, settings))
