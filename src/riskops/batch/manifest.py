@@ -72,6 +72,7 @@ class Manifest:
                 hint="Pass a folder (it is created) for the partitions and the manifest.",
             )
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(folder)
         path = folder / MANIFEST
         if path.is_file():
             try:
@@ -179,6 +180,21 @@ class Manifest:
     def save(self) -> None:
         body = {**self.content(), "run": self.run}
         write_atomic(self.folder / MANIFEST, json.dumps(body, indent=2).encode("utf-8"))
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files of a job that was killed mid-write (never renamed into
+    place, so never part of any output)."""
+    for place in (folder, folder / REJECT_PARTS):
+        if not place.is_dir():
+            continue
+        for path in place.iterdir():
+            if path.is_file() and (
+                (path.name.startswith(".part-") and path.name.endswith(".incoming"))
+                or (path.name.startswith(".rejects.parquet.") and path.name.endswith(".incoming"))
+                or path.name.startswith(f".{MANIFEST}.")
+            ):
+                path.unlink(missing_ok=True)
 
 
 def _describe(key: Any) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -391,3 +394,50 @@ def test_an_output_folder_of_something_else_is_not_overwritten_unless_asked(
     with pytest.raises(InputError, match="is a file, not a folder"):
         score_file(ws.ctx, "credit-scoring@1", ws.parquet, file, actor="oscar", options=SMALL)
     assert os.path.getsize(file) == 0
+
+
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from riskops.batch.local import Options, score_file
+from riskops.config import load_settings
+from riskops.context import open_context
+
+def stop(progress):
+    if progress.partitions == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally block, no cleanup
+
+if __name__ == "__main__":
+    ctx = open_context(load_settings(home=Path(sys.argv[1])))
+    score_file(ctx, "credit-scoring@1", sys.argv[2], sys.argv[3], actor="oscar",
+               options=Options(partition_rows=150, workers=1), progress=stop)
+"""
+
+
+def test_a_killed_job_leaves_whole_files_and_resumes(ws: Workspace, tmp_path: Path) -> None:
+    options = Options(partition_rows=150, workers=1)
+    whole = score_file(
+        ws.ctx, "credit-scoring@1", ws.parquet, tmp_path / "whole", actor="oscar", options=options
+    )
+    out = tmp_path / "out"
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(ws.ctx.settings.home), str(ws.parquet), str(out)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert sorted(p.name for p in out.glob("part-*")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    (out / ".part-00002.parquet.999.incoming").write_bytes(b"half a partition")
+    resumed = score_file(
+        ws.ctx, "credit-scoring@1", ws.parquet, out, actor="oscar", options=options
+    )
+    assert (resumed.skipped, resumed.written) == (2, 5)
+    assert resumed.output_sha256 == whole.output_sha256
+    assert not list(out.glob(".*"))
