@@ -88,3 +88,19 @@ def test_score_as_json_and_its_refusals(ws: Workspace, tmp_path: Path) -> None:
     )
     assert isinstance(bad.exception, InputError)
     assert "unknown_category is 'drop'" in str(bad.exception)
+
+
+def test_the_progress_bar_follows_the_jobs_callback() -> None:
+    from riskops.batch.local import Progress
+    from riskops.cli.batch import _Bar
+
+    bar = _Bar()
+    bar.update(Progress(1, 300, 4, 1000, 0))
+    bar.update(Progress(2, 600, 4, 1000, 1))
+    task = bar._progress.tasks[0]
+    assert (task.completed, task.total, task.fields["rows"]) == (2, 4, 600)
+    bar.close()
+    unknown = _Bar()  # a CSV file: its row count is not known in advance
+    unknown.update(Progress(3, 900, None, None, 0))
+    assert unknown._progress.tasks[0].total is None
+    unknown.close()
