@@ -40,6 +40,9 @@ class WorkerOptions:
 
 @dataclass(frozen=True)
 class Task:
+    """One partition to score: its ``index``, the input row number of its ``first_row``, its
+    rows, and the manifest entry a previous run recorded for it (``previous``), if any."""
+
     index: int
     first_row: int
     batch: pa.RecordBatch
