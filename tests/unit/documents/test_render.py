@@ -220,8 +220,8 @@ def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path
     assert "| period | no dates in the source data |" in card
     assert "| rows | 1000 |" in card
     assert "| `duration_in_month` | numeric | 1 to 120 |" in card
-    assert "| below 0.25 | approve |" in card
-    assert "| from 0.25 to below 0.6 | **referred: a person decides** |" in card
+    assert "| score below 0.25 | approve |" in card
+    assert "| score from 0.25 to below 0.6 | **refer: a person decides** |" in card
     # The monitoring plan is the spec's monitoring section; no run has seen this version yet.
     spec = load_spec(SPEC).spec.monitoring
     assert f"feature CSI {spec.feature_psi.warning:.4g} / {spec.feature_psi.critical:.4g}" in card
