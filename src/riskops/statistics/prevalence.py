@@ -88,5 +88,5 @@ def weighting_evidence(y: Sequence[int] | np.ndarray, population_rate: float) ->
         "sample_prevalence": pi_s,
         "event_weight": pi / pi_s,
         "non_event_weight": (1.0 - pi) / (1.0 - pi_s),
-        "note": f"reweighted to {pi:.3%} (the sample holds {pi_s:.1%} events)",
+        "note": f"reweighted to {pi * 100:.3g}% (the sample holds {pi_s:.1%} events)",
     }
