@@ -93,7 +93,7 @@ _MODEL_RISK = (
     "A model under model risk management all the same: SR 26-2 / OCC Bulletin 2026-13 "
     "(formerly SR 11-7 / OCC 2011-12) in the United States and PRA SS1/23 in the United "
     "Kingdom cover every model a bank uses, whatever its purpose: inventory and tiering, "
-    "independent validation, ongoing monitoring and governance, as mapped below."
+    "independent validation, ongoing monitoring and governance (mapped in the Annex IV pack)."
 )
 
 
@@ -131,7 +131,7 @@ def regulatory_position(kind: str | None) -> RegulatoryPosition:
     and the intended-use section is where the provider keeps the two apart.
     """
     gdpr = (
-        "GDPR Art. 22: a decision based solely on automated processing that has legal or "
+        "Art. 22: a decision based solely on automated processing that has legal or "
         "similarly significant effects on a person (declining credit; blocking a card or a "
         "payment) needs a lawful basis under Art. 22(2) and safeguards: human intervention, "
         "the person's right to express a view and to contest. The policy's review outcome, the "
