@@ -16,8 +16,8 @@ every value and interval, the ROC and precision–recall curves (101 points each
 
 When the spec sets ``data.population_prevalence`` every metric is computed with the case
 weights that restore it (:func:`riskops.validation.gate.population_weights`): AUC, Gini and KS
-do not change, PR-AUC, Brier and log-loss are the population's. The evidence's ``weights``
-says which; the precision–recall curve and the histogram stay the sample's, and say so.
+do not change, PR-AUC, Brier, log-loss and the precision–recall curve are the population's. The
+evidence's ``weights`` says which; the score histogram still counts the sample's rows.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def sample_evidence(
             "seed": SEED,
         },
         "roc": roc_points(sample.y, sample.scores, points=CURVE_POINTS),
-        "pr": pr_points(sample.y, sample.scores, points=CURVE_POINTS),
+        "pr": pr_points(sample.y, sample.scores, points=CURVE_POINTS, weights=weights),
         "score_histogram": score_histogram(sample.y, sample.scores, bins=HISTOGRAM_BINS),
     }
 
@@ -117,8 +117,8 @@ class PerformanceGate:
             evidence["weights"] = weighting
             if weights is not None:
                 evidence["curves_note"] = (
-                    "the precision-recall curve and the histogram are the sample's (enriched), "
-                    "not reweighted"
+                    "the precision-recall curve is reweighted; the score histogram counts the "
+                    "sample's rows"
                 )
             for metric, field, comparison in CHECKS:
                 threshold = getattr(config, field)
