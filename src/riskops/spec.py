@@ -69,6 +69,14 @@ class DataSpec(_Strict):
     label: Label
     protected_attributes: tuple[str, ...] = ()
     split: Split = Split()
+    population_prevalence: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        default=None,
+        description=(
+            "The event rate of the population the model serves, when the data was sampled at "
+            "another rate (e.g. every fraud kept, legitimate rows subsampled). Every rate that "
+            "depends on prevalence is then computed with case weights that restore it."
+        ),
+    )
 
 
 class Feature(_Strict):
@@ -415,7 +423,33 @@ class ExplainabilityGate(_Strict):
     severity: Severity = "blocking"
 
 
+class DetectionGate(_Strict):
+    """What an alerting model (fraud, transaction risk) must do on the held-out rows, under the
+    spec's policy and, when ``data.population_prevalence`` is set, at that prevalence.
+
+    An alert is any outcome but the favourable one (review or block). ``min_recall_at_fpr``:
+    the share of events caught at the threshold whose false-positive rate is at most
+    ``fpr_for_recall``; ``max_alert_rate``: the share of all cases alerted; the expected cost per
+    case of the policy's decisions, under ``policy.costs``, must stay below
+    ``max_expected_cost_per_1k`` / 1000 and, with ``beat_trivial_policies``, below the cheapest
+    of allowing all, reviewing all and blocking all.
+    """
+
+    fpr_for_recall: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    min_recall_at_fpr: Probability | None = 0.6
+    max_alert_rate: Probability | None = 0.02
+    max_expected_cost_per_1k: NonNegative | None = None
+    beat_trivial_policies: bool = True
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 200
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    severity: Severity = "blocking"
+
+
 class Gates(_Strict):
+    """The gates' thresholds. A spec that omits a gate, or a field of one, gets its kind's
+    default (:data:`KIND_GATES`, then each class's own default); ``detection`` runs only when
+    set, as it is by default for fraud and transaction risk."""
+
     performance: PerformanceGate = PerformanceGate()
     calibration: CalibrationGate = CalibrationGate()
     stability: StabilityGate = StabilityGate()
@@ -425,6 +459,48 @@ class Gates(_Strict):
     robustness: RobustnessGate = RobustnessGate()
     monotonicity: MonotonicityGate = MonotonicityGate()
     explainability: ExplainabilityGate = ExplainabilityGate()
+    detection: DetectionGate | None = None
+
+
+_ALERTING_GATES: dict[str, dict[str, Any]] = {
+    # Events are rare: ranking by AUC alone hides a useless top of the list, so PR-AUC (average
+    # precision, a random score gets the prevalence) is required beside it.
+    "performance": {"min_auc": 0.85, "min_pr_auc": 0.3},
+    # A transaction's own fields can separate fraud strongly (the card data's strongest single
+    # feature reaches AUC 0.95); leakage here is a field filled in after the chargeback.
+    "data_quality": {"max_single_feature_auc": 0.99},
+    # Without protected attributes the gate reports itself not applicable; with them it is
+    # advisory, since an alert is reviewed or contested, not a credit refusal.
+    "fairness": {"severity": "advisory"},
+    "detection": {},
+}
+
+KIND_GATES: dict[str, dict[str, dict[str, Any]]] = {
+    "credit": {},
+    "fraud": _ALERTING_GATES,
+    "transaction_risk": _ALERTING_GATES,
+}
+"""Gate fields each kind gets when its spec does not set them; a field the spec sets wins.
+Credit keeps the classes' own defaults. Monotonicity is checked only for features that declare
+``monotone``, whatever the kind."""
+
+
+def with_kind_gates(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a spec mapping) with its kind's default gate fields filled in where it has none.
+
+    Example: a fraud spec with ``gates: {performance: {min_auc: 0.9}}`` gets
+    ``performance: {min_pr_auc: 0.3, min_auc: 0.9}`` and ``detection: {}`` (all its defaults).
+    """
+    defaults = KIND_GATES.get(str(raw.get("kind", "credit")))
+    gates = raw.get("gates", {})
+    if not defaults or not isinstance(gates, dict):
+        return raw
+    merged: dict[str, Any] = dict(gates)
+    for gate, fields in defaults.items():
+        given = merged.get(gate, {})
+        if isinstance(given, dict):
+            merged[gate] = {**fields, **given}
+    return {**raw, "gates": merged}
 
 
 class Thresholds(_Strict):
@@ -508,6 +584,11 @@ class ModelSpec(_Strict):
     gates: Gates = Gates()
     monitoring: Monitoring = Monitoring()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_gates(cls, raw: Any) -> Any:
+        return with_kind_gates(raw) if isinstance(raw, dict) else raw
+
     @model_validator(mode="after")
     def _cross_checks(self) -> ModelSpec:
         names = [f.name for f in self.features]
@@ -527,6 +608,17 @@ class ModelSpec(_Strict):
                     f"gates.fairness names {attribute!r}, which is not in data.protected_attributes"
                 )
         self._check_policy(names)
+        detection = self.gates.detection
+        if (
+            detection is not None
+            and detection.max_expected_cost_per_1k is not None
+            and self.policy.costs is None
+        ):
+            raise ValueError(
+                "gates.detection.max_expected_cost_per_1k needs the policy's costs: use "
+                "policy type expected_cost with costs {missed_event, false_alarm, review}, or "
+                "remove the threshold"
+            )
         segment = self.monitoring.segment
         if segment is not None:
             kinds = {f.name: f.type for f in self.features}
