@@ -25,4 +25,6 @@ try:
 except ModuleNotFoundError as exc:
     if exc.name != "prefect":
         raise
-    raise MissingExtraError("Running riskops pipelines as Prefect flows", "prefect", "prefect") from None
+    raise MissingExtraError(
+        "Running riskops pipelines as Prefect flows", "prefect", "prefect"
+    ) from None

@@ -40,11 +40,11 @@ from typing import Any, TypeVar
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.states import State
+from prefect.client.schemas.objects import State
 
 from riskops.config import load_settings
 from riskops.context import Context, open_context
-from riskops.errors import InputError, RiskopsError
+from riskops.errors import ConfigError, InputError, RiskopsError
 from riskops.flows.retries import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY_SECONDS,
@@ -83,6 +83,27 @@ def _step(name: str) -> Callable[[Callable[..., T]], Any]:
         persist_result=True,
         result_serializer="json",
     )
+
+
+def prefect_api_url() -> str:
+    """The Prefect API the flows report to (``PREFECT_API_URL``, or the active Prefect
+    profile's), or ConfigError saying how to set one.
+
+    Without one, Prefect would start a temporary server from this environment, and Prefect's
+    server needs an older FastAPI than riskops serves with (docs/flows.md): the server runs
+    from its own environment, or Prefect Cloud is used.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ConfigError(
+            "The riskops flows need a Prefect API to report to, and none is set.",
+            hint="Start one from its own environment (pipx run prefect server start) and "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api, or log in to Prefect Cloud; "
+            "see docs/flows.md.",
+        )
+    return str(url)
 
 
 # -- the tasks -----------------------------------------------------------------------------
@@ -175,9 +196,9 @@ def _run_step(
     """Run ``step`` on ``arguments`` with this flow's retry options; if it fails for good,
     record the failure (:func:`record_failure`) and raise the step's error, which fails the
     flow run."""
-    state: State[Any] = step.with_options(
-        retries=retries, retry_delay_seconds=retry_delay_seconds
-    )(workspace=workspace, return_state=True, **arguments)
+    state: State[Any] = step.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)(
+        workspace=workspace, return_state=True, **arguments
+    )
     if not state.is_failed():
         result: dict[str, Any] = state.result()
         return result
@@ -250,17 +271,28 @@ def train_and_validate_flow(
     spec = _required(spec_path, "spec_path", "Pass the path of the model's model.yaml.")
     developer = _required(trained_by, "trained_by", "Name a developer from riskops.toml.")
     validator = _required(validated_by, "validated_by", "Name a validator from riskops.toml.")
-    options = {
-        "pipeline": TRAIN_AND_VALIDATE,
-        "workspace": workspace,
-        "retries": retries,
-        "retry_delay_seconds": retry_delay_seconds,
-    }
     trained = _run_step(
-        train_step, subject=spec, actor=developer, spec_path=spec, params=params, **options
+        train_step,
+        pipeline=TRAIN_AND_VALIDATE,
+        subject=spec,
+        workspace=workspace,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        actor=developer,
+        spec_path=spec,
+        params=params,
     )
     ref = trained["model"]
-    validated = _run_step(validate_step, subject=ref, actor=validator, ref=ref, **options)
+    validated = _run_step(
+        validate_step,
+        pipeline=TRAIN_AND_VALIDATE,
+        subject=ref,
+        workspace=workspace,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        actor=validator,
+        ref=ref,
+    )
     return {
         "model": ref,
         "passed": validated["passed"],

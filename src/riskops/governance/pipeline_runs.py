@@ -66,15 +66,15 @@ class PipelineFailure:
         actor: str | None = None,
     ) -> PipelineFailure:
         """The failure record of ``error``, raised by ``step`` of ``pipeline`` on ``subject``."""
-        is_ours = isinstance(error, RiskopsError)
+        ours = error if isinstance(error, RiskopsError) else None
         return cls(
             pipeline=pipeline,
             step=step,
             subject=subject,
             error_type=type(error).__name__,
-            code=error.code if is_ours else "internal",
+            code=ours.code if ours is not None else "internal",
             message=str(error)[:MAX_MESSAGE],
-            hint=error.hint if is_ours else None,
+            hint=ours.hint if ours is not None else None,
             attempts=attempts,
             run_id=run_id,
             run_name=run_name,

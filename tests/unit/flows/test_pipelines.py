@@ -116,3 +116,115 @@ def test_a_spec_error_is_not_retried_and_leaves_a_record(
         assert verify(ctx.store).ok
     finally:
         ctx.close()
+
+
+def test_a_validation_that_fails_after_training_leaves_an_unapproved_candidate_and_a_record(
+    workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import riskops.validation.run as run
+
+    calls = failing_once(
+        monkeypatch, run, "validate", BackendError("The tracking server did not answer"), times=9
+    )
+    state = train_and_validate_flow(
+        str(SPEC),
+        str(workspace.home),
+        trained_by="alice",
+        validated_by="victor",
+        return_state=True,
+        **FAST,
+    )
+    assert state.is_failed()
+    assert len(calls) == 2  # tried, then retried once: transient
+    with pytest.raises(BackendError, match="tracking server did not answer"):
+        state.result()
+    ctx = open_context(workspace)
+    try:
+        ref = ModelRef("credit-scoring", 1)
+        with ctx.store.reading() as session:
+            assert get_version(session, ref).state == "candidate"
+            assert session.scalar(select(func.count()).select_from(ValidationRunRecord)) == 0
+        [failure] = failures(ctx)
+        assert (failure.step, failure.subject, failure.code) == (
+            "validate",
+            "credit-scoring@1",
+            "backend_unavailable",
+        )
+        assert failure.attempts == 2
+        assert failure.actor == "victor"
+        assert failure.run_id == str(state.state_details.flow_run_id)
+        assert [e.action for e in list_events(ctx.store)] == [
+            "version.registered",
+            "pipeline.failed",
+        ]
+        from riskops.governance.approvals import approve
+
+        with pytest.raises(ConflictError, match="candidate"):
+            approve(ctx, ref, actor="victor")
+    finally:
+        ctx.close()
+
+
+def test_the_monitoring_run_flow_stores_a_sealed_run(workspace: Settings) -> None:
+    result = monitoring_run_flow(
+        "credit-scoring", str(workspace.home), environment="production", window="24h"
+    )
+    assert result["kind"] == "riskops.monitoring/run@1"
+    assert result["fired"] == []
+    assert json.loads(json.dumps(result)) == result
+    ctx = open_context(workspace)
+    try:
+        [event] = list_events(ctx.store, action="monitoring.run")
+        assert event.seq == result["audit_seq"]
+        assert event.payload["run_id"] == result["run_id"]
+    finally:
+        ctx.close()
+
+
+def test_a_monitoring_run_on_an_unknown_environment_fails_once_and_is_recorded(
+    workspace: Settings,
+) -> None:
+    state = monitoring_run_flow(
+        "credit-scoring", str(workspace.home), environment="moon", return_state=True, **FAST
+    )
+    assert state.is_failed()
+    with pytest.raises(InputError, match="Unknown environment 'moon'"):
+        state.result()
+    ctx = open_context(workspace)
+    try:
+        [failure] = failures(ctx, pipeline="monitoring-run")
+        assert failure.subject == "credit-scoring in moon"
+        assert (failure.code, failure.attempts) == ("input_invalid", 1)
+        assert failure.hint == "Pass one of them with --env."
+        assert list_events(ctx.store, action="monitoring.run") == []
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"retries": -1}, "retries must be a whole number from 0 to 10"),
+        ({"retries": 11}, "retries must be a whole number from 0 to 10"),
+        ({"retry_delay_seconds": -5}, "retry_delay_seconds must be from 0 to 86400"),
+    ],
+)
+def test_bad_retry_options_are_refused_before_any_step(
+    workspace: Settings, options: dict[str, Any], match: str
+) -> None:
+    state = monitoring_run_flow("credit-scoring", str(workspace.home), return_state=True, **options)
+    with pytest.raises(InputError, match=match):
+        state.result()
+    ctx = open_context(workspace)
+    try:
+        assert list_events(ctx.store) == []
+    finally:
+        ctx.close()
+
+
+def test_two_people_are_required_to_train_and_validate(workspace: Settings) -> None:
+    state = train_and_validate_flow(
+        str(SPEC), str(workspace.home), trained_by="alice", validated_by=" ", return_state=True
+    )
+    with pytest.raises(InputError, match="validated_by is required"):
+        state.result()
