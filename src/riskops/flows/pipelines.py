@@ -231,13 +231,18 @@ def _run_step(
     raise error
 
 
-def _attempts(state: State[Any]) -> int:
-    """How many times the failed task run ran, as Prefect's API counts it."""
+def _attempts(state: State[Any]) -> int | None:
+    """How many times the failed task run ran, as Prefect's API counts it (None if the API
+    cannot say: the failure is recorded all the same)."""
     task_run_id = state.state_details.task_run_id
     if task_run_id is None:
-        return 1
-    with get_client(sync_client=True) as client:
-        return max(1, client.read_task_run(task_run_id).run_count)
+        return None
+    try:
+        with get_client(sync_client=True) as client:
+            return max(1, client.read_task_run(task_run_id).run_count)
+    except Exception as exc:  # any API failure: a count is not worth losing the record for
+        log.warning("could not read the attempts of task run %s: %s", task_run_id, exc)
+        return None
 
 
 def _required(value: str | None, what: str, hint: str) -> str:

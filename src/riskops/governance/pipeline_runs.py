@@ -35,7 +35,8 @@ class PipelineFailure:
     """A pipeline step that failed for good (after its retries): what, on what, and why.
 
     ``code`` is the error's riskops code (``backend_unavailable``, ``spec_invalid``, …) or
-    ``internal`` for an error riskops did not raise on purpose; ``hint`` is the error's hint.
+    ``internal`` for an error riskops did not raise on purpose; ``hint`` is the error's hint;
+    ``attempts`` is None when the scheduler could not say how many there were.
     """
 
     kind: ClassVar[str] = "riskops.pipeline/failure@1"
@@ -47,7 +48,7 @@ class PipelineFailure:
     code: str
     message: str
     hint: str | None = None
-    attempts: int = 1
+    attempts: int | None = 1
     run_id: str | None = None
     run_name: str | None = None
     actor: str | None = None
@@ -60,7 +61,7 @@ class PipelineFailure:
         pipeline: str,
         step: str,
         subject: str,
-        attempts: int = 1,
+        attempts: int | None = 1,
         run_id: str | None = None,
         run_name: str | None = None,
         actor: str | None = None,
