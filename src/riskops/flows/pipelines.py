@@ -31,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,7 +40,6 @@ from typing import Any, TypeVar
 
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 
 from riskops.config import load_settings
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_AND_VALIDATE = "train-and-validate"
 MONITORING_RUN = "monitoring-run"
+_ATTEMPT = "riskops_attempt"  # set on a step's error: which attempt raised it
 
 T = TypeVar("T")
 
@@ -73,16 +74,29 @@ def workspace_context(workspace: str | Path | None) -> Iterator[Context]:
 
 
 def _step(name: str) -> Callable[[Callable[..., T]], Any]:
-    """A riskops task: transient failures retried, JSON result kept, never cached."""
-    return task(
-        name=name,
-        retries=DEFAULT_RETRIES,
-        retry_delay_seconds=DEFAULT_RETRY_DELAY_SECONDS,
-        retry_condition_fn=retry_transient,
-        cache_policy=NO_CACHE,
-        persist_result=True,
-        result_serializer="json",
-    )
+    """A riskops task: transient failures retried, JSON result kept, never cached; an error it
+    raises carries the attempt that raised it (Prefect's API records the count only later)."""
+
+    def decorate(fn: Callable[..., T]) -> Any:
+        @functools.wraps(fn)
+        def attempt(*args: Any, **kwargs: Any) -> T:
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:
+                setattr(exc, _ATTEMPT, runtime.task_run.run_count)
+                raise
+
+        return task(
+            name=name,
+            retries=DEFAULT_RETRIES,
+            retry_delay_seconds=DEFAULT_RETRY_DELAY_SECONDS,
+            retry_condition_fn=retry_transient,
+            cache_policy=NO_CACHE,
+            persist_result=True,
+            result_serializer="json",
+        )(attempt)
+
+    return decorate
 
 
 def prefect_api_url() -> str:
@@ -210,7 +224,7 @@ def _run_step(
         pipeline=pipeline,
         step=step.name,
         subject=subject,
-        attempts=_attempts(state),
+        attempts=getattr(error, _ATTEMPT, None),
         run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
         run_name=runtime.flow_run.name,
         actor=arguments.get("actor"),
@@ -229,20 +243,6 @@ def _run_step(
     except RiskopsError as exc:  # the store is down too: the flow run's state is the record
         log.error("%s: the failure of %s could not be recorded: %s", pipeline, step.name, exc)
     raise error
-
-
-def _attempts(state: State[Any]) -> int | None:
-    """How many times the failed task run ran, as Prefect's API counts it (None if the API
-    cannot say: the failure is recorded all the same)."""
-    task_run_id = state.state_details.task_run_id
-    if task_run_id is None:
-        return None
-    try:
-        with get_client(sync_client=True) as client:
-            return max(1, client.read_task_run(task_run_id).run_count)
-    except Exception as exc:  # any API failure: a count is not worth losing the record for
-        log.warning("could not read the attempts of task run %s: %s", task_run_id, exc)
-        return None
 
 
 def _required(value: str | None, what: str, hint: str) -> str:

@@ -3,17 +3,19 @@ its home in a temporary folder (Prefect writes ``$PREFECT_HOME`` on import, neve
 here), and a workspace per test.
 
 The settings below are environment variables because Prefect reads them when it is first
-imported, which happens when the test modules (and riskops.flows) are collected.
+imported, which happens when the test modules (and riskops.flows) are collected. The server
+needs a shim for this project's FastAPI: see prefect_server/sitecustomize.py.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -26,24 +28,37 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="riskops-test-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(SERVER_COMPAT), os.environ.get("PYTHONPATH")) if p
-)
-sys.path.insert(0, str(SERVER_COMPAT))
-import sitecustomize  # noqa: E402  # the server's FastAPI shim, in this process too
 
-sitecustomize.patch_fastapi_body()
-sys.path.remove(str(SERVER_COMPAT))
+
+def _server_compat() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "riskops_test_prefect_compat", SERVER_COMPAT / "sitecustomize.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
     """One temporary Prefect server for the whole session (it takes seconds to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
+    compat = _server_compat()
+    with compat.accepting_v1_names():
+        from prefect.testing.utilities import prefect_test_harness
+    harness = prefect_test_harness(server_startup_timeout=120)
+    with pytest.MonkeyPatch.context() as env:  # only the server subprocess loads the shim
+        env.setenv(
+            "PYTHONPATH",
+            os.pathsep.join(p for p in (str(SERVER_COMPAT), os.environ.get("PYTHONPATH")) if p),
+        )
+        harness.__enter__()
+    try:
         yield
-    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+    finally:
+        harness.__exit__(None, None, None)
+        shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
 
 
 @pytest.fixture
