@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from riskops.config import Settings
 from riskops.errors import InputError
 from riskops.flows.deployments import (
     HOURLY,
@@ -91,3 +92,21 @@ def test_a_schedule_may_be_an_interval_or_another_cron() -> None:
 def test_bad_deployment_options_are_refused(build: object, match: str) -> None:
     with pytest.raises(InputError, match=match):
         build()  # type: ignore[operator]
+
+
+def test_a_deployment_runs_its_flow_from_its_entrypoint_and_parameters(
+    workspace: Settings,
+) -> None:
+    """What a served deployment does when its run comes due: load the flow by its module
+    path and call it with the stored parameters."""
+    import json
+
+    from prefect.flow_engine import run_flow
+    from prefect.flows import load_flow_from_entrypoint
+
+    deployment = monitoring_deployment("credit-scoring", workspace=workspace.home)
+    flow = load_flow_from_entrypoint(deployment.entrypoint)
+    parameters = json.loads(json.dumps(deployment.parameters))  # as the API stores them
+    result = run_flow(flow, parameters=parameters)
+    assert result["run_id"] == 1
+    assert result["environment"] == "production"
