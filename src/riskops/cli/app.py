@@ -23,6 +23,7 @@ from riskops.cli import (
     db,
     decisions,
     documents,
+    flows,
     governance,
     labels,
     lifecycle,
@@ -90,6 +91,7 @@ app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(witness.app, name="witness")
+app.add_typer(flows.app, name="flows")
 
 
 def main() -> None:
