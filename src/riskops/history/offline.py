@@ -20,7 +20,8 @@ import pandas as pd
 
 from riskops.errors import DataSchemaError, Problem
 from riskops.history.definitions import HistoryDefinitions
-from riskops.spec import ModelSpec
+from riskops.history.store import Event, OnlineStore
+from riskops.spec import LoadedSpec, ModelSpec
 
 
 def history_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.DataFrame:
@@ -146,3 +147,55 @@ def _columns(
 
 def _row(mask: pd.Series) -> int:
     return int(np.flatnonzero(mask.to_numpy(dtype=bool, na_value=True))[0]) + 1
+
+
+def history_events(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> list[Event]:
+    """Every row of ``frame`` as an online-store event, labelled from the label column (the
+    history a backfill loads; DataSchemaError as :func:`history_frame`)."""
+    if spec.history is None:
+        raise ValueError(f"the spec of {spec.name!r} declares no history")
+    definitions = HistoryDefinitions.of(spec.history)
+    times, units, keys = _columns(frame, spec, definitions, source)
+    history = spec.history
+    ids = frame[history.event_id].astype("string").str.strip()
+    if ids.isna().any() or (ids == "").any() or ids.duplicated().any():
+        raise DataSchemaError(
+            f"The dataset {source} needs one distinct transaction id per row in "
+            f"{history.event_id!r}.",
+            problems=[Problem(history.event_id, "has missing or repeated ids")],
+            hint="Fix the data: every transaction needs its own id.",
+        )
+    label = spec.data.label
+    fraud = (frame[label.column].astype("string") == str(label.positive)).to_numpy(
+        dtype=bool, na_value=False
+    )
+    entity_keys = {entity: keys[entity].tolist() for entity in history.entities}
+    return [
+        Event(
+            event_id,
+            int(times[i]),
+            int(units[i]),
+            {entity: values[i] for entity, values in entity_keys.items()},
+            bool(fraud[i]),
+        )
+        for i, event_id in enumerate(ids.tolist())
+    ]
+
+
+def backfill(store: OnlineStore, loaded: LoadedSpec, *, batch: int = 10_000) -> tuple[int, int]:
+    """Load the spec's training data into ``store`` as the model's history, labels included;
+    ``(rows read, events new)`` (an event already kept is left as it is)."""
+    spec = loaded.spec
+    path = loaded.resolve(spec.data.source)
+    if not path.is_file():
+        raise DataSchemaError(
+            f"The dataset {path} does not exist.",
+            hint="Check data.source in the spec (a path relative to the spec file).",
+        )
+    # As riskops.datasets.snapshot reads it: every column as text.
+    frame = pd.read_csv(path, dtype="string", keep_default_na=True)
+    events = history_events(frame, spec, source=str(path))
+    new = 0
+    for start in range(0, len(events), batch):
+        new += store.append_many(spec.name, events[start : start + batch])
+    return len(events), new
