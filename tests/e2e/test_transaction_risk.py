@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from riskops.context import Context
+from riskops.decisions.replay import replay_decision, stored_decision
 from riskops.governance.approvals import approve
 from riskops.governance.deployments import deploy
 from riskops.history.offline import backfill, history_frame
@@ -79,20 +80,11 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
             assert time.monotonic() < deadline, client.get("/readyz").json()
             time.sleep(0.05)
         client.headers["Authorization"] = f"Bearer {key.token}"
-        request = {
-            "TRANSACTION_ID": last["TRANSACTION_ID"],
-            "TX_DATETIME": last["TX_DATETIME"],
-            "CUSTOMER_ID": int(last["CUSTOMER_ID"]),
-            "TERMINAL_ID": last["TERMINAL_ID"],
-            "TX_AMOUNT": float(last["TX_AMOUNT"]),
-        }
         answer = client.post(URL, json={"subject_id": "card-1", "features": request})
         assert answer.status_code == 200, answer.json()
         body = answer.json()
         assert 0.0 <= body["score"] <= 1.0
         assert body["fallback"] is False
-        stored = client.get(f"/v1/decisions/{body['decision_id']}").json()
-        assert stored["features"] == {**expected_row, "TX_AMOUNT": 250.0}
         assert expected_row["customer_tx_count_30d"] > 0
 
         # The decided transaction joined the history (it is not appended twice), and its label
@@ -112,3 +104,10 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
         problems = {p["field"]: p["message"] for p in refused.json()["problems"]}
         assert "not an ISO 8601 time" in problems["TX_DATETIME"]
         assert "computed by the server" in problems["customer_tx_count_1d"]
+
+    # The log keeps what the model decided on (history features included, the ids and time
+    # not), so the decision replays exactly without the online store.
+    stored = stored_decision(ctx, body["decision_id"])
+    assert stored.features == {**expected_row, "TX_AMOUNT": 250.0}
+    replayed = replay_decision(ctx, body["decision_id"], actor="audrey")
+    assert replayed.matches, replayed.differences
