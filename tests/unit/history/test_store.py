@@ -4,6 +4,7 @@ no-skew check: for the same transactions, the online lookup gives exactly the of
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.conftest import unavailable
 from tests.unit.history.conftest import SUBSET, random_frame, small_spec
 
 NS = "transaction-risk"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("RISKOPS_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.integration)])
