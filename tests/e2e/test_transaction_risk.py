@@ -105,6 +105,30 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
         assert "not an ISO 8601 time" in problems["TX_DATETIME"]
         assert "computed by the server" in problems["customer_tx_count_1d"]
 
+        # A batch: each transaction looked up and appended; a bad one is named by position.
+        later = [
+            {**request, "TRANSACTION_ID": f"new-{k}", "TX_DATETIME": f"2018-07-01 00:0{k}:00"}
+            for k in (2, 3)
+        ]
+        batch = client.post(
+            URL + ":batch",
+            json={"subjects": [{"subject_id": "card-1", "features": f} for f in later]},
+        )
+        assert batch.status_code == 200, batch.json()
+        assert len(batch.json()["decisions"]) == 2
+        assert not lookup.record(lookup.transaction(later[1]))  # appended by the batch
+        bad = client.post(
+            URL + ":batch",
+            json={
+                "subjects": [
+                    {"subject_id": "card-1", "features": later[0]},
+                    {"subject_id": "card-1", "features": {**later[1], "CUSTOMER_ID": None}},
+                ]
+            },
+        )
+        assert bad.status_code == 422
+        assert [p["field"] for p in bad.json()["problems"]] == ["subjects[1].CUSTOMER_ID"]
+
     # The log keeps what the model decided on (history features included, the ids and time
     # not), so the decision replays exactly without the online store.
     stored = stored_decision(ctx, body["decision_id"])
