@@ -25,6 +25,7 @@ from riskops.cli import (
     documents,
     flows,
     governance,
+    history,
     labels,
     lifecycle,
     models,
@@ -92,6 +93,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(witness.app, name="witness")
 app.add_typer(flows.app, name="flows")
+app.add_typer(history.app, name="history")
 
 
 def main() -> None:

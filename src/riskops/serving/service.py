@@ -8,9 +8,12 @@ A decision, in order::
 
     route   = table.routes[model]                 # NotFoundError: the model does not serve here
     lane    = route.choose(subject_id)            # champion, or canary for its sticky share
-    result  = lane.scorer.decide(features)        # RequestInvalid (422) propagates; a model
+    inputs  = history.enrich(features)            # only a model with a spec ``history``:
+                                                  # its features looked up and computed
+    result  = lane.scorer.decide(inputs)          # RequestInvalid (422) propagates; a model
                                                   # that fails gives the safe fallback
     log.append(result)                            # fsync'd before the caller sees the answer
+    history.record(transaction)                   # the decided transaction joins the history
     → response;  then each shadow is scored and logged (served=False), never returned
 
 The routing table and the key ring are refreshed from the store by a background thread. Every
@@ -67,8 +70,11 @@ from riskops.errors import (
     IntegrityError,
     NotFoundError,
     Problem,
+    ProblemsError,
     RiskopsError,
 )
+from riskops.history.online import HistoryLookup, Transaction
+from riskops.history.store import OnlineStore, open_online_store
 from riskops.monitoring.gauges import latest_gauges, runs_since
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
@@ -198,6 +204,15 @@ class Subject:
     features: Mapping[str, object]
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a lane decides on: the model's features (history added for a model with a spec
+    ``history``) and the transaction to append after the decision (None without history)."""
+
+    features: Mapping[str, object]
+    transaction: Transaction | None = None
+
+
 @dataclass
 class ScoringService:
     """State of one running server: context, routing table, keys, metrics and decision log."""
@@ -220,6 +235,9 @@ class ScoringService:
     _thread: threading.Thread | None = None
     _reads: ThreadPoolExecutor = field(init=False)  # one thread per admitted decision read
     _schema_unchecked: bool = False  # the store was down at start: check it when it answers
+    _history: OnlineStore | None = field(default=None, repr=False)  # opened on first use
+    _lookups: dict[tuple[str, int, str], HistoryLookup] = field(default_factory=dict)
+    _history_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._reads = ThreadPoolExecutor(
@@ -269,6 +287,8 @@ class ScoringService:
             self._thread.join(timeout=30)
         self._reads.shutdown(wait=False, cancel_futures=True)
         self.decisions.close()
+        if self._history is not None:
+            self._history.close()
         self.ctx.close()
 
     def refresh(self) -> None:
@@ -467,10 +487,17 @@ class ScoringService:
         """The served decision (logged durably, as ``client``'s) and a callable that scores the
         shadows (None when the model has none); the caller runs it after answering."""
         started = perf_counter()
-        lane, route, decision, digest = self._served(model, subject, explain)
+        lane, route, decision, digest, inputs = self._served(model, subject, explain)
         decision_id = self._log(
-            decision, lane, subject, served=True, request_sha256=digest, client=client
+            decision,
+            lane,
+            subject,
+            served=True,
+            request_sha256=digest,
+            client=client,
+            features=inputs.features,
         )
+        self._record(lane, inputs)
         return self._answered(
             started, lane, route, subject, decision, decision_id, explain, digest, client
         )
@@ -481,24 +508,78 @@ class ScoringService:
         """:meth:`decide` for the event loop: everything runs on the loop's thread except the
         fsync, which the loop awaits (serving other requests meanwhile)."""
         started = perf_counter()
-        lane, route, decision, digest = self._served(model, subject, explain)
+        lane, route, decision, digest, inputs = self._served(model, subject, explain)
         decision_id = str(uuid.uuid4())
         await self.decisions.append_async(
             self._entry(
-                decision_id, decision, lane, subject, served=True, digest=digest, client=client
+                decision_id,
+                decision,
+                lane,
+                subject,
+                served=True,
+                digest=digest,
+                client=client,
+                features=inputs.features,
             )
         )
+        self._record(lane, inputs)
         return self._answered(
             started, lane, route, subject, decision, decision_id, explain, digest, client
         )
 
     def _served(
         self, model: str, subject: Subject, explain: bool
-    ) -> tuple[Loaded, Route, Decision, str]:
+    ) -> tuple[Loaded, Route, Decision, str, _Inputs]:
         route = self._route(self.table, model)
         lane = route.choose(subject.subject_id)
-        decision = self._decide_one(lane, subject.features, explain)
-        return lane, route, decision, request_digest(model, subject)
+        inputs = self._inputs(lane, subject.features)
+        decision = self._decide_one(lane, inputs.features, explain)
+        return lane, route, decision, request_digest(model, subject), inputs
+
+    # -- history features ------------------------------------------------------------------
+
+    def _inputs(
+        self, lane: Loaded, features: Mapping[str, object], *, count: bool = True
+    ) -> _Inputs:
+        """The lane's inputs: the request's features as they are, or, for a model with a spec
+        ``history``, enriched from the online store (RequestInvalid naming a bad transaction
+        field, counted in the metrics when ``count``; BackendError, a 503, when the store does
+        not answer)."""
+        if lane.spec.history is None:
+            return _Inputs(features)
+        lookup = self._lookup(lane)
+        try:
+            enriched, transaction = lookup.enrich(features)
+        except ProblemsError as exc:
+            if count:
+                self.metrics.problems(lane.plan.model, exc.problems)
+            raise RequestInvalid(exc.message, problems=exc.problems, hint=exc.hint) from None
+        return _Inputs(enriched, transaction)
+
+    def _lookup(self, lane: Loaded) -> HistoryLookup:
+        key = (lane.plan.model, lane.plan.version, lane.plan.digest)
+        found = self._lookups.get(key)
+        if found is None:
+            with self._history_lock:
+                if self._history is None:
+                    self._history = open_online_store(self.settings.workspace.history_url)
+                found = self._lookups.setdefault(key, HistoryLookup(lane.spec, self._history))
+        return found
+
+    def _record(self, lane: Loaded, inputs: _Inputs) -> None:
+        """Append the served transaction to the history. The decision is already logged and
+        answered, so a failure here is logged, not raised: that transaction is then missing
+        from later lookups until it is backfilled."""
+        if inputs.transaction is None:
+            return
+        try:
+            self._lookup(lane).record(inputs.transaction)
+        except Exception:
+            log.exception(
+                "Could not append transaction %s to the history of %s",
+                inputs.transaction.event_id,
+                lane.plan.model,
+            )
 
     def _answered(
         self,
@@ -557,8 +638,21 @@ class ScoringService:
             groups.setdefault(id(lane), (lane, []))[1].append(i)
         decided: dict[int, Decision] = {}
         problems: list[Problem] = []
+        inputs: dict[int, _Inputs] = {}
         for lane, indices in groups.values():
-            rows = [subjects[i].features for i in indices]
+            ready = True
+            for k, i in enumerate(indices):
+                try:
+                    inputs[i] = self._inputs(lane, subjects[i].features, count=False)
+                except RequestInvalid as exc:
+                    located = [
+                        Problem(f"[{k}].{p.location}", p.message, p.code) for p in exc.problems
+                    ]
+                    problems.extend(_relocate(located, indices))
+                    ready = False
+            if not ready:
+                continue
+            rows = [inputs[i].features for i in indices]
             try:
                 results = self._decide_many(lane, rows, explain)
             except RequestInvalid as exc:
@@ -578,8 +672,15 @@ class ScoringService:
             lane = route.choose(subject.subject_id)
             digest = request_digest(model, subject)
             decision_id = self._log(
-                decision, lane, subject, served=True, request_sha256=digest, client=client
+                decision,
+                lane,
+                subject,
+                served=True,
+                request_sha256=digest,
+                client=client,
+                features=inputs[i].features,
             )
+            self._record(lane, inputs[i])
             self.metrics.decision(decision, route=lane.plan.lane)
             outcomes.append(Outcome(decision_id, decision))
         self.metrics.observe_latency(
@@ -694,8 +795,17 @@ class ScoringService:
     ) -> None:
         # A shadow never changes an answer: any failure of it is logged and dropped.
         try:
-            decision = self._decide_one(lane, subject.features, explain)
-            self._log(decision, lane, subject, served=False, request_sha256=digest, client=client)
+            inputs = self._inputs(lane, subject.features)
+            decision = self._decide_one(lane, inputs.features, explain)
+            self._log(
+                decision,
+                lane,
+                subject,
+                served=False,
+                request_sha256=digest,
+                client=client,
+                features=inputs.features,
+            )
             self.metrics.decision(decision, route="shadow")
         except Exception:
             log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
@@ -709,6 +819,7 @@ class ScoringService:
         served: bool,
         request_sha256: str,
         client: str | None,
+        features: Mapping[str, object] | None = None,
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
@@ -720,6 +831,7 @@ class ScoringService:
                 served=served,
                 digest=request_sha256,
                 client=client,
+                features=features,
             )
         )
         return decision_id
@@ -734,7 +846,10 @@ class ScoringService:
         served: bool,
         digest: str,
         client: str | None,
+        features: Mapping[str, object] | None = None,
     ) -> LoggedDecision:
+        """The log entry; ``features`` are what the model decided on (the request's own, or
+        with history features added), default the request's."""
         return LoggedDecision.from_decision(
             decision,
             decision_id=decision_id,
@@ -742,7 +857,7 @@ class ScoringService:
             route=lane.plan.lane,
             served=served,
             subject_id=subject.subject_id,
-            features=subject.features,
+            features=subject.features if features is None else features,
             request_sha256=digest,
             client=client,
             environment=self.settings.environment,
