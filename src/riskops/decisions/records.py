@@ -228,6 +228,12 @@ def new_nonce() -> bytes:
     return os.urandom(NONCE_BYTES)
 
 
+def new_nonces(n: int) -> bytes:
+    """``n`` random nonces in one read of the system's generator: nonce i is the i-th slice of
+    ``NONCE_BYTES`` (random 96-bit nonces, as for one, NIST SP 800-38D §8.2.2)."""
+    return os.urandom(n * NONCE_BYTES)
+
+
 def wal_aad(decision_id: str, subject: str) -> bytes:
     return f"{decision_id}|{subject}".encode()
 
