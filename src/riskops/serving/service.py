@@ -46,6 +46,7 @@ import gc
 import hashlib
 import logging
 import math
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,7 @@ from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any
 
+import numpy as np
 import orjson
 
 from riskops.audit.trail import activity_since
@@ -616,7 +618,12 @@ class ScoringService:
         client: str | None = None,
     ) -> tuple[list[Outcome], Callable[[], None] | None]:
         """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
-        bad field as ``[i].feature``."""
+        bad field as ``[i].feature``.
+
+        Columnar: the subjects of each lane are encoded into one matrix and decided by one
+        :meth:`~riskops.scoring.scorer.Scorer.decide_matrix` call, and every decision of the
+        batch is logged with one group commit (:meth:`DecisionSink.append_many`: one WAL write,
+        one fsync, all or none after a crash) before this returns."""
         started = perf_counter()
         if len(subjects) > self.settings.max_batch:
             raise RequestInvalid(
@@ -632,11 +639,11 @@ class ScoringService:
             )
         table = self.table
         route = self._route(table, model)
+        lanes = [route.choose(subject.subject_id) for subject in subjects]
         groups: dict[int, tuple[Loaded, list[int]]] = {}
-        for i, subject in enumerate(subjects):
-            lane = route.choose(subject.subject_id)
+        for i, lane in enumerate(lanes):
             groups.setdefault(id(lane), (lane, []))[1].append(i)
-        decided: dict[int, Decision] = {}
+        decided: list[Decision | None] = [None] * len(subjects)
         problems: list[Problem] = []
         inputs: dict[int, _Inputs] = {}
         for lane, indices in groups.values():
@@ -658,7 +665,8 @@ class ScoringService:
             except RequestInvalid as exc:
                 problems.extend(_relocate(exc.problems, indices))
                 continue
-            decided.update(zip(indices, results, strict=True))
+            for i, result in zip(indices, results, strict=True):
+                decided[i] = result
         if problems:
             self.metrics.problems(model, problems)
             raise RequestInvalid(
@@ -666,35 +674,38 @@ class ScoringService:
                 problems=sorted(problems, key=_position),
                 hint="Fix each field named above; no decision of this batch was made.",
             )
-        outcomes = []
-        for i, subject in enumerate(subjects):
-            decision = decided[i]
-            lane = route.choose(subject.subject_id)
-            digest = request_digest(model, subject)
-            decision_id = self._log(
-                decision,
-                lane,
-                subject,
+        decisions: list[Decision] = decided  # type: ignore[assignment]  # every one is set
+        digests = [request_digest(model, subject) for subject in subjects]
+        ids = decision_ids(len(subjects))
+        self.decisions.append_many(
+            self._entries(
+                ids,
+                decisions,
+                lanes,
+                subjects,
+                digests,
                 served=True,
-                request_sha256=digest,
                 client=client,
-                features=inputs[i].features,
+                features=[inputs[i].features for i in range(len(subjects))],
             )
+        )
+        for i, lane in enumerate(lanes):
             self._record(lane, inputs[i])
-            self.metrics.decision(decision, route=lane.plan.lane)
-            outcomes.append(Outcome(decision_id, decision))
+        for lane, indices in groups.values():
+            self.metrics.decisions_of((decisions[i] for i in indices), route=lane.plan.lane)
         self.metrics.observe_latency(
             model, route.champion.plan.version, "batch", perf_counter() - started
         )
+        outcomes = [Outcome(i, d) for i, d in zip(ids, decisions, strict=True)]
         shadows = route.shadows
+        if not shadows:
+            return outcomes, None
 
         def score_shadows() -> None:
             for shadow in shadows:
-                for subject in subjects:
-                    digest = request_digest(model, subject)
-                    self._shadow(shadow, subject, explain, digest, client)
+                self._shadow_batch(shadow, subjects, digests, explain, client)
 
-        return outcomes, (score_shadows if shadows else None)
+        return outcomes, score_shadows
 
     def get_decision(self, decision_id: str, caller: Caller) -> dict[str, Any]:
         """The decision ``decision_id`` as ``caller`` may read it: its own client's, or any
@@ -774,13 +785,19 @@ class ScoringService:
 
     def _decide_many(
         self, lane: Loaded, rows: Sequence[Mapping[str, object]], explain: bool
-    ) -> tuple[Decision, ...]:
-        if lane.scorer is not None:
-            decisions = lane.scorer.decide_batch(rows, explain=explain)
+    ) -> Sequence[Decision]:
+        """The decisions of ``rows`` on ``lane``: one encoded matrix, one
+        :meth:`~riskops.scoring.scorer.Scorer.decide_matrix` (each decision's ``latency_ms``
+        is the lane's whole batch); RequestInvalid naming ``[k].feature`` of every bad row."""
+        started = perf_counter()
+        scorer = lane.scorer
+        matrix = (scorer.encoder if scorer is not None else lane.encoder).encode_batch(rows)
+        if scorer is None:
+            decisions: Sequence[Decision] = [_unavailable(lane, started)] * len(rows)
         else:
-            started = perf_counter()
-            lane.encoder.encode_batch(rows)
-            decisions = tuple(_unavailable(lane, started) for _ in rows)
+            result = scorer.decide_matrix(matrix, explain=explain)
+            latency_ms = (perf_counter() - started) * 1000.0
+            decisions = scorer.decisions(result, rows, latency_ms=latency_ms)
         for features in rows:
             self._count_missing(lane, features)
         return decisions
@@ -809,6 +826,79 @@ class ScoringService:
             self.metrics.decision(decision, route="shadow")
         except Exception:
             log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
+
+    def _shadow_batch(
+        self,
+        lane: Loaded,
+        subjects: Sequence[Subject],
+        digests: Sequence[str],
+        explain: bool,
+        client: str | None,
+    ) -> None:
+        """A shadow's decisions of a batch, logged with one group commit (served=False). As
+        for one subject, any failure is logged and dropped; a batch the shadow refuses (its
+        spec differs) is decided subject by subject, so each valid one is still logged."""
+        try:
+            try:
+                used = [self._inputs(lane, s.features, count=False).features for s in subjects]
+                decisions = self._decide_many(lane, used, explain)
+            except RequestInvalid:
+                for subject, digest in zip(subjects, digests, strict=True):
+                    self._shadow(lane, subject, explain, digest, client)
+                return
+            ids = decision_ids(len(subjects))
+            lanes = [lane] * len(subjects)
+            self.decisions.append_many(
+                self._entries(
+                    ids,
+                    decisions,
+                    lanes,
+                    subjects,
+                    digests,
+                    served=False,
+                    client=client,
+                    features=used,
+                )
+            )
+            self.metrics.decisions_of(decisions, route="shadow")
+        except Exception:
+            log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
+
+    def _entries(
+        self,
+        ids: Sequence[str],
+        decisions: Sequence[Decision],
+        lanes: Sequence[Loaded],
+        subjects: Sequence[Subject],
+        digests: Sequence[str],
+        *,
+        served: bool,
+        client: str | None,
+        features: Sequence[Mapping[str, object]] | None = None,
+    ) -> list[LoggedDecision]:
+        """The log entries of a batch's decisions, all decided at one time (the clock read
+        once: the batch was answered as one); ``features`` are what the model decided on (with
+        history features added), default each request's."""
+        decided_at = self.ctx.clock()
+        environment = self.settings.environment
+        decided_on = features if features is not None else [s.features for s in subjects]
+        return [
+            LoggedDecision.from_decision(
+                decision,
+                decision_id=decision_id,
+                decided_at=decided_at,
+                route=lane.plan.lane,
+                served=served,
+                subject_id=subject.subject_id,
+                features=used,
+                request_sha256=digest,
+                client=client,
+                environment=environment,
+            )
+            for decision_id, decision, lane, subject, digest, used in zip(
+                ids, decisions, lanes, subjects, digests, decided_on, strict=True
+            )
+        ]
 
     def _log(
         self,
@@ -921,6 +1011,20 @@ def request_digest(model: str, subject: Subject) -> str:
     body = {"model": model, "subject_id": subject.subject_id, "features": subject.features}
     text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return hashlib.sha256(text).hexdigest()
+
+
+def decision_ids(n: int) -> list[str]:
+    """``n`` new decision ids: random (version 4) UUIDs as lowercase hyphenated text, from one
+    read of the system's generator (what :func:`uuid.uuid4` does per id, without building a
+    UUID object for each)."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.tobytes().hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (text[k : k + 32] for k in range(0, 32 * n, 32))
+    ]
 
 
 def _unavailable(lane: Loaded, started: float) -> Decision:
