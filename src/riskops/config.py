@@ -25,6 +25,7 @@ environment variable              riskops.toml key (``[riskops]``)        defaul
 ``RISKOPS_ACTOR``                 —                                       none (``--as`` names the actor)
 ``RISKOPS_SECRET_KEY``            ``secret_key_file`` (a path)            ``$HOME/secret.key``
 ``RISKOPS_WAL_DIR``               ``wal_dir``                             ``$HOME/decision-wal``
+``RISKOPS_HISTORY_URL``           ``history_url``                         ``sqlite:///$HOME/history.sqlite``
 ``RISKOPS_DB_CONNECT_TIMEOUT``    ``db_connect_timeout`` (seconds)        ``5``
 ``RISKOPS_DB_STATEMENT_TIMEOUT``  ``db_statement_timeout`` (seconds)      ``10``
 ``RISKOPS_DB_READ_TIMEOUT``       ``db_read_timeout`` (seconds)           ``2``
@@ -260,6 +261,14 @@ class Settings:
     runbook_base: str = ""
     # The [audit] table: signing, anchoring and pinned keys of the checkpoints.
     audit: AuditSettings | None = None
+    # The online store of history features (RISKOPS_HISTORY_URL): sqlite:///…, memory://,
+    # redis://…; None: the SQLite file $RISKOPS_HOME/history.sqlite.
+    history_store_url: str | None = None
+
+    @property
+    def history_url(self) -> str:
+        """Where scoring servers and ``riskops history`` keep transaction histories."""
+        return self.history_store_url or f"sqlite:///{self.home / 'history.sqlite'}"
 
     @property
     def is_embedded(self) -> bool:
@@ -282,6 +291,7 @@ _KNOWN_KEYS = {
     "db_read_timeout",
     "alert_webhook",
     "runbook_base",
+    "history_url",
 }
 
 _TIMEOUTS = {
@@ -374,6 +384,7 @@ def load_settings(
         alert_webhook=pick("RISKOPS_ALERT_WEBHOOK", "alert_webhook", "") or None,
         runbook_base=pick("RISKOPS_RUNBOOK_BASE", "runbook_base", ""),
         audit=audit_settings(audit_table, base=home_path, source=str(config_file), environ=env),
+        history_store_url=pick("RISKOPS_HISTORY_URL", "history_url", "") or None,
     )
 
 

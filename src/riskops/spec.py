@@ -50,9 +50,24 @@ class Label(_Strict):
 
 
 class Split(_Strict):
-    method: Literal["stratified", "random"] = "stratified"
+    """The train/validation split. ``time`` holds out the latest ``test_size`` share of rows
+    by ``time_column`` (or ``history.time_column``): validation is out of time."""
+
+    method: Literal["stratified", "random", "time"] = "stratified"
     test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
     seed: int = 0
+    time_column: str | None = Field(
+        default=None,
+        description="method time: the column that orders rows (default: history.time_column).",
+    )
+
+    @model_validator(mode="after")
+    def _time_column(self) -> Split:
+        if self.time_column is not None and self.method != "time":
+            raise ValueError(
+                f"time_column applies to method: time only (method is {self.method!r})"
+            )
+        return self
 
 
 class DataSpec(_Strict):
@@ -69,6 +84,14 @@ class DataSpec(_Strict):
     label: Label
     protected_attributes: tuple[str, ...] = ()
     split: Split = Split()
+    population_prevalence: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        default=None,
+        description=(
+            "The event rate of the population the model serves, when the data was sampled at "
+            "another rate (e.g. every fraud kept, legitimate rows subsampled). Every rate that "
+            "depends on prevalence is then computed with case weights that restore it."
+        ),
+    )
 
 
 class Feature(_Strict):
@@ -105,6 +128,76 @@ class Feature(_Strict):
             if self.min is not None and self.max is not None and self.min > self.max:
                 raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
         return self
+
+
+Entity = Literal["customer", "terminal"]
+
+
+class HistoryFeature(_Strict):
+    """One history feature: an aggregate of an entity's earlier transactions over a window.
+
+    ``count``, ``sum`` and ``mean`` of the amount over ``[t - window, t)``; ``fraud_rate``: the
+    share of frauds among the entity's transactions in ``[t - delay - window, t - delay)``
+    (``delay`` is ``history.label_delay_days``). See docs/history-features.md.
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    entity: Entity
+    aggregate: Literal["count", "sum", "mean", "fraud_rate"]
+    window_days: Annotated[int, Field(ge=1, le=365)]
+
+
+class History(_Strict):
+    """Transaction-history features, computed from the same definitions offline (training)
+    and online (serving). Each feature must also be listed in ``features`` as numeric."""
+
+    event_id: Annotated[str, Field(min_length=1)] = Field(
+        description="Column of the transaction id (labels are recorded against it)."
+    )
+    time_column: Annotated[str, Field(min_length=1)]
+    amount_column: Annotated[str, Field(min_length=1)]
+    amount_decimals: Annotated[int, Field(ge=0, le=6)] = Field(
+        default=2, description="Amounts are summed exactly in units of 10^-decimals."
+    )
+    entities: Annotated[dict[Entity, Annotated[str, Field(min_length=1)]], Field(min_length=1)] = (
+        Field(description="Entity → its key column, e.g. {customer: CUSTOMER_ID}.")
+    )
+    label_delay_days: Annotated[int, Field(ge=0, le=365)] = 7
+    features: Annotated[tuple[HistoryFeature, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> History:
+        names = [f.name for f in self.features]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"history features are listed twice: {', '.join(twice)}")
+        for feature in self.features:
+            if feature.entity not in self.entities:
+                raise ValueError(
+                    f"history feature {feature.name!r} is over the {feature.entity} entity, "
+                    f"which history.entities does not name; add "
+                    f"'{feature.entity}: <key column>' to history.entities"
+                )
+        columns = [self.event_id, self.time_column, *self.entities.values()]
+        shared = sorted({c for c in columns if columns.count(c) > 1})
+        if shared:
+            raise ValueError(
+                f"event_id, time_column and the entity key columns must differ; "
+                f"{', '.join(shared)} is used twice"
+            )
+        if self.amount_column in columns:
+            raise ValueError(
+                f"amount_column {self.amount_column!r} is also the id, time or an entity column"
+            )
+        return self
+
+    @property
+    def horizon_days(self) -> int:
+        """How far back any feature looks: the largest window (plus the delay for rates)."""
+        return max(
+            f.window_days + (self.label_delay_days if f.aggregate == "fraud_rate" else 0)
+            for f in self.features
+        )
 
 
 class Trainer(_Strict):
@@ -415,7 +508,33 @@ class ExplainabilityGate(_Strict):
     severity: Severity = "blocking"
 
 
+class DetectionGate(_Strict):
+    """What an alerting model (fraud, transaction risk) must do on the held-out rows, under the
+    spec's policy and, when ``data.population_prevalence`` is set, at that prevalence.
+
+    An alert is any outcome but the favourable one (review or block). ``min_recall_at_fpr``:
+    the share of events caught at the threshold whose false-positive rate is at most
+    ``fpr_for_recall``; ``max_alert_rate``: the share of all cases alerted; the expected cost per
+    case of the policy's decisions, under ``policy.costs``, must stay below
+    ``max_expected_cost_per_1k`` / 1000 and, with ``beat_trivial_policies``, below the cheapest
+    of allowing all, reviewing all and blocking all.
+    """
+
+    fpr_for_recall: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    min_recall_at_fpr: Probability | None = 0.6
+    max_alert_rate: Probability | None = 0.02
+    max_expected_cost_per_1k: NonNegative | None = None
+    beat_trivial_policies: bool = True
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 200
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    severity: Severity = "blocking"
+
+
 class Gates(_Strict):
+    """The gates' thresholds. A spec that omits a gate, or a field of one, gets its kind's
+    default (:data:`KIND_GATES`, then each class's own default); ``detection`` runs only when
+    set, as it is by default for fraud and transaction risk."""
+
     performance: PerformanceGate = PerformanceGate()
     calibration: CalibrationGate = CalibrationGate()
     stability: StabilityGate = StabilityGate()
@@ -425,6 +544,48 @@ class Gates(_Strict):
     robustness: RobustnessGate = RobustnessGate()
     monotonicity: MonotonicityGate = MonotonicityGate()
     explainability: ExplainabilityGate = ExplainabilityGate()
+    detection: DetectionGate | None = None
+
+
+_ALERTING_GATES: dict[str, dict[str, Any]] = {
+    # Events are rare: ranking by AUC alone hides a useless top of the list, so PR-AUC (average
+    # precision, a random score gets the prevalence) is required beside it.
+    "performance": {"min_auc": 0.85, "min_pr_auc": 0.3},
+    # A transaction's own fields can separate fraud strongly (the card data's strongest single
+    # feature reaches AUC 0.95); leakage here is a field filled in after the chargeback.
+    "data_quality": {"max_single_feature_auc": 0.99},
+    # Without protected attributes the gate reports itself not applicable; with them it is
+    # advisory, since an alert is reviewed or contested, not a credit refusal.
+    "fairness": {"severity": "advisory"},
+    "detection": {},
+}
+
+KIND_GATES: dict[str, dict[str, dict[str, Any]]] = {
+    "credit": {},
+    "fraud": _ALERTING_GATES,
+    "transaction_risk": _ALERTING_GATES,
+}
+"""Gate fields each kind gets when its spec does not set them; a field the spec sets wins.
+Credit keeps the classes' own defaults. Monotonicity is checked only for features that declare
+``monotone``, whatever the kind."""
+
+
+def with_kind_gates(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a spec mapping) with its kind's default gate fields filled in where it has none.
+
+    Example: a fraud spec with ``gates: {performance: {min_auc: 0.9}}`` gets
+    ``performance: {min_pr_auc: 0.3, min_auc: 0.9}`` and ``detection: {}`` (all its defaults).
+    """
+    defaults = KIND_GATES.get(str(raw.get("kind", "credit")))
+    gates = raw.get("gates", {})
+    if not defaults or not isinstance(gates, dict):
+        return raw
+    merged: dict[str, Any] = dict(gates)
+    for gate, fields in defaults.items():
+        given = merged.get(gate, {})
+        if isinstance(given, dict):
+            merged[gate] = {**fields, **given}
+    return {**raw, "gates": merged}
 
 
 class Thresholds(_Strict):
@@ -507,6 +668,12 @@ class ModelSpec(_Strict):
     policy: Policy
     gates: Gates = Gates()
     monitoring: Monitoring = Monitoring()
+    history: History | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_gates(cls, raw: Any) -> Any:
+        return with_kind_gates(raw) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ModelSpec:
@@ -527,6 +694,25 @@ class ModelSpec(_Strict):
                     f"gates.fairness names {attribute!r}, which is not in data.protected_attributes"
                 )
         self._check_policy(names)
+        detection = self.gates.detection
+        if (
+            detection is not None
+            and detection.max_expected_cost_per_1k is not None
+            and self.policy.costs is None
+        ):
+            raise ValueError(
+                "gates.detection.max_expected_cost_per_1k needs the policy's costs: use "
+                "policy type expected_cost with costs {missed_event, false_alarm, review}, or "
+                "remove the threshold"
+            )
+        if self.history is not None:
+            _check_history(self)
+        split = self.data.split
+        if split.method == "time" and split.time_column is None and self.history is None:
+            raise ValueError(
+                "data.split.method time needs the column that orders rows: set "
+                "data.split.time_column (or declare history.time_column)"
+            )
         segment = self.monitoring.segment
         if segment is not None:
             kinds = {f.name: f.type for f in self.features}
@@ -637,6 +823,36 @@ class ModelSpec(_Strict):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+
+def _check_history(spec: ModelSpec) -> None:
+    """The ``history`` section agrees with ``features`` and ``data``."""
+    history = spec.history
+    assert history is not None
+    kinds = {f.name: f.type for f in spec.features}
+    for feature in history.features:
+        if feature.name not in kinds:
+            raise ValueError(
+                f"history feature {feature.name!r} is not listed in features; add it there as "
+                "{name: ..., type: numeric, min: 0, reason: ...} so that it gets a reason text"
+            )
+        if kinds[feature.name] != "numeric":
+            raise ValueError(f"history feature {feature.name!r} must be a numeric feature")
+    request_only = [history.event_id, history.time_column, *history.entities.values()]
+    clash = [c for c in request_only if c in kinds]
+    if clash:
+        raise ValueError(
+            f"{', '.join(clash)} identifies the transaction (history id, time or entity "
+            "column) and cannot also be a model feature; remove it from features"
+        )
+    if spec.data.out_of_time is not None:
+        raise ValueError(
+            "data.out_of_time cannot be used with history: the second file's history features "
+            "would miss every earlier transaction; hold out the latest rows instead with "
+            "data.split: {method: time}"
+        )
+    if spec.data.label.column in [*request_only, history.amount_column]:
+        raise ValueError(f"the label column {spec.data.label.column!r} cannot be a history column")
 
 
 class LoadedSpec(BaseModel):

@@ -24,7 +24,9 @@ from riskops.cli import (
     db,
     decisions,
     documents,
+    flows,
     governance,
+    history,
     labels,
     lifecycle,
     models,
@@ -92,6 +94,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(witness.app, name="witness")
 app.add_typer(batch.app, name="batch")
+app.add_typer(flows.app, name="flows")
+app.add_typer(history.app, name="history")
 
 
 def main() -> None:

@@ -30,7 +30,15 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
     problems: list[Problem] = []
     frame = frame.reset_index(drop=True)
     label = spec.data.label
-    needed = [*spec.feature_names, label.column, *spec.data.protected_attributes]
+    # History features are computed from the history columns (riskops.history.offline),
+    # not read: the data must have those columns instead.
+    computed = {f.name for f in spec.history.features} if spec.history else set()
+    read = [name for name in spec.feature_names if name not in computed]
+    needed = [*read, label.column, *spec.data.protected_attributes]
+    if spec.history:
+        history = spec.history
+        needed += [history.event_id, history.time_column, history.amount_column]
+        needed += list(history.entities.values())
     if spec.data.subject_key:
         needed.append(spec.data.subject_key)
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
@@ -38,7 +46,7 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
         problems.append(Problem(column, "column is missing from the data"))
 
     for feature in spec.features:
-        if feature.name not in frame.columns:
+        if feature.name not in frame.columns or feature.name in computed:
             continue
         column = frame[feature.name]
         absent = column.isna() | (column.str.strip() == "")

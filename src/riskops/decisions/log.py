@@ -11,6 +11,8 @@ Path of a decision::
       environment = where it was decided (the server's environment; None outside a server,
                   and for a line written before environments were recorded)
       one JSON line → WAL segment → fsync (group commit) → return
+    append_many([LoggedDecision, …])             # a batch request's decisions
+      the same lines, written as one atomic WAL group: one write, one fsync → return
     flusher (a thread, or with flusher="process" a child process), every flush_interval or
     batch_size entries, in ONE store transaction:
       skip decision ids already stored (only before what was durable when the flusher began:
@@ -78,7 +80,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -110,13 +112,14 @@ from riskops.decisions.records import (
     check_entry,
     check_finite,
     new_nonce,
+    new_nonces,
     open_wal_features,
     wal_aad,
 )
 from riskops.decisions.wal import DEFAULT_SEGMENT_BYTES, Position, WriteAheadLog
 from riskops.errors import BackendError, ConfigError, InputError
 from riskops.privacy.fingerprint import bind_secrets
-from riskops.privacy.keys import SubjectKeys
+from riskops.privacy.keys import NONCE_BYTES, SubjectKeys
 from riskops.privacy.pseudonyms import pseudonym
 from riskops.privacy.secrets import WorkspaceSecrets
 from riskops.store import Store
@@ -241,7 +244,26 @@ class DecisionLog:
         line's group is synced."""
         await self.wal.append_async(self._wal_line(entry), key=entry.decision_id)
 
-    def _wal_line(self, entry: LoggedDecision) -> bytes:
+    def append_many(self, entries: Sequence[LoggedDecision]) -> None:
+        """Log ``entries`` durably as one group: one WAL write and one fsync for all of them,
+        and after a crash either all of them are in the log or none is
+        (:meth:`riskops.decisions.wal.WriteAheadLog.append_many`). Returns once they are
+        durable. InputError naming the first entry the store could not hold, before anything
+        is written."""
+        times: dict[datetime, str] = {}  # a batch's decisions share their time: format it once
+        nonces = new_nonces(len(entries))
+        lines = [
+            self._wal_line(entry, times, nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES])
+            for i, entry in enumerate(entries)
+        ]
+        self.wal.append_many(lines, [entry.decision_id for entry in entries])
+
+    def _wal_line(
+        self,
+        entry: LoggedDecision,
+        times: dict[datetime, str] | None = None,
+        nonce: bytes | None = None,
+    ) -> bytes:
         check_entry(entry)
         subject = pseudonym(self.secrets, entry.subject_id)
         # A reason's value is the subject's own input: it travels encrypted with the features
@@ -257,12 +279,13 @@ class DecisionLog:
                 f"without NaN or infinity ({exc}).",
                 hint="Pass the request's features as received, and Reason.as_dict() reasons.",
             ) from exc
-        nonce = new_nonce()
+        if nonce is None:
+            nonce = new_nonce()
         ciphertext = self._wal_cipher.encrypt(nonce, plain, wal_aad(entry.decision_id, subject))
         line = {
             "v": WAL_FORMAT,
             "id": entry.decision_id,
-            "decided_at": format_time(entry.decided_at),
+            "decided_at": _formatted(entry.decided_at, times),
             "model_name": entry.model_name,
             "version": int(entry.version),
             "digest": entry.digest,
@@ -512,6 +535,15 @@ class DecisionLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _formatted(moment: datetime, times: dict[datetime, str] | None) -> str:
+    if times is None:
+        return format_time(moment)
+    text = times.get(moment)
+    if text is None:
+        text = times[moment] = format_time(moment)
+    return text
 
 
 def _entry_id(line: bytes) -> str | None:

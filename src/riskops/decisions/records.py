@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,11 +229,46 @@ def new_nonce() -> bytes:
     return os.urandom(NONCE_BYTES)
 
 
+def new_nonces(n: int) -> bytes:
+    """``n`` random nonces in one read of the system's generator: nonce i is the i-th slice of
+    ``NONCE_BYTES`` (random 96-bit nonces, as for one, NIST SP 800-38D §8.2.2)."""
+    return os.urandom(n * NONCE_BYTES)
+
+
 def wal_aad(decision_id: str, subject: str) -> bytes:
     return f"{decision_id}|{subject}".encode()
 
 
+_DECISION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def check_entry(entry: LoggedDecision) -> None:
+    """InputError naming everything about ``entry`` that the store could not hold. An entry
+    that passes costs one expression (the batch endpoint checks 1,000 per request); the
+    problems are listed only for one that does not."""
+    score, client, environment = entry.score, entry.client, entry.environment
+    if (
+        type(entry.decision_id) is str
+        and _DECISION_ID.fullmatch(entry.decision_id) is not None
+        and entry.decided_at.tzinfo is not None
+        and entry.route in ROUTES
+        and not (entry.route == "shadow" and entry.served)
+        and 0 < len(entry.model_name) <= 100
+        and len(entry.digest) <= 71
+        and 0 < len(entry.decision) <= 10
+        and type(entry.request_sha256) is str
+        and _SHA256_HEX.fullmatch(entry.request_sha256) is not None
+        and (score is None or math.isfinite(score))
+        and math.isfinite(entry.latency_ms)
+        and (client is None or 0 < len(client) <= 100)
+        and (environment is None or 0 < len(environment) <= 40)
+    ):
+        return
+    _refuse(entry)
+
+
+def _refuse(entry: LoggedDecision) -> None:
     problems = []
     try:
         if str(uuid.UUID(entry.decision_id)) != entry.decision_id:

@@ -3,7 +3,8 @@ one adapter onto the durable decision log (:mod:`riskops.decisions.log`).
 
 The service calls :meth:`DecisionSink.append` (or awaits :meth:`DecisionSink.append_async`)
 before it answers, and it returns only once the entry is durable (fsync'd in the log's
-write-ahead file); concurrent requests share a group commit.
+write-ahead file); concurrent requests share a group commit. A batch request's decisions go
+through :meth:`DecisionSink.append_many`: one atomic group, one fsync.
 
 **One WAL folder per process: slots.** Several server processes on one machine (``riskops serve
 --workers N``, or several servers with one ``RISKOPS_WAL_DIR``) each need a folder of their own.
@@ -24,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,6 +51,8 @@ class DecisionSink(Protocol):
 
     async def append_async(self, entry: LoggedDecision) -> None: ...
 
+    def append_many(self, entries: Sequence[LoggedDecision]) -> None: ...
+
     def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None: ...
 
     def pending(self, decision_id: str, reader: Reader) -> dict[str, Any] | None: ...
@@ -74,6 +77,10 @@ class DurableDecisions:
 
     async def append_async(self, entry: LoggedDecision) -> None:
         await self._log.append_async(entry)
+
+    def append_many(self, entries: Sequence[LoggedDecision]) -> None:
+        """Log ``entries`` durably with one group commit (a batch request's decisions)."""
+        self._log.append_many(entries)
 
     def read(self, decision_id: str, reader: Reader) -> dict[str, Any] | None:
         """The decision as ``reader`` may see it (:mod:`riskops.decisions.access`): None when

@@ -10,7 +10,12 @@ Layout of the WAL folder::
 
 An entry is one line of JSON ending in ``\\n``. :meth:`WriteAheadLog.append` returns only once
 its line is on disk (``fsync``); :meth:`WriteAheadLog.append_async` is the same for a coroutine,
-whose event loop serves other requests meanwhile. Appends are group-committed by one writer
+whose event loop serves other requests meanwhile. :meth:`WriteAheadLog.append_many` writes many
+entries as one **group**, with one ``write`` and one ``fsync`` (the batch endpoint's decisions:
+1,000 subjects cost one sync, not 1,000), and the group is atomic after a crash: it is written
+after a header line ``{"wal.group":n}`` (n > 1 entries follow), and recovery cuts a group whose
+n entries are not all complete, header included, exactly as it cuts a torn single line. Readers
+skip header lines; no entry may begin with ``{"wal.group":``. Appends are group-committed by one writer
 thread: it takes every line queued since its last pass, writes them with one ``write`` and one
 ``fsync``, and wakes their appenders (an event loop once per group, however many of its
 requests were in it), so N concurrent appenders cost about one ``fsync`` per group instead of N.
@@ -28,7 +33,8 @@ where its entries end. The checkpoint is the position up to which
 every entry is in the store: segments before it are fully flushed and deleted. It is replaced
 atomically (write, ``fsync``, rename, ``fsync`` of the folder). After a crash, a line that was
 being written (no ``\\n``, or not JSON) can only be at the end of the last segment and was never
-acknowledged: it is cut off on open.
+acknowledged: it is cut off on open, and with it the group it belongs to, if any (the group's
+appender was not answered either: it returns only after the group's ``fsync``).
 
 **Index of the backlog.** The log keeps in memory, for every durable entry after the
 checkpoint (those appended here and those replayed at open), its position, and the position by
@@ -54,12 +60,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from riskops.errors import BackendError, ConflictError
+from riskops.errors import BackendError, ConflictError, InputError
 
 SEGMENT_PREFIX = "wal-"
 SEGMENT_SUFFIX = ".jsonl"
 CHECKPOINT = "checkpoint.json"
 LOCK = "LOCK"
+GROUP_HEADER = b'{"wal.group":'  # starts the line before a group's entries: {"wal.group":n}
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 PREALLOCATE_BYTES = 4 * 1024 * 1024  # reserved ahead of the writes in the active segment
 OFFSET_BITS = 40  # a packed position: segment << OFFSET_BITS | offset
@@ -124,8 +131,11 @@ class WriteAheadLog:
                 hint="Give each server process a WAL folder of its own (serving wal_path).",
             ) from None
         self._cond = threading.Condition()
+        # What the writer thread takes next: the bytes to write (lines with their newline,
+        # group headers included), and each entry's offset in them with its key.
         self._pending: list[bytes] = []
-        self._pending_keys: list[str | None] = []
+        self._pending_size = 0
+        self._pending_entries: list[tuple[int, str | None]] = []
         self._waiters: list[Waiter] = []
         self._writer: threading.Thread | None = None
         self._busy = False  # a thread is writing and syncing a group
@@ -157,6 +167,14 @@ class WriteAheadLog:
         ``waiter`` (an event loop and a future of it) is settled once the entry is durable, or
         with the error if it cannot be; ``key`` finds it in the index (:meth:`locate`). Raises
         at once if the log is closed or broken."""
+        _check_entry(line)
+        return self._queue(*_framed([line], [key]), waiter)
+
+    def _queue(
+        self, chunks: list[bytes], entries: list[tuple[int, str | None]], waiter: Waiter | None
+    ) -> int:
+        """Queue ``chunks`` (entries at the offsets ``entries`` give) for the writer thread,
+        in one piece: nothing of another appender comes between them."""
         with self._cond:
             if self._closed:
                 raise ConflictError(
@@ -164,8 +182,10 @@ class WriteAheadLog:
                 )
             if self._error is not None:
                 raise self._failure()
-            self._pending.append(line + b"\n")
-            self._pending_keys.append(key)
+            base = self._pending_size
+            self._pending.extend(chunks)
+            self._pending_size += sum(len(chunk) for chunk in chunks)
+            self._pending_entries.extend((base + at, key) for at, key in entries)
             self._queued += 1
             if waiter is not None:
                 self._waiters.append(waiter)
@@ -181,6 +201,34 @@ class WriteAheadLog:
         """Write one entry (without its newline) and return once it is fsync'd. When nothing
         is being written or waiting, the caller's thread writes and syncs it (no hand-off to
         the writer thread); otherwise it joins the next group."""
+        _check_entry(line)
+        self._append(*_framed([line], [key]))
+
+    def append_many(self, lines: Sequence[bytes], keys: Sequence[str | None] | None = None) -> None:
+        """Write ``lines`` (entries without their newline; ``keys`` theirs, in order) as one
+        atomic group with one ``write`` and one ``fsync``, and return once they are durable.
+        After a crash either every entry of the group is in the WAL or none is (see the module
+        docstring). Like :meth:`append`, the caller's thread writes when the log is idle;
+        otherwise the group joins the writer thread's next pass, whole.
+
+        Example::
+
+            wal.append_many([b'{"id":"a"}', b'{"id":"b"}'], keys=["a", "b"])
+        """
+        if keys is None:
+            keys = [None] * len(lines)
+        elif len(keys) != len(lines):
+            raise InputError(
+                f"append_many got {len(lines)} entries but {len(keys)} keys.",
+                hint="Pass one key (or None) per entry, in the same order.",
+            )
+        if not lines:
+            return
+        for line in lines:
+            _check_entry(line)
+        self._append(*_framed(lines, keys))
+
+    def _append(self, chunks: list[bytes], entries: list[tuple[int, str | None]]) -> None:
         with self._cond:
             inline = not (self._pending or self._busy or self._closed or self._error)
             if inline:
@@ -188,10 +236,10 @@ class WriteAheadLog:
                 self._queued += 1
                 upto = self._queued
         if inline:
-            if self._commit([line + b"\n"], [key], [], upto) is not None:
+            if self._commit(chunks, entries, [], upto) is not None:
                 raise self._failure()
             return
-        ticket = self.submit(line, key=key)
+        ticket = self._queue(chunks, entries, None)
         with self._cond:
             while self._durable < ticket:
                 if self._error is not None:
@@ -215,29 +263,31 @@ class WriteAheadLog:
                         return
                     self._cond.wait()
                 group, self._pending = self._pending, []
-                keys, self._pending_keys = self._pending_keys, []
+                entries, self._pending_entries = self._pending_entries, []
+                self._pending_size = 0
                 waiters, self._waiters = self._waiters, []
                 upto = self._queued
                 self._busy = True
-            if self._commit(group, keys, waiters, upto) is not None:
+            if self._commit(group, entries, waiters, upto) is not None:
                 return
 
     def _commit(
         self,
         group: list[bytes],
-        keys: Sequence[str | None],
+        entries: Sequence[tuple[int, str | None]],
         waiters: list[Waiter],
         upto: int,
     ) -> OSError | None:
-        """Write and sync ``group`` (the caller set ``_busy``), index it, publish how far the
-        log is durable, and wake the group's appenders; the error if the write failed."""
+        """Write and sync ``group`` (the caller set ``_busy``), index its ``entries`` (offset
+        in the group's bytes, key), publish how far the log is durable, and wake the group's
+        appenders; the error if the write failed."""
         error: OSError | None = None
         try:
             start = self._write_group(group)
         except OSError as exc:
             error = exc
         else:
-            self._index(start, [len(line) for line in group], keys)
+            self._index(start.packed(), entries)
         with self._cond:
             self._busy = False
             if error is not None:
@@ -246,11 +296,12 @@ class WriteAheadLog:
                 self._error = error
                 # Lines queued meanwhile are not written either: fail their appenders too.
                 waiters.extend(self._waiters)
-                self._waiters, self._pending, self._pending_keys = [], [], []
+                self._waiters, self._pending, self._pending_entries = [], [], []
+                self._pending_size = 0
             else:
                 self._durable = upto
                 self._synced = Position(self._active_index, self._active_size)
-                self._backlog += len(group)
+                self._backlog += len(entries)
             backlog, synced = self._backlog, self._synced
             self._cond.notify_all()
         _settle(waiters, None if error is None else self._failure())
@@ -319,16 +370,15 @@ class WriteAheadLog:
 
     # -- the backlog's index --------------------------------------------------------------------
 
-    def _index(self, start: Position, sizes: Sequence[int], keys: Sequence[str | None]) -> None:
-        """Index consecutive entries of ``sizes`` bytes (newline included) from ``start`` on."""
-        at = start.packed()
+    def _index(self, base: int, entries: Sequence[tuple[int, str | None]]) -> None:
+        """Index entries at ``base`` (a packed position) + their offset, with their keys."""
         with self._index_lock:
-            for size, key in zip(sizes, keys, strict=True):
+            for offset, key in entries:
+                at = base + offset
                 self._starts.append(at)
                 self._keys.append(key)
                 if key is not None:
                     self._by_key[key] = at
-                at += size
 
     def prune(self, checkpoint: Position) -> None:
         """Forget the entries before ``checkpoint`` (they are in the store)."""
@@ -408,10 +458,10 @@ class WriteAheadLog:
         for index in segments:
             path = self.directory / segment_name(index)
             start = cursor.offset if index == cursor.segment else 0
-            lines, _ = _read_lines(path, start, path.stat().st_size, None)
+            lines, starts, _ = _scan(path, start, path.stat().st_size, None)
             backlog += len(lines)
             keys = [key_of(line) for line in lines] if key_of else [None] * len(lines)
-            self._index(Position(index, start), [len(line) + 1 for line in lines], keys)
+            self._index(Position(index, 0).packed(), list(zip(starts, keys, strict=True)))
         return cursor, backlog
 
     def close(self) -> None:
@@ -557,10 +607,49 @@ def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -
             future.set_exception(error)
 
 
+def _framed(
+    lines: Sequence[bytes], keys: Sequence[str | None]
+) -> tuple[list[bytes], list[tuple[int, str | None]]]:
+    """The chunks that write ``lines`` (a group header first when there is more than one),
+    and each entry's offset in them with its key."""
+    chunks: list[bytes] = []
+    entries: list[tuple[int, str | None]] = []
+    at = 0
+    if len(lines) > 1:
+        header = b"%s%d}\n" % (GROUP_HEADER, len(lines))
+        chunks.append(header)
+        at = len(header)
+    for line, key in zip(lines, keys, strict=True):
+        chunks.append(line + b"\n")
+        entries.append((at, key))
+        at += len(line) + 1
+    return chunks, entries
+
+
+def _check_entry(line: bytes) -> None:
+    if line.startswith(GROUP_HEADER) or b"\n" in line:
+        raise InputError(
+            f"A WAL entry is one line that does not begin with {GROUP_HEADER.decode()!r} (a "
+            f"group header); got {line[:60]!r}.",
+            hint="Append one JSON object per entry, written without newlines (orjson.dumps).",
+        )
+
+
 def _read_lines(
     path: Path, start: int, limit: int, max_entries: int | None
 ) -> tuple[list[bytes], int]:
+    """The entries from ``start`` up to ``limit`` (at most ``max_entries``, group headers
+    skipped), and the position after the last line read."""
+    lines, _, position = _scan(path, start, limit, max_entries)
+    return lines, position
+
+
+def _scan(
+    path: Path, start: int, limit: int, max_entries: int | None
+) -> tuple[list[bytes], list[int], int]:
+    """:func:`_read_lines` with the offset of each entry in the segment."""
     lines: list[bytes] = []
+    starts: list[int] = []
     position = start
     with path.open("rb") as handle:
         handle.seek(start)
@@ -568,22 +657,40 @@ def _read_lines(
             line = handle.readline(limit - position)
             if not line.endswith(b"\n") or line.startswith(b"\0"):  # torn, or reserved space
                 break
+            if not line.startswith(GROUP_HEADER):
+                starts.append(position)
+                lines.append(line[:-1])
             position += len(line)
-            lines.append(line[:-1])
-    return lines, position
+    return lines, starts, position
 
 
 def _cut_torn_tail(path: Path) -> None:
-    good = 0
+    """Cut the segment after its last complete entry: a line that is torn (no newline, or
+    not JSON) or reserved space ends it, and a group that does not have all its entries is
+    cut from its header on."""
+    good = 0  # the end of the last complete entry or group
+    group_start, missing = 0, 0  # the open group's header position, entries it still lacks
+    position = 0
     with path.open("rb") as handle:
         for line in handle:
             if not line.endswith(b"\n") or line.startswith(b"\0"):
                 break
             try:
-                json.loads(line)
+                parsed = json.loads(line)
             except ValueError:
                 break
-            good += len(line)
+            if line.startswith(GROUP_HEADER):
+                size = parsed.get("wal.group") if isinstance(parsed, dict) else None
+                if missing or type(size) is not int or size < 1:
+                    break  # a header inside a group, or one that is not ours: cut here
+                group_start, missing = position, size
+            elif missing:
+                missing -= 1
+            position += len(line)
+            if not missing:
+                good = position
+    if missing:
+        good = min(good, group_start)
     if good < path.stat().st_size:
         with path.open("r+b") as handle:
             handle.truncate(good)

@@ -117,6 +117,15 @@ def limitations(
             "No out-of-time test: the spec names no later sample and no period is recorded for "
             "the data, so how performance holds over time is unknown until monitoring runs."
         )
+    prevalence = r.spec.data.population_prevalence if r.spec is not None else None
+    if prevalence is not None and held_out is not None:
+        legitimate = held_out.rows - held_out.events
+        out.append(
+            f"The data was sampled at {held_out.rate:.1%} events; every rate that depends on "
+            f"prevalence is reweighted to {prevalence * 100:.3g}%, so {legitimate} held-out "
+            f"non-event rows stand for {1 - prevalence:.2%} of the population: precision, alert "
+            "rates and false-positive rates in the far tail rest on a handful of rows."
+        )
     if r.spec is not None:
         used = [f.name for f in r.spec.features if f.name in r.spec.data.protected_attributes]
         if used:
@@ -132,7 +141,12 @@ def limitations(
             out.append("Advisory gates failed: " + ", ".join(advisory_failures) + ".")
         if r.spec is not None:
             ran = set(r.families)
-            configured = [name for name in type(r.spec.gates).model_fields if name not in ran]
+            gates = r.spec.gates
+            configured = [
+                name
+                for name in type(gates).model_fields
+                if name not in ran and getattr(gates, name) is not None  # None: not asked for
+            ]
             if configured:
                 out.append(
                     "No result recorded in the latest validation run for: "

@@ -9,10 +9,16 @@ management and harmonised standards, point 7; the EU declaration of conformity, 
 organisational part of the risk management system, point 5) are marked as the provider's, never
 filled in.
 
+Every document also states the model's regulatory position by its kind
+(:func:`regulatory_position`): credit scoring of natural persons is high-risk under the EU AI
+Act's Annex III point 5(b); fraud detection is excluded from that point by its own words, and
+transaction-risk scoring for fraud with it. Model-risk guidance and GDPR Art. 22 apply to all.
+
 Example::
 
     points = annex_iv(records)
     [p.number for p in points] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    regulatory_position("fraud").high_risk is False
 """
 
 from __future__ import annotations
@@ -74,6 +80,113 @@ class Pillar:
     @property
     def status_text(self) -> str:
         return STATUS_TEXT[self.status]
+
+
+ANNEX_III_5B = (
+    "AI systems intended to be used to evaluate the creditworthiness of natural persons or "
+    "establish their credit score, with the exception of AI systems used for the purpose of "
+    "detecting financial fraud"
+)
+"""Annex III point 5(b) of Regulation (EU) 2024/1689, as published in the Official Journal."""
+
+_MODEL_RISK = (
+    "A model under model risk management all the same: SR 26-2 / OCC Bulletin 2026-13 "
+    "(formerly SR 11-7 / OCC 2011-12) in the United States and PRA SS1/23 in the United "
+    "Kingdom cover every model a bank uses, whatever its purpose: inventory and tiering, "
+    "independent validation, ongoing monitoring and governance (mapped in the Annex IV pack)."
+)
+
+
+@dataclass(frozen=True)
+class RegulatoryPosition:
+    """Where a model of one kind stands under the EU AI Act, model-risk guidance and GDPR."""
+
+    kind: str
+    high_risk: bool | None
+    eu_ai_act: str
+    annex_iv: str
+    model_risk: str
+    gdpr: str
+    basis: str = ANNEX_III_5B
+
+    @property
+    def summary(self) -> str:
+        """One line for a document's header."""
+        if self.high_risk is None:
+            return "EU AI Act classification not stated: the model's kind is not recorded."
+        return (
+            "High-risk AI system under EU AI Act Annex III point 5(b) (credit scoring)."
+            if self.high_risk
+            else "Not high-risk under EU AI Act Annex III point 5(b): fraud detection is "
+            "excluded from it. Model-risk guidance and GDPR Art. 22 still apply."
+        )
+
+
+def regulatory_position(kind: str | None) -> RegulatoryPosition:
+    """The position of a model of ``kind`` (``credit``, ``fraud``, ``transaction_risk``; None
+    when the recorded spec could not be read).
+
+    It states the classification only for the purpose the kind names; a fraud model put to a
+    credit purpose (refusing or pricing credit on its score) would be scoring creditworthiness,
+    and the intended-use section is where the provider keeps the two apart.
+    """
+    gdpr = (
+        "Art. 22: a decision based solely on automated processing that has legal or "
+        "similarly significant effects on a person (declining credit; blocking a card or a "
+        "payment) needs a lawful basis under Art. 22(2) and safeguards: human intervention, "
+        "the person's right to express a view and to contest. The policy's review outcome, the "
+        "reasons stated with every non-favourable outcome and recorded overrides answer them."
+    )
+    if kind == "credit":
+        return RegulatoryPosition(
+            kind="credit",
+            high_risk=True,
+            eu_ai_act=(
+                "High-risk: credit scoring and creditworthiness assessment of natural persons "
+                "fall under Annex III point 5(b) (Art. 6(2)); as profiling of natural persons "
+                "the Art. 6(3) derogation does not apply. Arts. 8–17 bind the provider, Art. 26 "
+                "the deployer."
+            ),
+            annex_iv=(
+                "Required: Art. 11 technical documentation following Annex IV, kept ten years "
+                "after the system is placed on the market (Art. 18)."
+            ),
+            model_risk=_MODEL_RISK,
+            gdpr=gdpr,
+        )
+    if kind in ("fraud", "transaction_risk"):
+        what = "fraud detection" if kind == "fraud" else "transaction-risk scoring for fraud"
+        return RegulatoryPosition(
+            kind=kind,
+            high_risk=False,
+            eu_ai_act=(
+                f"Not high-risk under Annex III point 5(b): the point lists systems that "
+                f'evaluate creditworthiness or establish a credit score "with the exception of '
+                f'AI systems used for the purpose of detecting financial fraud", and {what} '
+                f"is that purpose (Recital 58 gives the same reading). No other Annex III point "
+                f"names it. The classification holds only while the score is not used to "
+                f"assess creditworthiness."
+            ),
+            annex_iv=(
+                "Not required: Annex IV documentation is an obligation of high-risk systems. "
+                "This pack is generated for transparency and as the model's technical file "
+                "under model-risk guidance, in the same layout."
+            ),
+            model_risk=_MODEL_RISK,
+            gdpr=gdpr,
+        )
+    return RegulatoryPosition(
+        kind=str(kind),
+        high_risk=None,
+        eu_ai_act=(
+            "Not stated: the spec recorded with this version could not be read, so its kind "
+            "(credit, fraud or transaction_risk) is unknown. Treat it as high-risk under Annex "
+            "III point 5(b) until the kind is established."
+        ),
+        annex_iv="Required if the model scores the creditworthiness of natural persons.",
+        model_risk=_MODEL_RISK,
+        gdpr=gdpr,
+    )
 
 
 def _refs(r: DocumentRecords) -> dict[str, str]:

@@ -206,9 +206,12 @@ def number(value: Any) -> str:
 
 
 def percent(value: Any) -> str:
-    """A share as a percentage: 0.3 → ``30%``, 0.2567 → ``25.7%``."""
+    """A share as a percentage: 0.3 → ``30%``, 0.2567 → ``25.7%``; below 1% three significant
+    digits, so a fraud rate reads 0.172%, not 0.2%."""
     if not isinstance(value, int | float):
         return "—"
+    if 0 < abs(float(value)) < 0.01:
+        return f"{float(value) * 100:.3g}%"
     return f"{round(float(value) * 100, 1):g}%"
 
 

@@ -33,7 +33,15 @@ from riskops.documents.card import (
 )
 from riskops.documents.figures import Plot
 from riskops.documents.records import ApprovalRow, DocumentRecords, GateRow, cite
-from riskops.documents.regulation import STATUS_TEXT, AnnexPoint, Pillar, annex_iv, model_risk
+from riskops.documents.regulation import (
+    STATUS_TEXT,
+    AnnexPoint,
+    Pillar,
+    RegulatoryPosition,
+    annex_iv,
+    model_risk,
+    regulatory_position,
+)
 
 Tone = Literal["pass", "fail", "warn", "na"]
 
@@ -119,6 +127,7 @@ class Content:
     monitoring_status: tuple[str, ...]
     annex: tuple[AnnexPoint, ...]
     model_risk: tuple[Pillar, ...]
+    position: RegulatoryPosition
 
     @property
     def group_tables(self) -> tuple[GroupTable, ...]:
@@ -387,4 +396,5 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
         monitoring_status=monitoring_status(r),
         annex=annex_iv(r),
         model_risk=model_risk(r),
+        position=regulatory_position(r.spec.kind if r.spec is not None else None),
     )

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 CHAMPION_ALIAS = "champion"
 OOT_FINGERPRINT_TAG = "riskops.oot_fingerprint"  # the out-of-time snapshot's, on the run
+# On an MLflow version whose training failed after registering it: riskops has no record of it.
+ABANDONED_TAG = "riskops.abandoned"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,12 @@ class MlflowRegistry:
                     raise
             mv = self.client.create_model_version(name, source, run_id=run_id, tags=dict(tags))
         return RegisteredVersion(name=name, version=int(mv.version), source=source, run_id=run_id)
+
+    def tag_version(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        """Set ``tags`` on the registered version ``name@version``."""
+        with _backend_errors(f"tag {name}@{version} in MLflow"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(version), key, value)
 
     def next_version(self, name: str) -> int:
         """The number MLflow is expected to give the next version of ``name`` (versions count

@@ -210,21 +210,44 @@ class ServingMetrics:
             self.routing_source.labels(name).set(1.0 if name == source else 0.0)
 
     def decision(self, decision: Decision, *, route: str) -> None:
-        key = (decision.model, decision.version, route, decision.decision)
-        children = self._children.get(key)
-        if children is None:  # first time for these labels (at most a few per version)
-            version = str(decision.version)
-            children = self._children[key] = (
-                self.decisions.labels(decision.model, version, route, decision.decision),
-                self.fallbacks.labels(decision.model, version),
-                self.scores.labels(decision.model, version),
-            )
-        decided, fallbacks, scores = children
+        decided, fallbacks, scores = self._child(
+            decision.model, decision.version, route, decision.decision
+        )
         decided.inc()
         if decision.fallback:
             fallbacks.inc()
         elif decision.score is not None:
             scores.observe(decision.score)
+
+    def decisions_of(self, decisions: Iterable[Decision], *, route: str) -> None:
+        """:meth:`decision` for each of ``decisions`` (a batch request's, on one route), with
+        each counter moved once by its count: the same series and values, fewer updates."""
+        counted: dict[tuple[str, int, str], int] = {}
+        fallen: dict[tuple[str, int, str], int] = {}
+        for d in decisions:
+            key = (d.model, d.version, d.decision)
+            counted[key] = counted.get(key, 0) + 1
+            if d.fallback:
+                fallen[key] = fallen.get(key, 0) + 1
+            elif d.score is not None:
+                self._child(d.model, d.version, route, d.decision)[2].observe(d.score)
+        for (model, version, outcome), n in counted.items():
+            decided, fallbacks, _ = self._child(model, version, route, outcome)
+            decided.inc(n)
+            if (model, version, outcome) in fallen:
+                fallbacks.inc(fallen[model, version, outcome])
+
+    def _child(self, model: str, version: int, route: str, outcome: str) -> tuple[Any, Any, Any]:
+        """The decision counter, fallback counter and score histogram of these labels."""
+        key = (model, version, route, outcome)
+        children = self._children.get(key)
+        if children is None:  # first time for these labels (at most a few per version)
+            children = self._children[key] = (
+                self.decisions.labels(model, str(version), route, outcome),
+                self.fallbacks.labels(model, str(version)),
+                self.scores.labels(model, str(version)),
+            )
+        return children
 
     def observe_latency(self, model: str, version: int, endpoint: str, seconds: float) -> None:
         """One request's time to answer."""

@@ -156,14 +156,44 @@ def schema_name(model: str) -> str:
 def features_schema(spec: ModelSpec, unknown_category: UnknownCategory) -> dict[str, Any]:
     """The JSON schema of ``spec``'s features, as :class:`riskops.scoring.features.
     FeatureEncoder` checks them."""
-    properties = {f.name: _feature_schema(f, unknown_category) for f in spec.features}
+    history = spec.history
+    computed = {f.name for f in history.features} if history else set()
+    sent = [f for f in spec.features if f.name not in computed]
+    properties = {f.name: _feature_schema(f, unknown_category) for f in sent}
+    required = [f.name for f in sent if not f.allow_missing]
+    description = (
+        f"The features of {spec.name}, by name, as its spec lists them: every one not marked "
+        "nullable is required; no other name is accepted."
+    )
+    if history is not None:
+        # The transaction: the server looks its history up and computes the history features.
+        key = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, {"type": "integer"}]}
+        fields: dict[str, dict[str, Any]] = {
+            history.event_id: {**key, "description": "The transaction's id."},
+            history.time_column: {
+                "type": "string",
+                "description": "The transaction's time, ISO 8601 (UTC when it has no zone).",
+                "examples": ["2018-04-01 00:00:31"],
+            },
+            **{
+                column: {**key, "description": f"The {entity}'s key."}
+                for entity, column in history.entities.items()
+            },
+        }
+        if history.amount_column not in properties:
+            fields[history.amount_column] = {"type": "number", "description": "The amount."}
+        properties.update(fields)
+        required += list(fields)
+        description += (
+            " The history features (" + ", ".join(sorted(computed)) + ") are computed by the "
+            "server from the transaction's history and must not be sent."
+        )
     return {
         "title": f"{spec.name} features",
         "type": "object",
-        "description": f"The features of {spec.name}, by name, as its spec lists them: every "
-        "one not marked nullable is required; no other name is accepted.",
+        "description": description,
         "properties": properties,
-        "required": [f.name for f in spec.features if not f.allow_missing],
+        "required": required,
         "additionalProperties": False,
     }
 

@@ -8,9 +8,12 @@ A decision, in order::
 
     route   = table.routes[model]                 # NotFoundError: the model does not serve here
     lane    = route.choose(subject_id)            # champion, or canary for its sticky share
-    result  = lane.scorer.decide(features)        # RequestInvalid (422) propagates; a model
+    inputs  = history.enrich(features)            # only a model with a spec ``history``:
+                                                  # its features looked up and computed
+    result  = lane.scorer.decide(inputs)          # RequestInvalid (422) propagates; a model
                                                   # that fails gives the safe fallback
     log.append(result)                            # fsync'd before the caller sees the answer
+    history.record(transaction)                   # the decided transaction joins the history
     → response;  then each shadow is scored and logged (served=False), never returned
 
 The routing table and the key ring are refreshed from the store by a background thread. Every
@@ -43,6 +46,7 @@ import gc
 import hashlib
 import logging
 import math
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +56,7 @@ from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any
 
+import numpy as np
 import orjson
 
 from riskops.audit.trail import activity_since
@@ -67,8 +72,11 @@ from riskops.errors import (
     IntegrityError,
     NotFoundError,
     Problem,
+    ProblemsError,
     RiskopsError,
 )
+from riskops.history.online import HistoryLookup, Transaction
+from riskops.history.store import OnlineStore, open_online_store
 from riskops.monitoring.gauges import latest_gauges, runs_since
 from riskops.privacy.fingerprint import bind_secrets
 from riskops.privacy.secrets import WorkspaceSecrets, load_secrets
@@ -198,6 +206,15 @@ class Subject:
     features: Mapping[str, object]
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a lane decides on: the model's features (history added for a model with a spec
+    ``history``) and the transaction to append after the decision (None without history)."""
+
+    features: Mapping[str, object]
+    transaction: Transaction | None = None
+
+
 @dataclass
 class ScoringService:
     """State of one running server: context, routing table, keys, metrics and decision log."""
@@ -220,6 +237,9 @@ class ScoringService:
     _thread: threading.Thread | None = None
     _reads: ThreadPoolExecutor = field(init=False)  # one thread per admitted decision read
     _schema_unchecked: bool = False  # the store was down at start: check it when it answers
+    _history: OnlineStore | None = field(default=None, repr=False)  # opened on first use
+    _lookups: dict[tuple[str, int, str], HistoryLookup] = field(default_factory=dict)
+    _history_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._reads = ThreadPoolExecutor(
@@ -269,6 +289,8 @@ class ScoringService:
             self._thread.join(timeout=30)
         self._reads.shutdown(wait=False, cancel_futures=True)
         self.decisions.close()
+        if self._history is not None:
+            self._history.close()
         self.ctx.close()
 
     def refresh(self) -> None:
@@ -467,10 +489,17 @@ class ScoringService:
         """The served decision (logged durably, as ``client``'s) and a callable that scores the
         shadows (None when the model has none); the caller runs it after answering."""
         started = perf_counter()
-        lane, route, decision, digest = self._served(model, subject, explain)
+        lane, route, decision, digest, inputs = self._served(model, subject, explain)
         decision_id = self._log(
-            decision, lane, subject, served=True, request_sha256=digest, client=client
+            decision,
+            lane,
+            subject,
+            served=True,
+            request_sha256=digest,
+            client=client,
+            features=inputs.features,
         )
+        self._record(lane, inputs)
         return self._answered(
             started, lane, route, subject, decision, decision_id, explain, digest, client
         )
@@ -481,24 +510,78 @@ class ScoringService:
         """:meth:`decide` for the event loop: everything runs on the loop's thread except the
         fsync, which the loop awaits (serving other requests meanwhile)."""
         started = perf_counter()
-        lane, route, decision, digest = self._served(model, subject, explain)
+        lane, route, decision, digest, inputs = self._served(model, subject, explain)
         decision_id = str(uuid.uuid4())
         await self.decisions.append_async(
             self._entry(
-                decision_id, decision, lane, subject, served=True, digest=digest, client=client
+                decision_id,
+                decision,
+                lane,
+                subject,
+                served=True,
+                digest=digest,
+                client=client,
+                features=inputs.features,
             )
         )
+        self._record(lane, inputs)
         return self._answered(
             started, lane, route, subject, decision, decision_id, explain, digest, client
         )
 
     def _served(
         self, model: str, subject: Subject, explain: bool
-    ) -> tuple[Loaded, Route, Decision, str]:
+    ) -> tuple[Loaded, Route, Decision, str, _Inputs]:
         route = self._route(self.table, model)
         lane = route.choose(subject.subject_id)
-        decision = self._decide_one(lane, subject.features, explain)
-        return lane, route, decision, request_digest(model, subject)
+        inputs = self._inputs(lane, subject.features)
+        decision = self._decide_one(lane, inputs.features, explain)
+        return lane, route, decision, request_digest(model, subject), inputs
+
+    # -- history features ------------------------------------------------------------------
+
+    def _inputs(
+        self, lane: Loaded, features: Mapping[str, object], *, count: bool = True
+    ) -> _Inputs:
+        """The lane's inputs: the request's features as they are, or, for a model with a spec
+        ``history``, enriched from the online store (RequestInvalid naming a bad transaction
+        field, counted in the metrics when ``count``; BackendError, a 503, when the store does
+        not answer)."""
+        if lane.spec.history is None:
+            return _Inputs(features)
+        lookup = self._lookup(lane)
+        try:
+            enriched, transaction = lookup.enrich(features)
+        except ProblemsError as exc:
+            if count:
+                self.metrics.problems(lane.plan.model, exc.problems)
+            raise RequestInvalid(exc.message, problems=exc.problems, hint=exc.hint) from None
+        return _Inputs(enriched, transaction)
+
+    def _lookup(self, lane: Loaded) -> HistoryLookup:
+        key = (lane.plan.model, lane.plan.version, lane.plan.digest)
+        found = self._lookups.get(key)
+        if found is None:
+            with self._history_lock:
+                if self._history is None:
+                    self._history = open_online_store(self.settings.workspace.history_url)
+                found = self._lookups.setdefault(key, HistoryLookup(lane.spec, self._history))
+        return found
+
+    def _record(self, lane: Loaded, inputs: _Inputs) -> None:
+        """Append the served transaction to the history. The decision is already logged and
+        answered, so a failure here is logged, not raised: that transaction is then missing
+        from later lookups until it is backfilled."""
+        if inputs.transaction is None:
+            return
+        try:
+            self._lookup(lane).record(inputs.transaction)
+        except Exception:
+            log.exception(
+                "Could not append transaction %s to the history of %s",
+                inputs.transaction.event_id,
+                lane.plan.model,
+            )
 
     def _answered(
         self,
@@ -535,7 +618,12 @@ class ScoringService:
         client: str | None = None,
     ) -> tuple[list[Outcome], Callable[[], None] | None]:
         """Decisions for up to ``max_batch`` subjects, in order; one RequestInvalid names every
-        bad field as ``[i].feature``."""
+        bad field as ``[i].feature``.
+
+        Columnar: the subjects of each lane are encoded into one matrix and decided by one
+        :meth:`~riskops.scoring.scorer.Scorer.decide_matrix` call, and every decision of the
+        batch is logged with one group commit (:meth:`DecisionSink.append_many`: one WAL write,
+        one fsync, all or none after a crash) before this returns."""
         started = perf_counter()
         if len(subjects) > self.settings.max_batch:
             raise RequestInvalid(
@@ -551,20 +639,34 @@ class ScoringService:
             )
         table = self.table
         route = self._route(table, model)
+        lanes = [route.choose(subject.subject_id) for subject in subjects]
         groups: dict[int, tuple[Loaded, list[int]]] = {}
-        for i, subject in enumerate(subjects):
-            lane = route.choose(subject.subject_id)
+        for i, lane in enumerate(lanes):
             groups.setdefault(id(lane), (lane, []))[1].append(i)
-        decided: dict[int, Decision] = {}
+        decided: list[Decision | None] = [None] * len(subjects)
         problems: list[Problem] = []
+        inputs: dict[int, _Inputs] = {}
         for lane, indices in groups.values():
-            rows = [subjects[i].features for i in indices]
+            ready = True
+            for k, i in enumerate(indices):
+                try:
+                    inputs[i] = self._inputs(lane, subjects[i].features, count=False)
+                except RequestInvalid as exc:
+                    located = [
+                        Problem(f"[{k}].{p.location}", p.message, p.code) for p in exc.problems
+                    ]
+                    problems.extend(_relocate(located, indices))
+                    ready = False
+            if not ready:
+                continue
+            rows = [inputs[i].features for i in indices]
             try:
                 results = self._decide_many(lane, rows, explain)
             except RequestInvalid as exc:
                 problems.extend(_relocate(exc.problems, indices))
                 continue
-            decided.update(zip(indices, results, strict=True))
+            for i, result in zip(indices, results, strict=True):
+                decided[i] = result
         if problems:
             self.metrics.problems(model, problems)
             raise RequestInvalid(
@@ -572,28 +674,38 @@ class ScoringService:
                 problems=sorted(problems, key=_position),
                 hint="Fix each field named above; no decision of this batch was made.",
             )
-        outcomes = []
-        for i, subject in enumerate(subjects):
-            decision = decided[i]
-            lane = route.choose(subject.subject_id)
-            digest = request_digest(model, subject)
-            decision_id = self._log(
-                decision, lane, subject, served=True, request_sha256=digest, client=client
+        decisions: list[Decision] = decided  # type: ignore[assignment]  # every one is set
+        digests = [request_digest(model, subject) for subject in subjects]
+        ids = decision_ids(len(subjects))
+        self.decisions.append_many(
+            self._entries(
+                ids,
+                decisions,
+                lanes,
+                subjects,
+                digests,
+                served=True,
+                client=client,
+                features=[inputs[i].features for i in range(len(subjects))],
             )
-            self.metrics.decision(decision, route=lane.plan.lane)
-            outcomes.append(Outcome(decision_id, decision))
+        )
+        for i, lane in enumerate(lanes):
+            self._record(lane, inputs[i])
+        for lane, indices in groups.values():
+            self.metrics.decisions_of((decisions[i] for i in indices), route=lane.plan.lane)
         self.metrics.observe_latency(
             model, route.champion.plan.version, "batch", perf_counter() - started
         )
+        outcomes = [Outcome(i, d) for i, d in zip(ids, decisions, strict=True)]
         shadows = route.shadows
+        if not shadows:
+            return outcomes, None
 
         def score_shadows() -> None:
             for shadow in shadows:
-                for subject in subjects:
-                    digest = request_digest(model, subject)
-                    self._shadow(shadow, subject, explain, digest, client)
+                self._shadow_batch(shadow, subjects, digests, explain, client)
 
-        return outcomes, (score_shadows if shadows else None)
+        return outcomes, score_shadows
 
     def get_decision(self, decision_id: str, caller: Caller) -> dict[str, Any]:
         """The decision ``decision_id`` as ``caller`` may read it: its own client's, or any
@@ -673,13 +785,19 @@ class ScoringService:
 
     def _decide_many(
         self, lane: Loaded, rows: Sequence[Mapping[str, object]], explain: bool
-    ) -> tuple[Decision, ...]:
-        if lane.scorer is not None:
-            decisions = lane.scorer.decide_batch(rows, explain=explain)
+    ) -> Sequence[Decision]:
+        """The decisions of ``rows`` on ``lane``: one encoded matrix, one
+        :meth:`~riskops.scoring.scorer.Scorer.decide_matrix` (each decision's ``latency_ms``
+        is the lane's whole batch); RequestInvalid naming ``[k].feature`` of every bad row."""
+        started = perf_counter()
+        scorer = lane.scorer
+        matrix = (scorer.encoder if scorer is not None else lane.encoder).encode_batch(rows)
+        if scorer is None:
+            decisions: Sequence[Decision] = [_unavailable(lane, started)] * len(rows)
         else:
-            started = perf_counter()
-            lane.encoder.encode_batch(rows)
-            decisions = tuple(_unavailable(lane, started) for _ in rows)
+            result = scorer.decide_matrix(matrix, explain=explain)
+            latency_ms = (perf_counter() - started) * 1000.0
+            decisions = scorer.decisions(result, rows, latency_ms=latency_ms)
         for features in rows:
             self._count_missing(lane, features)
         return decisions
@@ -694,11 +812,93 @@ class ScoringService:
     ) -> None:
         # A shadow never changes an answer: any failure of it is logged and dropped.
         try:
-            decision = self._decide_one(lane, subject.features, explain)
-            self._log(decision, lane, subject, served=False, request_sha256=digest, client=client)
+            inputs = self._inputs(lane, subject.features)
+            decision = self._decide_one(lane, inputs.features, explain)
+            self._log(
+                decision,
+                lane,
+                subject,
+                served=False,
+                request_sha256=digest,
+                client=client,
+                features=inputs.features,
+            )
             self.metrics.decision(decision, route="shadow")
         except Exception:
             log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
+
+    def _shadow_batch(
+        self,
+        lane: Loaded,
+        subjects: Sequence[Subject],
+        digests: Sequence[str],
+        explain: bool,
+        client: str | None,
+    ) -> None:
+        """A shadow's decisions of a batch, logged with one group commit (served=False). As
+        for one subject, any failure is logged and dropped; a batch the shadow refuses (its
+        spec differs) is decided subject by subject, so each valid one is still logged."""
+        try:
+            try:
+                used = [self._inputs(lane, s.features, count=False).features for s in subjects]
+                decisions = self._decide_many(lane, used, explain)
+            except RequestInvalid:
+                for subject, digest in zip(subjects, digests, strict=True):
+                    self._shadow(lane, subject, explain, digest, client)
+                return
+            ids = decision_ids(len(subjects))
+            lanes = [lane] * len(subjects)
+            self.decisions.append_many(
+                self._entries(
+                    ids,
+                    decisions,
+                    lanes,
+                    subjects,
+                    digests,
+                    served=False,
+                    client=client,
+                    features=used,
+                )
+            )
+            self.metrics.decisions_of(decisions, route="shadow")
+        except Exception:
+            log.exception("Shadow %s@%s failed", lane.plan.model, lane.plan.version)
+
+    def _entries(
+        self,
+        ids: Sequence[str],
+        decisions: Sequence[Decision],
+        lanes: Sequence[Loaded],
+        subjects: Sequence[Subject],
+        digests: Sequence[str],
+        *,
+        served: bool,
+        client: str | None,
+        features: Sequence[Mapping[str, object]] | None = None,
+    ) -> list[LoggedDecision]:
+        """The log entries of a batch's decisions, all decided at one time (the clock read
+        once: the batch was answered as one); ``features`` are what the model decided on (with
+        history features added), default each request's."""
+        decided_at = self.ctx.clock()
+        environment = self.settings.environment
+        decided_on = features if features is not None else [s.features for s in subjects]
+        return [
+            LoggedDecision.from_decision(
+                decision,
+                decision_id=decision_id,
+                decided_at=decided_at,
+                route=lane.plan.lane,
+                served=served,
+                subject_id=subject.subject_id,
+                features=used,
+                request_sha256=digest,
+                client=client,
+                environment=environment,
+            )
+            for decision_id, decision, lane, subject, digest, used in zip(
+                ids, decisions, lanes, subjects, digests, decided_on, strict=True
+            )
+        ]
 
     def _log(
         self,
@@ -709,6 +909,7 @@ class ScoringService:
         served: bool,
         request_sha256: str,
         client: str | None,
+        features: Mapping[str, object] | None = None,
     ) -> str:
         decision_id = str(uuid.uuid4())
         self.decisions.append(
@@ -720,6 +921,7 @@ class ScoringService:
                 served=served,
                 digest=request_sha256,
                 client=client,
+                features=features,
             )
         )
         return decision_id
@@ -734,7 +936,10 @@ class ScoringService:
         served: bool,
         digest: str,
         client: str | None,
+        features: Mapping[str, object] | None = None,
     ) -> LoggedDecision:
+        """The log entry; ``features`` are what the model decided on (the request's own, or
+        with history features added), default the request's."""
         return LoggedDecision.from_decision(
             decision,
             decision_id=decision_id,
@@ -742,7 +947,7 @@ class ScoringService:
             route=lane.plan.lane,
             served=served,
             subject_id=subject.subject_id,
-            features=subject.features,
+            features=subject.features if features is None else features,
             request_sha256=digest,
             client=client,
             environment=self.settings.environment,
@@ -806,6 +1011,20 @@ def request_digest(model: str, subject: Subject) -> str:
     body = {"model": model, "subject_id": subject.subject_id, "features": subject.features}
     text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return hashlib.sha256(text).hexdigest()
+
+
+def decision_ids(n: int) -> list[str]:
+    """``n`` new decision ids: random (version 4) UUIDs as lowercase hyphenated text, from one
+    read of the system's generator (what :func:`uuid.uuid4` does per id, without building a
+    UUID object for each)."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.tobytes().hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (text[k : k + 32] for k in range(0, 32 * n, 32))
+    ]
 
 
 def _unavailable(lane: Loaded, started: float) -> Decision:

@@ -32,6 +32,13 @@
   groups) via ``scipy.stats.chi2``. On data the model was not fitted to, ``G − 2`` is the
   stricter choice (``G`` is also used in the literature): it gives the smaller p-value.
 
+Case weights (``weights``, e.g. :func:`riskops.statistics.prevalence.case_weights` on an
+enriched sample) turn the table, the ECE and the logistic fit into their weighted forms: a
+band's mean score and observed rate are weighted means, ``n_b / N`` becomes the band's share of
+the total weight, and the fit maximises ``Σ w_i ℓ_i``. Its standard errors then treat the
+weights as frequencies, which they are not; read them as indicative. Hosmer–Lemeshow is not
+defined for weighted rows.
+
 Example::
 
     >>> expected_calibration_error([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.6], bins=2)
@@ -51,6 +58,15 @@ from scipy.stats import chi2
 _EPSILON = float(np.finfo(np.float64).eps)
 _MAX_ITERATIONS = 100
 _TOLERANCE = 1e-10
+
+
+def _weights(weights: Sequence[float] | np.ndarray | None, rows: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(rows)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (rows,) or np.isnan(w).any() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be {rows} non-negative numbers with a positive sum")
+    return w
 
 
 def _arrays(
@@ -80,25 +96,37 @@ class Band:
     events: int
     mean_score: float | None
     observed_rate: float | None
+    weight: float | None = None
+    """The band's share of the total case weight (None when unweighted)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def calibration_table(
-    y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray, *, bins: int = 10
+    y: Sequence[int] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    *,
+    bins: int = 10,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> list[Band]:
-    """Count, events, mean score and observed rate in ``bins`` equal-width bands on [0, 1]."""
+    """Count, events, mean score and observed rate in ``bins`` equal-width bands on [0, 1]
+    (with ``weights``, the weighted mean score and rate, and each band's share of weight)."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, not {bins}")
     y_arr, s_arr = _arrays(y, score)
+    w = _weights(weights, len(y_arr))
     band = np.minimum(np.floor(s_arr * bins).astype(np.int64), bins - 1)
     counts = np.bincount(band, minlength=bins)
     events = np.bincount(band, weights=y_arr, minlength=bins)
-    sums = np.bincount(band, weights=s_arr, minlength=bins)
+    mass = np.bincount(band, weights=w, minlength=bins)
+    weighted_events = np.bincount(band, weights=w * y_arr, minlength=bins)
+    sums = np.bincount(band, weights=w * s_arr, minlength=bins)
+    total = float(w.sum())
     table = []
     for b in range(bins):
         n = int(counts[b])
+        m = float(mass[b])
         table.append(
             Band(
                 band=b + 1,
@@ -106,26 +134,32 @@ def calibration_table(
                 upper=round((b + 1) / bins, 12),
                 count=n,
                 events=int(events[b]),
-                mean_score=float(sums[b] / n) if n else None,
-                observed_rate=float(events[b] / n) if n else None,
+                mean_score=float(sums[b] / m) if n and m > 0 else None,
+                observed_rate=float(weighted_events[b] / m) if n and m > 0 else None,
+                weight=m / total if weights is not None else None,
             )
         )
     return table
 
 
 def expected_calibration_error(
-    y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray, *, bins: int = 10
+    y: Sequence[int] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    *,
+    bins: int = 10,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> float:
-    """Row-weighted mean gap between mean score and observed rate over equal-width bands."""
-    table = calibration_table(y, score, bins=bins)
-    total = sum(b.count for b in table)
+    """Row-weighted (or case-weighted) mean gap between mean score and observed rate over
+    equal-width bands."""
+    table = calibration_table(y, score, bins=bins, weights=weights)
+    share = [b.weight if b.weight is not None else b.count for b in table]
     return float(
         sum(
-            b.count * abs(b.mean_score - b.observed_rate)
-            for b in table
+            s * abs(b.mean_score - b.observed_rate)
+            for s, b in zip(share, table, strict=True)
             if b.mean_score is not None and b.observed_rate is not None
         )
-        / total
+        / sum(share)
     )
 
 
@@ -135,23 +169,29 @@ def logit(score: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _log_likelihood(y: np.ndarray, eta: np.ndarray) -> float:
-    # Σ y·η − ln(1 + e^η), written stably.
-    return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+def _log_likelihood(y: np.ndarray, eta: np.ndarray, w: np.ndarray | None = None) -> float:
+    # Σ w·(y·η − ln(1 + e^η)), written stably.
+    terms = y * eta - np.logaddexp(0.0, eta)
+    return float(np.sum(terms if w is None else w * terms))
 
 
 def _newton(
-    y: np.ndarray, design: np.ndarray, offset: np.ndarray, start: np.ndarray
+    y: np.ndarray,
+    design: np.ndarray,
+    offset: np.ndarray,
+    start: np.ndarray,
+    w: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool, int]:
     """Maximum-likelihood logistic coefficients: (coefficients, covariance, converged, steps)."""
+    cases = np.ones(len(y)) if w is None else w
     beta = start.astype(np.float64)
-    current = _log_likelihood(y, offset + design @ beta)
+    current = _log_likelihood(y, offset + design @ beta, w)
     information = np.eye(len(beta))
     for step in range(1, _MAX_ITERATIONS + 1):
         eta = offset + design @ beta
         mu = 1.0 / (1.0 + np.exp(-eta))
-        weight = mu * (1.0 - mu)
-        gradient = design.T @ (y - mu)
+        weight = cases * mu * (1.0 - mu)
+        gradient = design.T @ (cases * (y - mu))
         information = design.T @ (design * weight[:, np.newaxis])
         try:
             change = np.linalg.solve(information, gradient)
@@ -161,7 +201,7 @@ def _newton(
         scale = 1.0
         while scale > 1e-8:
             candidate = beta + scale * change
-            value = _log_likelihood(y, offset + design @ candidate)
+            value = _log_likelihood(y, offset + design @ candidate, w)
             if value >= current - 1e-12:
                 break
             scale /= 2.0
@@ -198,17 +238,24 @@ def _finite(value: float) -> float | None:
 
 
 def logistic_recalibration(
-    y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray
+    y: Sequence[int] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    *,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> Recalibration:
-    """Calibration slope and intercept by logistic regression of ``y`` on ``logit(score)``."""
+    """Calibration slope and intercept by logistic regression of ``y`` on ``logit(score)``
+    (weighted by ``weights`` when given)."""
     y_arr, s_arr = _arrays(y, score)
+    w = None if weights is None else _weights(weights, len(y_arr))
     if len(np.unique(y_arr)) != 2:
         raise ValueError("both classes (0 and 1) must be present to fit a calibration slope")
     x = logit(s_arr)
     events = y_arr.astype(np.float64)
     design = np.column_stack([np.ones_like(x), x])
-    beta, covariance, converged, _ = _newton(events, design, np.zeros_like(x), np.array([0.0, 1.0]))
-    large, _, large_converged, _ = _newton(events, design[:, :1], x, np.array([0.0]))
+    beta, covariance, converged, _ = _newton(
+        events, design, np.zeros_like(x), np.array([0.0, 1.0]), w
+    )
+    large, _, large_converged, _ = _newton(events, design[:, :1], x, np.array([0.0]), w)
     return Recalibration(
         intercept=float(beta[0]),
         slope=float(beta[1]),

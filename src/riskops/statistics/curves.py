@@ -56,11 +56,16 @@ def roc_points(
 
 
 def pr_points(
-    y: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray, *, points: int = 101
+    y: Sequence[int] | np.ndarray,
+    score: Sequence[float] | np.ndarray,
+    *,
+    points: int = 101,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, list[float]]:
-    """Interpolated precision at ``points`` evenly spaced recalls."""
+    """Interpolated precision at ``points`` evenly spaced recalls (with case ``weights``, the
+    weighted precision, e.g. at a population's prevalence)."""
     y_arr, s_arr = _binary(y, score)
-    precision, recall, _ = precision_recall_curve(y_arr, s_arr)
+    precision, recall, _ = precision_recall_curve(y_arr, s_arr, sample_weight=weights)
     # scikit-learn lists recall descending; the running maximum from the high-recall end
     # gives max_{r' >= r} P(r').
     best = np.maximum.accumulate(precision)

@@ -3,13 +3,18 @@
 Nothing is written anywhere until the spec, the data and the trainer's result have been
 checked; then MLflow gets the run and the registered version, the artifact's digest is
 recomputed from what MLflow stored, and the store records a ``candidate`` with its lineage and
-an audit event in one transaction.
+an audit event in one transaction. If anything after registering fails (a digest that does not
+match, a store that does not answer), the store records nothing and the MLflow version is
+tagged ``riskops.abandoned`` with the error: it never becomes a candidate, and training again
+registers the next number.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +28,14 @@ from riskops.config import Role
 from riskops.context import Context
 from riskops.datasets.prepared import prepare
 from riskops.datasets.snapshot import load_snapshot
-from riskops.errors import ConflictError, InputError, IntegrityError
+from riskops.errors import ConflictError, InputError, IntegrityError, RiskopsError
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
 from riskops.profiles.profile import ReferenceProfile, fit_profile
 from riskops.registry.digest import directory_digest
 from riskops.registry.flavors import flavor_of, predict_proba
 from riskops.registry.lineage import code_lineage, package_versions
-from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
+from riskops.registry.mlflow_adapter import ABANDONED_TAG, OOT_FINGERPRINT_TAG
 from riskops.registry.model_files import save_model
 from riskops.registry.profiles import PROFILE_TAG, write_profile
 from riskops.registry.versions import ModelRef
@@ -40,10 +45,27 @@ from riskops.store.tables import ModelRecord, ModelVersionRecord
 from riskops.training.trainer import resolve_trainer
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 def _quiet(_: str) -> None:
     return None
+
+
+@contextmanager
+def _abandoned_on_failure(ctx: Context, ref: ModelRef) -> Iterator[None]:
+    """Tag the MLflow version ``ref`` as abandoned (:data:`ABANDONED_TAG`, with the error) if
+    the block fails, then let the error through: the version is in MLflow but never became a
+    riskops candidate, so it cannot be validated, approved or deployed; the tag says why."""
+    try:
+        yield
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            ctx.registry.tag_version(ref.name, ref.version, {ABANDONED_TAG: reason})
+        except RiskopsError as tagging:  # MLflow is down too: the error itself still surfaces
+            log.warning("could not tag the abandoned %s in MLflow: %s", ref, tagging)
+        raise
 
 
 def reference_profile(
@@ -198,109 +220,113 @@ def train(
             tags={**lineage_tags, "riskops.digest": digest},
         )
     ref = ModelRef(spec.name, registered.version)
-    if registered.version != expected_version:
-        raise ConflictError(
-            f"MLflow numbered the new version {ref}, but its reference profile was fitted for "
-            f"version {expected_version}: another version of {spec.name} was registered at the "
-            "same time.",
-            model_ref=str(ref),
-            hint=f"Nothing was recorded in riskops; train again: riskops train {spec_path} "
-            "--as <developer>",
-        )
-    with ctx.registry.downloaded_version(spec.name, registered.version) as stored:
-        stored_digest = directory_digest(stored)
-    if stored_digest != digest:
-        raise IntegrityError(
-            f"MLflow returned {ref} with digest {stored_digest}, not the {digest} that was logged.",
-            hint="The artifact store altered or truncated the model; check it before retrying.",
-        )
+    # From here on MLflow holds the version; if anything below fails, riskops records nothing
+    # and the MLflow version is tagged abandoned (never deleted: MLflow would not reuse its
+    # number, and the next training counts on that).
+    with _abandoned_on_failure(ctx, ref):
+        if registered.version != expected_version:
+            raise ConflictError(
+                f"MLflow numbered the new version {ref}, but its reference profile was fitted for "
+                f"version {expected_version}: another version of {spec.name} was registered at the "
+                "same time.",
+                model_ref=str(ref),
+                hint=f"Nothing was recorded in riskops; train again: riskops train {spec_path} "
+                "--as <developer>",
+            )
+        with ctx.registry.downloaded_version(spec.name, registered.version) as stored:
+            stored_digest = directory_digest(stored)
+        if stored_digest != digest:
+            raise IntegrityError(
+                f"MLflow returned {ref} with digest {stored_digest}, not the {digest} that was logged.",
+                hint="The artifact store altered or truncated the model; check it before retrying.",
+            )
 
-    with ctx.store.transaction() as session:
-        now = ctx.clock()
-        model_row = session.get(ModelRecord, spec.name)
-        if model_row is None:
+        with ctx.store.transaction() as session:
+            now = ctx.clock()
+            model_row = session.get(ModelRecord, spec.name)
+            if model_row is None:
+                session.add(
+                    ModelRecord(
+                        name=spec.name,
+                        risk_tier=spec.risk_tier,
+                        owner=spec.owner,
+                        intended_use=spec.intended_use,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                model_row.risk_tier = spec.risk_tier
+                model_row.owner = spec.owner
+                model_row.intended_use = spec.intended_use
+                model_row.updated_at = now
+            clash = session.execute(
+                select(ModelVersionRecord.id).where(
+                    ModelVersionRecord.model_name == spec.name,
+                    ModelVersionRecord.version == registered.version,
+                )
+            ).first()
+            if clash is not None:
+                raise ConflictError(
+                    f"MLflow numbered the new version {ref}, but the riskops store already has {ref}: "
+                    "the two stores belong to different workspaces.",
+                    model_ref=str(ref),
+                    hint="Point MLFLOW_TRACKING_URI and RISKOPS_DATABASE_URL at the same workspace: "
+                    "riskops doctor",
+                )
+            session.flush()
             session.add(
-                ModelRecord(
-                    name=spec.name,
-                    risk_tier=spec.risk_tier,
-                    owner=spec.owner,
-                    intended_use=spec.intended_use,
+                ModelVersionRecord(
+                    model_name=spec.name,
+                    version=registered.version,
+                    state=State.CANDIDATE.value,
+                    digest=digest,
+                    artifact_uri=registered.source,
+                    mlflow_run_id=run_id,
+                    flavor=flavor,
+                    data_fingerprint=snapshot.fingerprint,
+                    data_source=str(data_path),
+                    data_rows=snapshot.rows,
+                    code_commit=lineage.commit,
+                    code_dirty=lineage.dirty,
+                    code_diff_sha256=lineage.diff_sha256,
+                    trainer_sha256=lineage.trainer_sha256,
+                    spec_sha256=f"sha256:{loaded.sha256}",
+                    spec_yaml=loaded.text,
+                    spec_path=str(loaded.path),
+                    params=used_params,
+                    metrics=metrics,
+                    packages=packages,
+                    trained_by=who,
                     created_at=now,
                     updated_at=now,
                 )
             )
-        else:
-            model_row.risk_tier = spec.risk_tier
-            model_row.owner = spec.owner
-            model_row.intended_use = spec.intended_use
-            model_row.updated_at = now
-        clash = session.execute(
-            select(ModelVersionRecord.id).where(
-                ModelVersionRecord.model_name == spec.name,
-                ModelVersionRecord.version == registered.version,
+            record(
+                session,
+                actor=who,
+                role=role.value,
+                action="version.registered",
+                object_type="model_version",
+                object_id=str(ref),
+                payload={
+                    "digest": digest,
+                    "data_fingerprint": snapshot.fingerprint,
+                    "code_commit": lineage.commit,
+                    "code_dirty": lineage.dirty,
+                    "code_diff_sha256": lineage.diff_sha256,
+                    "trainer_sha256": lineage.trainer_sha256,
+                    "spec_sha256": f"sha256:{loaded.sha256}",
+                    "profile_sha256": profile_sha256,
+                    "mlflow_run_id": run_id,
+                    "artifact_uri": registered.source,
+                    "flavor": flavor,
+                    "data_rows": snapshot.rows,
+                    "params": used_params,
+                    "metrics": metrics,
+                },
+                at=now,
             )
-        ).first()
-        if clash is not None:
-            raise ConflictError(
-                f"MLflow numbered the new version {ref}, but the riskops store already has {ref}: "
-                "the two stores belong to different workspaces.",
-                model_ref=str(ref),
-                hint="Point MLFLOW_TRACKING_URI and RISKOPS_DATABASE_URL at the same workspace: "
-                "riskops doctor",
-            )
-        session.flush()
-        session.add(
-            ModelVersionRecord(
-                model_name=spec.name,
-                version=registered.version,
-                state=State.CANDIDATE.value,
-                digest=digest,
-                artifact_uri=registered.source,
-                mlflow_run_id=run_id,
-                flavor=flavor,
-                data_fingerprint=snapshot.fingerprint,
-                data_source=str(data_path),
-                data_rows=snapshot.rows,
-                code_commit=lineage.commit,
-                code_dirty=lineage.dirty,
-                code_diff_sha256=lineage.diff_sha256,
-                trainer_sha256=lineage.trainer_sha256,
-                spec_sha256=f"sha256:{loaded.sha256}",
-                spec_yaml=loaded.text,
-                spec_path=str(loaded.path),
-                params=used_params,
-                metrics=metrics,
-                packages=packages,
-                trained_by=who,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        record(
-            session,
-            actor=who,
-            role=role.value,
-            action="version.registered",
-            object_type="model_version",
-            object_id=str(ref),
-            payload={
-                "digest": digest,
-                "data_fingerprint": snapshot.fingerprint,
-                "code_commit": lineage.commit,
-                "code_dirty": lineage.dirty,
-                "code_diff_sha256": lineage.diff_sha256,
-                "trainer_sha256": lineage.trainer_sha256,
-                "spec_sha256": f"sha256:{loaded.sha256}",
-                "profile_sha256": profile_sha256,
-                "mlflow_run_id": run_id,
-                "artifact_uri": registered.source,
-                "flavor": flavor,
-                "data_rows": snapshot.rows,
-                "params": used_params,
-                "metrics": metrics,
-            },
-            at=now,
-        )
     return TrainResult(
         ref=ref,
         digest=digest,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
+from riskops.statistics.prevalence import case_weights, weighting_evidence
 
 Severity = Literal["blocking", "advisory"]
 
@@ -152,3 +153,17 @@ def one_class_result(
             "note": f"the {sample.name} sample holds one class only; {why}",
         },
     )
+
+
+def population_weights(spec: ModelSpec, sample: Sample) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The case weights that restore ``data.population_prevalence`` on ``sample``, and what the
+    evidence says about them; (None, unweighted note) when the spec sets no prevalence or the
+    sample holds one class only (:mod:`riskops.statistics.prevalence`)."""
+    pi = spec.data.population_prevalence
+    events = int(sample.y.sum())
+    if pi is None or events == 0 or events == len(sample.y):
+        return None, {
+            "method": "unweighted",
+            "note": "rates as observed in the sample (no data.population_prevalence)",
+        }
+    return case_weights(sample.y, pi), weighting_evidence(sample.y, pi)

@@ -116,7 +116,7 @@ def validate(
                 hint="The MLflow artifact store or run was altered; restore it before validating.",
             )
     prepared = prepare(snapshot, spec)
-    raw = snapshot.frame.reset_index(drop=True)
+    raw = prepared.raw
 
     progress(f"Scoring {len(prepared.split.validation)} validation rows")
     model = load_verified_model(
@@ -169,7 +169,7 @@ def validate(
         oot_sample = sample(
             "out_of_time",
             None,
-            oot_snapshot.frame.reset_index(drop=True),
+            oot.raw,
             oot.features,
             oot.matrix,
             oot.y,

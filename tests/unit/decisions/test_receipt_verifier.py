@@ -186,7 +186,12 @@ FORGERIES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         _signature_byte_flipped,
         r"signature by riskops\.local/\S+ does not verify",
     ),
-    "checkpoint text edited": (_checkpoint_text_edited, "does not verify"),
+    # A size one larger may also change the proof's expected length, which is checked first:
+    # which of the two refusals comes depends on the tree's shape at that size.
+    "checkpoint text edited": (
+        _checkpoint_text_edited,
+        r"does not verify|the proof is (shorter than the tree needs|longer than the tree allows)",
+    ),
     "checkpoint of another origin": (  # the receipt claims another log
         _set("log.origin", lambda o: o + "-other"),
         "the checkpoint's origin is",

@@ -220,8 +220,8 @@ def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path
     assert "| period | no dates in the source data |" in card
     assert "| rows | 1000 |" in card
     assert "| `duration_in_month` | numeric | 1 to 120 |" in card
-    assert "| below 0.25 | approve |" in card
-    assert "| from 0.25 to below 0.6 | **referred: a person decides** |" in card
+    assert "| score below 0.25 | approve |" in card
+    assert "| score from 0.25 to below 0.6 | **refer: a person decides** |" in card
     # The monitoring plan is the spec's monitoring section; no run has seen this version yet.
     spec = load_spec(SPEC).spec.monitoring
     assert f"feature CSI {spec.feature_psi.warning:.4g} / {spec.feature_psi.critical:.4g}" in card
@@ -236,6 +236,20 @@ def test_the_model_card_says_what_the_records_say(shared: Shared, tmp_path: Path
     [registered] = [e for e in list_events(ctx.store) if e.action == "version.registered"]
     assert registered.payload["profile_sha256"].startswith("sha256:")
     assert f"Reference profile {registered.payload['profile_sha256']}, fitted" in card
+
+
+def test_a_credit_model_card_states_its_high_risk_position_and_misses_no_gate(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("md",))
+    card = (tmp_path / "credit-scoring-v1-model-card.md").read_text()
+    assert "High-risk AI system under EU AI Act Annex III point 5(b) (credit scoring)." in card
+    # The detection gate is not asked of a credit model, so it is not reported as missing.
+    assert "did not run on this version" not in card
+    assert "reweighted" not in card
+    annex = (tmp_path / "credit-scoring-v1-annex-iv.md").read_text()
+    assert "**Annex IV:** Required" in annex
 
 
 def test_the_monitoring_plan_says_when_a_version_has_no_reference_profile() -> None:

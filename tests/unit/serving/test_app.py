@@ -4,6 +4,7 @@ decision log): what a real uvicorn process adds is covered in tests/integration.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 import uuid
@@ -418,3 +419,74 @@ def test_by_default_metrics_and_docs_are_on_the_main_port(
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 200, path
     assert not hasattr(client.app.state, "metrics_port")
+
+
+def same_decision(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without its id, its numbers to 12 significant digits."""
+    return {
+        **{k: v for k, v in answer.items() if k != "decision_id"},
+        "score": float(f"{answer['score']:.12g}"),
+        "reasons": [
+            {**r, "contribution": float(f"{r['contribution']:.12g}")} for r in answer["reasons"]
+        ],
+    }
+
+
+def test_a_batch_is_one_wal_fsync_decides_as_single_requests_do_and_shadows_after(
+    served: tuple[Any, ScoringService, str], german: German, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, service, _ = served
+    log = service.decisions._log  # type: ignore[attr-defined]  # the durable log behind the sink
+    wal_dir = str(log.wal.directory)
+    subjects = [{"subject_id": f"b-{i}", "features": f} for i, f in enumerate(german.requests[:60])]
+    for explain in (False, True):
+        singles = [client.post(URL, json={**s, "explain": explain}).json() for s in subjects]
+        syncs: list[str] = []
+        for name in ("fsync", "fdatasync"):
+            real = getattr(os, name)
+
+            def counted(fd: int, real: Any = real, syncs: list[str] = syncs) -> None:
+                path = os.readlink(f"/proc/self/fd/{fd}")
+                if path.startswith(wal_dir):  # the WAL's syncs, not the store's
+                    syncs.append(path)
+                real(fd)
+
+            monkeypatch.setattr(os, name, counted)
+        answer = client.post(URL + ":batch", json={"subjects": subjects, "explain": explain})
+        monkeypatch.undo()
+        assert answer.status_code == 200
+        assert len(syncs) == 1  # 60 subjects, one group commit
+        batch = answer.json()["decisions"]
+        assert {d["decision"] for d in batch} == {"approve", "refer", "decline"}
+        for one, many in zip(singles, batch, strict=True):
+            # The single row goes through LightGBM's single-row API, the batch through one
+            # matrix: the same trees, summed in another order.
+            assert same_decision(many) == same_decision(one)
+            if not explain and many["decision"] == "approve":
+                assert many["reasons"] == []
+        logged = [log.get(d["decision_id"]) for d in (singles[7], batch[7])]
+        assert logged[0] is not None
+        assert logged[1] is not None
+        assert logged[0].request_sha256 == logged[1].request_sha256  # the same request
+        assert (logged[1].served, logged[1].route) == (True, "champion")
+        assert len({d["decision_id"] for d in batch}) == len(subjects)
+
+    # A shadow decides the same batch after the answer, also with one group commit.
+    table = service.table
+    champion = table.routes["credit-scoring"].champion
+    shadow = dataclasses.replace(champion, plan=dataclasses.replace(champion.plan, lane="shadow"))
+    service.table = RoutingTable(
+        routes={"credit-scoring": Route(champion, shadows=(shadow,))}, plan=table.plan
+    )
+    answer = client.post(URL + ":batch", json={"subjects": subjects[:9]})
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 20
+    while 'route="shadow"' not in (metrics := client.get("/metrics").text):
+        assert time.monotonic() < deadline, "the shadow was not scored"
+        time.sleep(0.05)
+    shadowed = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("riskops_decisions_total{") and 'route="shadow"' in line
+    )
+    assert shadowed == 9

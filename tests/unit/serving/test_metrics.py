@@ -217,3 +217,47 @@ def test_monitoring_gauges_hold_the_latest_results_of_each_model_and_environment
     }
     assert got_stats == expected_stats
     assert got_windows == expected_windows
+
+
+def test_a_batch_s_decisions_move_the_metrics_as_one_decision_at_a_time_does() -> None:
+    from riskops.scoring.scorer import Decision
+
+    def made(outcome: str, score: float | None, fallback: bool = False) -> Decision:
+        return Decision("m", 3, "sha256:d", score, outcome, (), fallback, 1.0)
+
+    decisions = [
+        made("approve", 0.05),
+        made("decline", 0.9),
+        made("approve", 0.2),
+        made("refer", None, fallback=True),
+        made("refer", 0.5),
+        made("refer", None, fallback=True),
+    ]
+    one_by_one, batched = ServingMetrics(), ServingMetrics()
+    for d in decisions:
+        one_by_one.decision(d, route="canary")
+    batched.decisions_of(decisions, route="canary")
+    batched.decisions_of([], route="canary")
+    samples = [
+        [
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in m.registry.collect()
+            if family.name in ("riskops_decisions", "riskops_fallback", "riskops_score")
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+        for m in (one_by_one, batched)
+    ]
+    assert samples[0] == samples[1]
+    assert count(batched, "riskops_fallback_total", model="m", version="3") == 2.0
+    assert (
+        count(
+            batched,
+            "riskops_decisions_total",
+            model="m",
+            version="3",
+            route="canary",
+            outcome="refer",
+        )
+        == 3.0
+    )

@@ -234,3 +234,14 @@ def test_the_service_exports_readiness_and_counts_flusher_restarts(
         assert sample("riskops_decision_log_flusher_restarts_total") == 1.0
     finally:
         service.close()
+
+
+def test_decision_ids_are_new_version_4_uuids_as_lowercase_text() -> None:
+    import uuid
+
+    ids = service_module.decision_ids(2000)
+    assert len(set(ids)) == 2000
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+    assert service_module.decision_ids(0) == []

@@ -133,3 +133,36 @@ def test_a_trainer_that_fails_or_returns_nonsense_registers_nothing(
     refused(ctx, InputError, "riskops cannot score", spec_path=folder_spec, actor="alice")
     folder_spec.write_text(raw_text.replace("fit_lightgbm", "missing_fn"), encoding="utf-8")
     refused(ctx, SpecError, "has no function 'missing_fn'", spec_path=folder_spec, actor="alice")
+
+
+def test_a_store_that_fails_after_registering_leaves_an_abandoned_mlflow_version_only(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import riskops.training.pipeline as pipeline
+    from riskops.errors import BackendError
+
+    before = store_snapshot(ctx)
+    real_record = pipeline.record
+
+    def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendError("The riskops database did not answer")
+
+    monkeypatch.setattr(pipeline, "record", store_down)
+    with pytest.raises(BackendError, match="did not answer"):
+        train(ctx, SPEC, actor="alice")
+    assert store_snapshot(ctx) == before  # the version row rolled back with the audit event
+    abandoned = mlflow_client(ctx).get_model_version("credit-scoring", "1")
+    assert (
+        abandoned.tags["riskops.abandoned"] == "BackendError: The riskops database did not answer"
+    )
+
+    monkeypatch.setattr(pipeline, "record", real_record)
+    again = train(ctx, SPEC, actor="alice")
+    assert again.ref == ModelRef("credit-scoring", 2)
+    assert (
+        "riskops.abandoned" not in mlflow_client(ctx).get_model_version("credit-scoring", "2").tags
+    )
+    with ctx.store.transaction() as session:
+        assert get_version(session, again.ref).state == "candidate"
+    [event] = list_events(ctx.store)
+    assert event.object_id == "credit-scoring@2"

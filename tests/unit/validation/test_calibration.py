@@ -91,7 +91,10 @@ def test_the_evidence_carries_the_table_and_the_fit() -> None:
         "events",
         "mean_score",
         "observed_rate",
+        "weight",
     }
+    assert evidence["table"][0]["weight"] is None  # unweighted: no population prevalence
+    assert evidence["weights"]["method"] == "unweighted"
     assert sum(row["count"] for row in evidence["table"]) == 1000
     assert evidence["hosmer_lemeshow"]["df"] == 8
     assert len(evidence["hosmer_lemeshow"]["groups"]) == 10

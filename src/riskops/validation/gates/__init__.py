@@ -4,6 +4,7 @@ from riskops.validation.gate import Gate
 from riskops.validation.gates.calibration import CalibrationGate
 from riskops.validation.gates.champion import ChampionGate
 from riskops.validation.gates.data_quality import DataQualityGate
+from riskops.validation.gates.detection import DetectionGate
 from riskops.validation.gates.explainability import ExplainabilityGate
 from riskops.validation.gates.fairness import FairnessGate
 from riskops.validation.gates.monotonicity import MonotonicityGate
@@ -14,6 +15,7 @@ from riskops.validation.gates.stability import StabilityGate
 GATES: tuple[Gate, ...] = (
     PerformanceGate(),
     CalibrationGate(),
+    DetectionGate(),
     StabilityGate(),
     ChampionGate(),
     DataQualityGate(),

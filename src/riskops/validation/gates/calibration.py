@@ -18,6 +18,11 @@ Results, each from a threshold in ``gates.calibration``:
   ``a`` is in the evidence).
 * ``calibration.hosmer_lemeshow_p`` — p-value ``>= min_hosmer_lemeshow_p``.
 
+With ``data.population_prevalence`` in the spec, the table, ECE and fit use the case weights
+that restore it (the evidence's ``weights`` says so, "reweighted to 0.172%"): the scores are
+judged as population probabilities. Hosmer–Lemeshow is not defined for weighted rows; it is
+then reported as not computed (a ``min_hosmer_lemeshow_p`` fails with that note).
+
 Every result carries the same evidence: all values, the fit's standard errors, the
 Hosmer–Lemeshow groups and the calibration table by score band under ``"table"``.
 """
@@ -25,6 +30,8 @@ Hosmer–Lemeshow groups and the calibration table by score band under ``"table"
 from __future__ import annotations
 
 from typing import Any, Literal
+
+import numpy as np
 
 from riskops.spec import CalibrationGate as CalibrationConfig
 from riskops.statistics.calibration import (
@@ -38,6 +45,7 @@ from riskops.validation.gate import (
     GateResult,
     Sample,
     one_class_result,
+    population_weights,
     threshold_check,
 )
 
@@ -45,17 +53,28 @@ KIND = "riskops.gate/calibration@1"
 HOSMER_LEMESHOW_GROUPS = 10
 
 
-def calibration_evidence(sample: Sample, config: CalibrationConfig) -> dict[str, Any]:
-    """Every calibration statistic of one scored sample, with its table and groups."""
-    fit = logistic_recalibration(sample.y, sample.scores)
-    test = hosmer_lemeshow(sample.y, sample.scores, groups=HOSMER_LEMESHOW_GROUPS)
+def calibration_evidence(
+    sample: Sample, config: CalibrationConfig, weights: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Every calibration statistic of one scored sample, with its table and groups; with case
+    ``weights``, their weighted forms (and no Hosmer–Lemeshow test)."""
+    fit = logistic_recalibration(sample.y, sample.scores, weights=weights)
+    hl: dict[str, Any] = (
+        hosmer_lemeshow(sample.y, sample.scores, groups=HOSMER_LEMESHOW_GROUPS).as_dict()
+        if weights is None
+        else {"statistic": None, "df": None, "p_value": None, "groups": []}
+    )
     return {
         "sample": sample.name,
         "data": f"{sample.name} rows",
         "rows": len(sample.y),
         "events": int(sample.y.sum()),
         "bins": config.bins,
-        "ece": expected_calibration_error(sample.y, sample.scores, bins=config.bins),
+        "ece": expected_calibration_error(
+            sample.y, sample.scores, bins=config.bins, weights=weights
+        ),
+        "weighted_mean_score": float(np.average(sample.scores, weights=weights)),
+        "weighted_event_rate": float(np.average(sample.y, weights=weights)),
         # Without a finite maximum the coefficients are not estimates; none is recorded.
         "slope": fit.slope if fit.converged else None,
         "intercept": fit.intercept if fit.converged else None,
@@ -64,9 +83,12 @@ def calibration_evidence(sample: Sample, config: CalibrationConfig) -> dict[str,
         "calibration_in_the_large": fit.calibration_in_the_large,
         "fit_converged": fit.converged,
         "slope_range": list(config.slope_range) if config.slope_range is not None else None,
-        "hosmer_lemeshow": test.as_dict(),
+        "hosmer_lemeshow": hl,
         "table": [
-            band.as_dict() for band in calibration_table(sample.y, sample.scores, bins=config.bins)
+            band.as_dict()
+            for band in calibration_table(
+                sample.y, sample.scores, bins=config.bins, weights=weights
+            )
         ],
     }
 
@@ -80,7 +102,9 @@ class CalibrationGate:
         events = int(sample.y.sum())
         if events == 0 or events == len(sample.y):
             return [_unmeasurable(sample, config)]
-        evidence = calibration_evidence(sample, config)
+        weights, weighting = population_weights(data.spec, sample)
+        evidence = calibration_evidence(sample, config, weights)
+        evidence["weights"] = weighting
 
         def check(
             name: str,
@@ -163,8 +187,14 @@ class CalibrationGate:
                         passed=False,
                         evidence={
                             **evidence,
-                            "note": "fewer than 3 distinct risk groups: the scores take too few "
-                            "values for a Hosmer–Lemeshow test",
+                            "note": (
+                                "fewer than 3 distinct risk groups: the scores take too few "
+                                "values for a Hosmer–Lemeshow test"
+                                if weights is None
+                                else "Hosmer–Lemeshow is not defined for case-weighted rows "
+                                "(data.population_prevalence); judge calibration by ECE and "
+                                "slope, or remove min_hosmer_lemeshow_p"
+                            ),
                         },
                     )
                 )

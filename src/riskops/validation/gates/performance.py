@@ -13,11 +13,18 @@ the out-of-time sample; the point estimate is compared with the threshold. The A
 reported (as ``n/a`` when ``min_auc`` is unset) so the documents have the sample's evidence:
 every value and interval, the ROC and precision–recall curves (101 points each, see
 ``riskops.statistics.curves``) and the score histogram by class (20 bins on [0, 1]).
+
+When the spec sets ``data.population_prevalence`` every metric is computed with the case
+weights that restore it (:func:`riskops.validation.gate.population_weights`): AUC, Gini and KS
+do not change, PR-AUC, Brier, log-loss and the precision–recall curve are the population's. The
+evidence's ``weights`` says which; the score histogram still counts the sample's rows.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+import numpy as np
 
 from riskops.spec import PerformanceGate as PerformanceConfig
 from riskops.statistics.bootstrap import bootstrap
@@ -28,6 +35,7 @@ from riskops.validation.gate import (
     GateResult,
     Sample,
     one_class_result,
+    population_weights,
     threshold_check,
 )
 
@@ -52,11 +60,18 @@ _DESCRIPTION = {
 }
 
 
-def sample_evidence(sample: Sample, config: PerformanceConfig) -> dict[str, Any]:
-    """Every metric, its bootstrap interval and the curves of one scored sample."""
-    values = {name: float(v[0]) for name, v in weighted_metrics(sample.y, sample.scores).items()}
+def sample_evidence(
+    sample: Sample, config: PerformanceConfig, weights: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Every metric, its bootstrap interval and the curves of one scored sample; ``weights``
+    are case weights (see the module docstring)."""
+    case = np.ones(len(sample.y)) if weights is None else weights
+    values = {
+        name: float(v[0])
+        for name, v in weighted_metrics(sample.y, sample.scores, case[np.newaxis, :]).items()
+    }
     intervals = bootstrap(
-        lambda counts: weighted_metrics(sample.y, sample.scores, counts),
+        lambda counts: weighted_metrics(sample.y, sample.scores, counts * case),
         rows=len(sample.y),
         resamples=config.bootstrap_resamples,
         confidence=config.confidence,
@@ -78,7 +93,7 @@ def sample_evidence(sample: Sample, config: PerformanceConfig) -> dict[str, Any]
             "seed": SEED,
         },
         "roc": roc_points(sample.y, sample.scores, points=CURVE_POINTS),
-        "pr": pr_points(sample.y, sample.scores, points=CURVE_POINTS),
+        "pr": pr_points(sample.y, sample.scores, points=CURVE_POINTS, weights=weights),
         "score_histogram": score_histogram(sample.y, sample.scores, bins=HISTOGRAM_BINS),
     }
 
@@ -97,7 +112,14 @@ class PerformanceGate:
             if events == 0 or events == len(sample.y):
                 results.append(_unmeasurable(prefix, sample, config))
                 continue
-            evidence = sample_evidence(sample, config)
+            weights, weighting = population_weights(data.spec, sample)
+            evidence = sample_evidence(sample, config, weights)
+            evidence["weights"] = weighting
+            if weights is not None:
+                evidence["curves_note"] = (
+                    "the precision-recall curve is reweighted; the score histogram counts the "
+                    "sample's rows"
+                )
             for metric, field, comparison in CHECKS:
                 threshold = getattr(config, field)
                 if threshold is None:
