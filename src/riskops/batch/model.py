@@ -30,6 +30,20 @@ from riskops.registry.versions import ModelRef, get_model, get_version, parse_re
 from riskops.spec import ModelSpec, parse_spec
 
 
+def check_batchable(ref: ModelRef, spec: ModelSpec) -> None:
+    """InputError for a model batch scoring cannot score as serving does: one with history
+    features, which the server computes from its online store at each decision."""
+    if spec.history is not None:
+        names = ", ".join(f.name for f in spec.history.features)
+        raise InputError(
+            f"{ref} has history features ({names}), which the server computes from its online "
+            "store at each decision; batch scoring takes every feature as a column and would "
+            "score values the server never sees, so it does not score this model.",
+            hint="Score its transactions through the server's batch endpoint "
+            "(POST /v1/models/<name>/decisions:batch) instead.",
+        )
+
+
 @dataclass(frozen=True)
 class Resolved:
     """The version a job scores with: its reference, approved digest, flavor, recorded spec
@@ -93,6 +107,7 @@ def resolve_version(
         resolved = Resolved(
             ref, record.digest, record.flavor, record.spec_yaml, record.artifact_uri
         )
+    check_batchable(resolved.ref, resolved.spec)
     if why is not None:
         raise ConflictError(
             f"Cannot batch-score with {ref}: {why}. Only a version that may serve may score.",
