@@ -20,6 +20,7 @@ import typer
 from riskops import __version__
 from riskops.cli import (
     audit,
+    batch,
     db,
     decisions,
     documents,
@@ -92,6 +93,7 @@ app.add_typer(spec.app, name="spec")
 app.add_typer(db.app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(witness.app, name="witness")
+app.add_typer(batch.app, name="batch")
 app.add_typer(flows.app, name="flows")
 app.add_typer(history.app, name="history")
 
