@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -62,13 +63,27 @@ def test_demo_then_every_command_works_on_what_it_made(tmp_path: Path) -> None:
     assert "credit-scoring@1" in out
     assert "credit-scoring@2" in out
     assert "rollback" in out
-    assert "production history: v1 → v2 → v1" in out
-    assert "audit chain verified: 11 events" in out
+    assert "credit-scoring production history: v1 → v2 → v1" in out
+    # The three kinds, each answered once over HTTP, and one batch job.
+    for served in (
+        r"credit-scoring@1 +│ credit +│ applicant-0001 +│ decline",
+        r"fraud-detection@1 +│ fraud +│ payment-0001 +│ review",
+        r"transaction-risk@1 +│ transaction_risk +│ card-\d+ +│ block",
+    ):
+        assert re.search(served, out), out
+    assert "batch job: 1,000 rows scored by credit-scoring@1 (0 rejected)" in out
+    events = len(json.loads(run("audit", "log", "--json", home=home).stdout))
+    assert f"audit chain verified: {events} events" in out
     assert str(home / "riskops.db") in out
     assert str(home / "mlflow.db") in out
 
     models = json.loads(run("models", "--json", home=home).stdout)
-    [model] = models
+    assert sorted(m["name"] for m in models) == [
+        "credit-scoring",
+        "fraud-detection",
+        "transaction-risk",
+    ]
+    [model] = [m for m in models if m["name"] == "credit-scoring"]
     assert model["serving"] == {"staging": None, "production": 1}
     assert [v["state"] for v in model["versions"]] == ["approved", "approved"]
     assert [len(v["approvals"]) for v in model["versions"]] == [2, 2]
@@ -91,7 +106,7 @@ def test_demo_then_every_command_works_on_what_it_made(tmp_path: Path) -> None:
     one = json.loads(run("show", "credit-scoring@2", "--json", home=home).stdout)
     assert one["lineage"]["data_fingerprint"].startswith("sha256:2c0bae00")
 
-    assert "audit chain verified: 11 events" in run("audit", "verify", home=home).stdout
+    assert f"audit chain verified: {events} events" in run("audit", "verify", home=home).stdout
     log = json.loads(run("audit", "log", "--model", "credit-scoring@2", "--json", home=home).stdout)
     assert [e["action"] for e in log] == [
         "version.registered",
@@ -112,15 +127,16 @@ def test_demo_then_every_command_works_on_what_it_made(tmp_path: Path) -> None:
 
 def test_editing_one_audit_row_by_hand_is_named_by_verify(tmp_path: Path) -> None:
     home = tmp_path / "ws"
-    run("demo", home=home)
+    run("demo", "--spec", "models/credit_scoring/model.yaml", home=home)
     anchor = run("audit", "head", home=home).stdout.split()
-    assert anchor[0] == "11"
+    # 11 lifecycle events, the demo client's key, its decision's sealed batch, the batch job
+    assert anchor[0] == "14"
     run("audit", "verify", "--expect-head", anchor[1], home=home)
     rewritten = run("audit", "verify", "--expect-head", "ab" * 32, home=home, check=1)
     assert "no longer in the chain" in rewritten.stdout
     exported = tmp_path / "audit.jsonl"
     run("audit", "export", "--out", str(exported), home=home)
-    assert len(exported.read_text(encoding="utf-8").splitlines()) == 12
+    assert len(exported.read_text(encoding="utf-8").splitlines()) == 15
     with sqlite3.connect(home / "riskops.db") as db:
         # What a tamperer with file access would do: drop the guard, then edit one row.
         db.execute("DROP TRIGGER audit_events_no_update")

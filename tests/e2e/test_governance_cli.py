@@ -45,7 +45,7 @@ def table_rows(home: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_reproduce_inventory_signoff_reject_and_refusals(tmp_path: Path) -> None:
     home = tmp_path / "ws"
-    run("demo", home=home)
+    run("demo", "--spec", "models/credit_scoring/model.yaml", home=home)
 
     reproduced = run("reproduce", "credit-scoring@1", "--as", "victor", home=home)
     assert "credit-scoring@1 reproduced" in reproduced.stdout

@@ -64,8 +64,13 @@ def demo(
         bool, typer.Option("--reset", help="Replace an existing demo workspace.")
     ] = False,
     spec_path: Annotated[
-        Path, typer.Option("--spec", help="The credit-scoring spec to use.")
-    ] = DEFAULT_SPEC,
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="Walk only this model (two versions and a rollback); by default the "
+            "credit-scoring model, with the fraud and transaction-risk models beside it.",
+        ),
+    ] = None,
     drift: Annotated[
         bool,
         typer.Option(
@@ -76,22 +81,29 @@ def demo(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Run the whole lifecycle on the credit-scoring model in a fresh workspace: train v1,
+    """Run the whole lifecycle in a fresh workspace: train v1 of the credit-scoring model,
     validate, two sign-offs, deploy; train v2, validate against the champion, deploy; roll
-    back to v1; verify the audit chain. With --drift, the drift walk follows.
+    back to v1; the fraud-detection and transaction-risk models trained, validated, signed off
+    and deployed beside it; one decision of each over HTTP; one batch job; verify the audit
+    chain. With --drift, the drift walk follows.
 
     Example: riskops demo --reset --drift
     """
-    from riskops.demo import run_demo
+    from riskops.demo import OTHER_SPECS, run_demo
 
     state: State = ctx.obj
     summary = run_demo(
-        state.settings(), reset=reset, spec_path=spec_path, progress=progress, drift=drift
+        state.settings(),
+        reset=reset,
+        spec_path=spec_path or DEFAULT_SPEC,
+        progress=progress,
+        drift=drift,
+        others=() if spec_path is not None else OTHER_SPECS,
     )
     if as_json:
         print_json(summary.as_dict())
     else:
-        table = Table(title="riskops demo: credit-scoring lifecycle", title_justify="left")
+        table = Table(title=f"riskops demo: {', '.join(summary.models)}", title_justify="left")
         for column in ("time (UTC)", "step", "model", "by", "outcome"):
             table.add_column(column)
         for s in summary.steps:
@@ -111,7 +123,27 @@ def demo(
         console.print(versions)
         settings = summary.settings
         production = " → ".join(f"v{v}" for _, v in summary.production_history)
-        console.print(f"production history: {production} (rollbacks)")
+        console.print(f"{summary.models[0]} production history: {production} (rollbacks)")
+        if summary.served:
+            served = Table(title="One decision of each kind over HTTP", title_justify="left")
+            for column in ("model", "kind", "subject", "decision", "score", "first reason"):
+                served.add_column(column)
+            for answer in summary.served:
+                served.add_row(
+                    f"{answer['model']}@{answer['version']}",
+                    answer["kind"],
+                    answer["subject_id"],
+                    answer["decision"],
+                    f"{answer['score']:.4f}",
+                    answer["reasons"][0] if answer["reasons"] else "-",
+                )
+            console.print(served)
+        if summary.batch is not None:
+            b = summary.batch
+            console.print(
+                f"batch job: {b['rows']:,} rows scored by {b['model']}@{b['version']} "
+                f"({b['rejects']} rejected) in {b['wall_seconds']:.1f} s → {b['output']}"
+            )
         if summary.audit is not None and summary.audit.ok:
             anchored = summary.audit.checkpoints
             console.print(
@@ -143,8 +175,9 @@ def demo(
         if len(summary.production_history) > 1:
             moment = summary.production_history[1][0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             console.print(
-                f"Try: riskops models · riskops show credit-scoring --at {moment} · "
-                "riskops audit verify · riskops reproduce credit-scoring@1 · riskops inventory"
+                f"Try: riskops models · riskops show {summary.models[0]} --at {moment} · "
+                f"riskops audit verify · riskops reproduce {summary.models[0]}@1 · "
+                "riskops inventory"
             )
         console.print(f"Finished in {summary.seconds:.1f} s")
     if summary.audit is None or not summary.audit.ok:

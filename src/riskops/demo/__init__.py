@@ -1,6 +1,9 @@
 """The end-to-end demo on the embedded defaults: two versions of the credit-scoring model go
-through training, validation, two sign-offs, deployment and a rollback, and the audit chain is
-verified. It only calls the same service functions the CLI calls.
+through training, validation, two sign-offs, deployment and a rollback; the fraud-detection and
+transaction-risk models are trained, validated, signed off and deployed beside it; a real
+``riskops serve`` answers one decision of each kind over HTTP (the transaction's history looked
+up in the online store, backfilled from its training data); one batch job scores a file; and the
+audit chain is verified. It only calls the same service functions the CLI calls.
 
 With ``drift=True`` version 2 goes back into production and the drift walk follows
 (:mod:`riskops.demo.drift`): a real ``riskops serve``, monitoring, injected drift, an alert with
@@ -10,7 +13,7 @@ its runbook and the automatic rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from riskops.audit.verification import AuditReport, verify_audit
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
 from riskops.demo.drift import DriftSummary, drift_walk
+from riskops.demo.serving import serve_one_of_each
 from riskops.documents.monitoring import write_monitoring_report
 from riskops.documents.render import render_documents
 from riskops.errors import ConflictError, InputError
@@ -35,6 +39,11 @@ from riskops.validation.run import validate
 from riskops.workspace import DEMO_PEOPLE, init_workspace, reset_workspace
 
 DEFAULT_SPEC = Path("models/credit_scoring/model.yaml")
+OTHER_SPECS = (
+    Path("models/fraud_detection/model.yaml"),
+    Path("models/transaction_risk/model.yaml"),
+)
+"""The other kinds the default demo walks beside credit scoring (one version each)."""
 V2_PARAMS = {"n_estimators": 300, "learning_rate": 0.02, "num_leaves": 6}
 
 Progress = Callable[[str], None]
@@ -64,6 +73,9 @@ class DemoSummary:
     documents: list[Path] = field(default_factory=list)
     drift: DriftSummary | None = None
     monitoring_report: Path | None = None
+    models: list[str] = field(default_factory=list)
+    served: list[dict[str, Any]] = field(default_factory=list)
+    batch: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +94,9 @@ class DemoSummary:
                 for s in self.steps
             ],
             "versions": self.versions,
+            "models": self.models,
+            "served": self.served,
+            "batch": self.batch,
             "audit": self.audit.as_dict() if self.audit else None,
             "documents": [str(p) for p in self.documents],
             "drift": self.drift.as_dict() if self.drift is not None else None,
@@ -99,16 +114,22 @@ def run_demo(
     spec_path: Path = DEFAULT_SPEC,
     progress: Progress = _quiet,
     drift: bool = False,
+    others: Sequence[Path] = (),
 ) -> DemoSummary:
-    """Build the demo workspace at ``settings.home`` and walk the whole lifecycle in it; with
-    ``drift``, then the drift walk (:func:`riskops.demo.drift.drift_walk`)."""
+    """Build the demo workspace at ``settings.home`` and walk the whole lifecycle in it: two
+    versions of ``spec_path``'s model with a rollback, one version of each of ``others``, one
+    decision of each model over HTTP and one batch job; with ``drift``, then the drift walk
+    (:func:`riskops.demo.drift.drift_walk`)."""
     started = time.perf_counter()
-    if not spec_path.is_file():
-        raise InputError(
-            f"The demo's model spec {spec_path} is not here.",
-            hint="Run the demo from the riskops checkout (where models/ is), or pass --spec PATH.",
-        )
-    load_spec(spec_path)  # a broken spec fails here, before the workspace is touched
+    for path in (spec_path, *others):
+        if not path.is_file():
+            raise InputError(
+                f"The demo's model spec {path} is not here.",
+                hint="Run the demo from the riskops checkout (where models/ is), or pass "
+                "--spec PATH.",
+            )
+        load_spec(path)  # a broken spec fails here, before the workspace is touched
+    name = load_spec(spec_path).spec.name
     home = settings.home
     if reset:
         if not settings.is_embedded:
@@ -142,19 +163,24 @@ def run_demo(
     summary = DemoSummary(settings=settings)
     try:
         _walk(ctx, spec_path, summary, progress)
+        summary.models.append(name)
+        for other in others:
+            summary.models.append(_walk_one(ctx, other, summary, progress))
+        summary.served = serve_one_of_each(ctx, [spec_path, *others], progress)
+        summary.batch = _batch_job(ctx, name, spec_path, progress)
         if drift:
             _drift(ctx, spec_path, summary, progress)
         progress("Writing the validation reports, model cards and Annex IV packs")
         for number in summary.versions:
-            summary.documents += render_documents(
-                ctx, ModelRef("credit-scoring", number), home / "reports"
-            )
+            summary.documents += render_documents(ctx, ModelRef(name, number), home / "reports")
+        for beside in summary.models[1:]:
+            summary.documents += render_documents(ctx, ModelRef(beside, 1), home / "reports")
         if drift:
             progress("Writing the monitoring report")
             summary.monitoring_report = write_monitoring_report(
                 ctx,
-                "credit-scoring",
-                home / "reports" / "credit-scoring-production-monitoring.html",
+                name,
+                home / "reports" / f"{name}-production-monitoring.html",
             )
         progress("Verifying the audit chain")
         summary.audit = verify_audit(ctx.store, ctx.settings.audit, now=ctx.clock)
@@ -207,7 +233,7 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
     progress("Rolling production back to version 1")
     rolled = rollback(
         ctx,
-        "credit-scoring",
+        ref.name,
         environment="production",
         actor="oscar",
         reason="demo: return to the previous champion",
@@ -215,15 +241,71 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
     summary.production_history.append((rolled.at, rolled.ref.version))
     step(
         "rollback",
-        str(ModelRef("credit-scoring", rolled.ref.version)),
+        str(ModelRef(ref.name, rolled.ref.version)),
         "oscar",
         f"production back to v{rolled.ref.version} (from v{rolled.previous_version})",
     )
 
 
+def _walk_one(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progress) -> str:
+    """One version of another model: train, validate, both sign-offs, deploy to production."""
+
+    def step(what: str, model: str, actor: str, outcome: str) -> None:
+        summary.steps.append(DemoStep(what, model, actor, outcome, ctx.clock()))
+
+    progress(f"Training {spec_path.parent.name}")
+    trained = train(ctx, spec_path, actor="alice", progress=progress)
+    ref = trained.ref
+    step(
+        "train",
+        str(ref),
+        "alice",
+        f"candidate, validation AUC {trained.metrics['validation_auc']:.3f}",
+    )
+    progress(f"Validating {ref}")
+    outcome = validate(ctx, ref, actor="victor", progress=progress)
+    failed = [r.gate for r in outcome.results if not r.passed]
+    step(
+        "validate",
+        str(ref),
+        "victor",
+        f"{outcome.state}: {len(outcome.results) - len(failed)}/{len(outcome.results)} gates passed",
+    )
+    if not outcome.passed:
+        raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")
+    approve(ctx, ref, actor="victor", note="Gates reviewed for the demo.")
+    step("sign off (validator)", str(ref), "victor", "validator sign-off recorded")
+    approve(ctx, ref, actor="rita", note="Approved for production within the review band.")
+    step("approve (risk officer)", str(ref), "rita", "approved")
+    deploy(ctx, ref, environment="production", actor="oscar", reason="demo release")
+    step("deploy", str(ref), "oscar", "production (MLflow alias 'champion')")
+    return ref.name
+
+
+def _batch_job(ctx: Context, model: str, spec_path: Path, progress: Progress) -> dict[str, Any]:
+    """Score the model's reference rows as a batch job on the production version."""
+    from riskops.batch.local import Options, score_file
+
+    loaded = load_spec(spec_path)
+    source = loaded.resolve(loaded.spec.data.source)
+    out = ctx.settings.home / "batch" / model
+    progress(f"Batch scoring {source.name} with {model} in production")
+    # A thousand rows: one worker, no process pool to start.
+    run = score_file(
+        ctx,
+        model,
+        source,
+        out,
+        environment="production",
+        actor="oscar",
+        options=Options(workers=1),
+    )
+    return run.as_dict()
+
+
 def _drift(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progress) -> None:
     """Version 2 back into production, then the drift walk; its rollback joins the history."""
-    model = "credit-scoring"
+    model = load_spec(spec_path).spec.name
     progress("Deploying version 2 to production again for the drift walk")
     deployed = deploy(
         ctx,

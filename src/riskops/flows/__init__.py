@@ -1,9 +1,9 @@
-"""The pipelines as Prefect flows: train → validate, and the monitoring run, with retries,
+"""The pipelines as Prefect flows: train → validate, batch scoring and the monitoring run, with retries,
 JSON results and a record of every step that failed; and their scheduled deployments.
 
 A shell over the services, like the CLI: each task opens the workspace, calls one service
 function (:func:`riskops.training.pipeline.train`, :func:`riskops.validation.run.validate`,
-:func:`riskops.monitoring.runs.run_monitoring`) and returns its result as a small dict. Nothing
+:func:`riskops.monitoring.runs.run_monitoring`, :func:`riskops.batch.local.score_file`) and returns its result as a small dict. Nothing
 in here is new logic, and no domain package imports it.
 
 Needs the ``prefect`` extra; importing this package without it raises MissingExtraError saying

@@ -1,4 +1,4 @@
-"""The flows: train → validate, and the monitoring run.
+"""The flows: train → validate, batch scoring, and the monitoring run.
 
 Each task opens the workspace (``workspace``: its folder; None reads ``RISKOPS_HOME`` like the
 CLI), calls one service function and returns a small JSON dict, which Prefect keeps as the
@@ -15,7 +15,9 @@ ran on, the error and its hint, the number of attempts and the flow run
 (:mod:`riskops.governance.pipeline_runs`). Each service writes its own result in one
 transaction, so a failed step writes nothing else: a training that fails registers no version;
 a validation that fails leaves the trained version a ``candidate``, which cannot be approved or
-deployed, with no gate results; a monitoring run that fails stores no run and touches no alert.
+deployed, with no gate results; a monitoring run that fails stores no run and touches no alert;
+a batch job writes each partition under a temporary name and renames it whole, so a retry (or a
+rerun) keeps the partitions already written with the same digests and writes only the rest.
 When the store itself is down the audit event cannot be written either; the flow run's state
 and log in Prefect are then the record.
 
@@ -27,6 +29,8 @@ Example::
     train_and_validate_flow("models/credit_scoring/model.yaml", ".riskops",
                             trained_by="alice", validated_by="victor")
     monitoring_run_flow("credit-scoring", ".riskops", environment="production", window="24h")
+    batch_score_flow("credit-scoring", "applications.parquet", "scored/", ".riskops",
+                     environment="production", actor="oscar")
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_AND_VALIDATE = "train-and-validate"
 MONITORING_RUN = "monitoring-run"
+BATCH_SCORE = "batch-score"
 _ATTEMPT = "riskops_attempt"  # set on a step's error: which attempt raised it
 
 T = TypeVar("T")
@@ -192,6 +197,32 @@ def monitor_step(
         "actions": list(run.actions),
         "undelivered": list(run.undelivered),
     }
+
+
+@_step("batch score")
+def batch_step(
+    target: str,
+    workspace: str | None,
+    actor: str,
+    input: str,
+    output: str,
+    environment: str | None,
+    engine: str,
+) -> dict[str, Any]:
+    """Score a file (:func:`riskops.batch.local.score_file`); the sealed run record."""
+    from riskops.batch.local import score_file
+
+    with workspace_context(workspace) as ctx:
+        run = score_file(
+            ctx,
+            target,
+            input,
+            output,
+            actor=actor,
+            environment=environment,
+            engine=engine,  # type: ignore[arg-type]
+        )
+    return run.as_dict()
 
 
 # -- running a step and recording its failure ----------------------------------------------
@@ -337,4 +368,44 @@ def monitoring_run_flow(
         environment=environment,
         window=window,
         webhook=webhook,
+    )
+
+
+@flow(name=BATCH_SCORE, persist_result=True, result_serializer="json", log_prints=False)
+def batch_score_flow(
+    target: str,
+    input: str,
+    output: str,
+    workspace: str | None = None,
+    *,
+    actor: str,
+    environment: str | None = None,
+    engine: str = "local",
+    retries: int = DEFAULT_RETRIES,
+    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS,
+) -> dict[str, Any]:
+    """Score the Parquet or CSV file ``input`` into the folder ``output`` with ``target``
+    (``NAME@VERSION``, or ``NAME`` with ``environment`` for the version serving there) as
+    ``actor`` (an operator), on the ``local`` or ``spark`` engine.
+
+    Returns the run record sealed in the audit chain: rows, rejects, wall time, rows/s,
+    CPU-seconds, peak memory and the output's sha256. A retry resumes: partitions already
+    written with the same digests are kept.
+    """
+    check_retries(retries, retry_delay_seconds)
+    model = _required(target, "target", "Pass NAME@VERSION, or NAME with environment.")
+    operator = _required(actor, "actor", "Name an operator from riskops.toml.")
+    return _run_step(
+        batch_step,
+        pipeline=BATCH_SCORE,
+        subject=model if environment is None else f"{model} in {environment}",
+        workspace=workspace,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        target=model,
+        actor=operator,
+        input=_required(input, "input", "Pass the Parquet or CSV file to score."),
+        output=_required(output, "output", "Pass the folder to write the scores to."),
+        environment=environment,
+        engine=engine,
     )

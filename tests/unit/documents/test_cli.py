@@ -29,7 +29,7 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("docs-cli") / "ws"
-    done = run("demo", home=home)
+    done = run("demo", "--spec", "models/credit_scoring/model.yaml", home=home)
     assert done.returncode == 0, done.stderr
     return home
 

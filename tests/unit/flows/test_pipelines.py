@@ -16,7 +16,11 @@ from riskops.audit import list_events, verify
 from riskops.config import Settings
 from riskops.context import open_context
 from riskops.errors import BackendError, ConflictError, InputError, SpecError
-from riskops.flows.pipelines import monitoring_run_flow, train_and_validate_flow
+from riskops.flows.pipelines import (
+    batch_score_flow,
+    monitoring_run_flow,
+    train_and_validate_flow,
+)
 from riskops.governance.pipeline_runs import failures
 from riskops.registry.versions import ModelRef, get_version
 from riskops.store.tables import ModelVersionRecord, ValidationRunRecord
@@ -228,3 +232,84 @@ def test_two_people_are_required_to_train_and_validate(workspace: Settings) -> N
     )
     with pytest.raises(InputError, match="validated_by is required"):
         state.result()
+
+
+def test_the_batch_flow_scores_a_file_with_the_production_version_and_resumes(
+    workspace: Settings, tmp_path: Path
+) -> None:
+    from riskops.training.pipeline import train
+    from tests.conftest import approve_and_deploy
+
+    ctx = open_context(workspace)
+    try:
+        approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
+    finally:
+        ctx.close()
+    source = SPEC.parent.parent.parent / "data" / "german_credit" / "german_credit.csv"
+    out = tmp_path / "scored"
+    run = batch_score_flow(
+        "credit-scoring",
+        str(source),
+        str(out),
+        str(workspace.home),
+        environment="production",
+        actor="oscar",
+        **FAST,
+    )
+    assert (run["model"], run["version"], run["rows"], run["rejects"]) == (
+        "credit-scoring",
+        1,
+        1000,
+        0,
+    )
+    assert sum(run["outcomes"].values()) == 1000
+    assert json.loads(json.dumps(run)) == run
+    again = batch_score_flow(
+        "credit-scoring",
+        str(source),
+        str(out),
+        str(workspace.home),
+        environment="production",
+        actor="oscar",
+        **FAST,
+    )
+    assert again["written"] == 0  # every partition was already there with the same digests
+    assert again["output_sha256"] == run["output_sha256"]
+    ctx = open_context(workspace)
+    try:
+        sealed = list_events(ctx.store, action="batch.scored")
+        assert [e.seq for e in sealed] == [run["audit_seq"], again["audit_seq"]]
+    finally:
+        ctx.close()
+
+
+def test_a_batch_of_a_version_that_may_not_serve_fails_once_and_is_recorded(
+    workspace: Settings, tmp_path: Path
+) -> None:
+    from riskops.training.pipeline import train
+
+    ctx = open_context(workspace)
+    try:
+        ref = train(ctx, SPEC, actor="alice").ref  # a candidate: never signed off
+    finally:
+        ctx.close()
+    source = SPEC.parent.parent.parent / "data" / "german_credit" / "german_credit.csv"
+    state = batch_score_flow(
+        str(ref),
+        str(source),
+        str(tmp_path / "scored"),
+        str(workspace.home),
+        actor="oscar",
+        return_state=True,
+        **FAST,
+    )
+    assert state.is_failed()
+    ctx = open_context(workspace)
+    try:
+        [failure] = failures(ctx, pipeline="batch-score")
+        assert failure.subject == "credit-scoring@1"
+        assert failure.attempts == 1
+        assert list_events(ctx.store, action="batch.scored") == []
+    finally:
+        ctx.close()
+    assert not any((tmp_path / "scored").glob("part-*.parquet"))
