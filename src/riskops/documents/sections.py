@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -191,6 +191,18 @@ class Content:
             + f", {statuses.count('not_applicable')} not applicable, "
             f"{statuses.count('reported')} reported, of {len(statuses)} checks"
         )
+
+    @property
+    def decision_bands(self) -> Mapping[str, Any] | None:
+        """The policy's outcomes on the held-out rows (rows, share, events, event rate each)
+        and the review workload, from the ``decisions.review_share`` evidence; None before
+        validation recorded it."""
+        for g in self.gate_lines:
+            if g.row.gate == "decisions.review_share" and isinstance(
+                g.row.evidence.get("bands"), list
+            ):
+                return g.row.evidence
+        return None
 
     @property
     def not_applicable(self) -> tuple[GateLine, ...]:

@@ -79,7 +79,7 @@ def feature_steps(
     data: GateInput, matrix: np.ndarray, numeric: Sequence[int]
 ) -> list[dict[str, Any]]:
     """Each numeric feature moved alone by :func:`feature_step`, largest mean change first."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for column in numeric:
         step, kind = feature_step(np.asarray(data.train.matrix[:, column], dtype=np.float64))
         change = step_change(data.score, matrix, column, step)
@@ -92,7 +92,7 @@ def feature_steps(
                 "max_abs_score_change": float(change.max()),
             }
         )
-    rows.sort(key=lambda row: (-row["mean_abs_score_change"], row["feature"]))
+    rows.sort(key=lambda row: (-float(row["mean_abs_score_change"]), str(row["feature"])))
     return rows
 
 
