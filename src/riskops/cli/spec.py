@@ -21,13 +21,16 @@ def check(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Validate a model.yaml, and by default its dataset against the declared schema.
+    """Validate a model.yaml, import its trainer and check it takes (X, y, params), and by
+    default check its dataset against the declared schema.
 
     Example: riskops spec check models/credit_scoring/model.yaml
     """
     from riskops.datasets.prepared import load_checked
+    from riskops.training.trainer import resolve_trainer
 
     loaded = load_spec(spec_path)
+    resolve_trainer(loaded)
     rows = None
     if data:
         rows = load_checked(loaded).rows
@@ -37,6 +40,7 @@ def check(
                 "spec": str(spec_path),
                 "name": loaded.spec.name,
                 "sha256": loaded.sha256,
+                "trainer": loaded.spec.trainer.entrypoint,
                 "rows": rows,
             }
         )
@@ -46,3 +50,4 @@ def check(
         f"({len(loaded.spec.features)} features)"
         + (f"; its data matches ({rows} rows)" if rows is not None else "")
     )
+    console.print(f"trainer {loaded.spec.trainer.entrypoint}: imports, takes (X, y, params)")
