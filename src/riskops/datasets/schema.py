@@ -114,7 +114,13 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
                 problems.append(
                     Problem(
                         feature.name,
-                        f"{int(unknown.sum())} value(s) not in the spec's categories: {listed}",
+                        f"{int(unknown.sum())} value(s) not in the spec's categories: {listed}"
+                        + (
+                            f" (the data must spell the {feature.category_kind} codes as "
+                            f"{', '.join(repr(c) for c in (feature.categories or ())[:3])}…)"
+                            if feature.category_kind != "text"
+                            else ""
+                        ),
                     )
                 )
 
