@@ -74,6 +74,12 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _plain_integers(present: pd.Series) -> bool:
+    """Whether every text is an integer written plainly (``2``, not ``02``, ``2.0``, ``+2``),
+    the form the spec's integer codes are matched by."""
+    return bool(present.str.fullmatch(r"-?(0|[1-9][0-9]*)").all())
+
+
 def _infer(name: str, column: pd.Series) -> DraftFeature:
     present = column.dropna()
     present = present[present.str.strip() != ""]
@@ -83,8 +89,9 @@ def _infer(name: str, column: pd.Series) -> DraftFeature:
         low, high = float(numbers.min()), float(numbers.max())
         integral = bool((numbers == numbers.round()).all())
         distinct = sorted(numbers.unique())
-        texts_are_codes = all(str(int(v)) == t for v, t in zip(numbers, present, strict=True))
-        if integral and len(distinct) <= MAX_CODES and texts_are_codes:
+        if integral and len(distinct) <= MAX_CODES:
+            if not _plain_integers(present):  # '01', '02': codes kept as the text they are
+                return _text_categories(name, present, missing_rate)
             return DraftFeature(
                 name,
                 "categorical",
@@ -104,13 +111,13 @@ def _infer(name: str, column: pd.Series) -> DraftFeature:
             max=_round_out(high + margin, up=True),
             missing_rate=missing_rate,
         )
-    counts = present.value_counts()
+    return _text_categories(name, present, missing_rate)
+
+
+def _text_categories(name: str, present: pd.Series, missing_rate: float) -> DraftFeature:
+    values: list[str | int] = sorted(str(v) for v in present.unique())
     return DraftFeature(
-        name,
-        "categorical",
-        f"{len(counts)} values",
-        categories=sorted(str(v) for v in counts.index),
-        missing_rate=missing_rate,
+        name, "categorical", f"{len(values)} values", categories=values, missing_rate=missing_rate
     )
 
 

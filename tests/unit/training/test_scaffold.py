@@ -125,3 +125,17 @@ def test_bad_arguments_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="already exist"):
         write_scaffold(draft, tmp_path / "out")
     write_scaffold(draft, tmp_path / "out", force=True)
+
+
+def test_only_plainly_written_integers_become_codes(tmp_path: Path) -> None:
+    path = tmp_path / "zeros.csv"
+    rows = ["region,grade,score,y"] + [
+        f"0{i % 3 + 1},{i % 4 + 1},{(i % 7) / 2},{i % 2}" for i in range(120)
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    loaded = load_spec(write_scaffold(draft_spec(path, label="y", name="zeros"), tmp_path / "z")[0])
+    region = loaded.spec.feature("region")
+    assert (region.category_kind, region.categories) == ("text", ("01", "02", "03"))
+    assert loaded.spec.feature("grade").category_codes == (1, 2, 3, 4)
+    assert loaded.spec.feature("score").type == "numeric"  # 0.5 steps: not codes
+    assert load_checked(loaded).rows == 120
