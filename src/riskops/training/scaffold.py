@@ -29,6 +29,8 @@ RANGE_MARGIN = 0.10
 """Each side of a numeric range is widened by this share of the range seen in the data."""
 MAX_CODES = 10
 """An integer column with at most this many distinct values is drafted as integer codes."""
+MANY_CATEGORIES = 50
+"""A text column with more distinct values than this is flagged for the owner to look at."""
 MIN_GROUP_SIZE = 30
 """Fairness groups are drawn so that each holds at least this many rows where the data allows."""
 
@@ -222,6 +224,11 @@ def draft_spec(
     ]
     for f in features:
         lines.append(f"  # {f.name}: {f.seen} in the data, {f.missing_rate:.1%} missing")
+        if len(f.categories) > MANY_CATEGORIES:
+            lines.append(
+                f"  # {PLACEHOLDER}: {len(f.categories)} categories; an identifier or free text? "
+                "Drop it, or pass it as --subject-key."
+            )
         lines.append(f"  - name: {_json(f.name)}")
         lines.append(f"    type: {f.type}")
         if f.type == "numeric":

@@ -139,3 +139,12 @@ def test_only_plainly_written_integers_become_codes(tmp_path: Path) -> None:
     assert loaded.spec.feature("grade").category_codes == (1, 2, 3, 4)
     assert loaded.spec.feature("score").type == "numeric"  # 0.5 steps: not codes
     assert load_checked(loaded).rows == 120
+
+
+def test_a_column_of_many_texts_is_flagged_for_the_owner(tmp_path: Path) -> None:
+    path = tmp_path / "names.csv"
+    path.write_text(
+        "name,y\n" + "".join(f"person {i},{i % 2}\n" for i in range(80)), encoding="utf-8"
+    )
+    draft = draft_spec(path, label="y", name="names")
+    assert "TODO(owner): 80 categories; an identifier or free text?" in draft.text
