@@ -34,7 +34,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -101,12 +104,39 @@ class DataSpec(_Strict):
     )
 
 
+CategoryKind = Literal["text", "integer", "boolean"]
+CategoryCode = str | int | bool
+
+
+def category_text(value: CategoryCode) -> str:
+    """The one text form of a category: the value itself for text, ``str()`` of an integer
+    (``2`` → ``"2"``) or a boolean (``True``/``False``), as ``data.label.positive`` is read.
+
+    Training data (CSV) is matched by this text; a request may send the code itself.
+
+    >>> category_text(2), category_text(True), category_text("own")
+    ('2', 'True', 'own')
+    """
+    return value if isinstance(value, str) else str(value)
+
+
+def _kind_of(value: object) -> CategoryKind:
+    if isinstance(value, bool):
+        return "boolean"
+    return "integer" if isinstance(value, int) else "text"
+
+
 class Feature(_Strict):
+    """One input of the model. A categorical feature lists its ``categories`` as text, or as
+    integer (``1, 2, 3``) or boolean codes; codes are held as their text
+    (:func:`category_text`) and :attr:`category_kind` remembers which they were."""
+
     name: Annotated[str, Field(min_length=1)]
     type: Literal["numeric", "categorical"]
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
+    _category_kind: CategoryKind = PrivateAttr(default="text")
     allow_missing: bool = False
     monotone: Literal["increasing", "decreasing"] | None = Field(
         default=None,
@@ -115,6 +145,50 @@ class Feature(_Strict):
     reason: Annotated[str, Field(min_length=3)] = Field(
         description="Human-readable reason text shown when this feature drives an adverse decision."
     )
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _codes_as_text(cls, raw: Any) -> Any:
+        if not isinstance(raw, (list, tuple)):
+            return raw
+        kinds = {_kind_of(v) for v in raw if isinstance(v, (str, int))}
+        if len(kinds) > 1:
+            raise ValueError(
+                "'categories' mixes "
+                + " and ".join(sorted(kinds))
+                + " values; list them all as integer codes (1, 2), all as booleans, or all "
+                "as quoted text ('1', 'own'). YAML reads unquoted yes/no/on/off as booleans"
+            )
+        return tuple(category_text(v) if isinstance(v, (str, int)) else v for v in raw)
+
+    @field_serializer("categories")
+    def _codes_as_written(self, categories: tuple[str, ...] | None) -> list[CategoryCode] | None:
+        return None if categories is None else list(self.category_codes)
+
+    @property
+    def category_kind(self) -> CategoryKind:
+        """``text``, or ``integer``/``boolean`` when the spec lists the categories as codes."""
+        return self._category_kind
+
+    @property
+    def category_codes(self) -> tuple[CategoryCode, ...]:
+        """The categories as the spec wrote them: ``(1, 2, 3)`` for integer codes."""
+        texts = self.categories or ()
+        if self._category_kind == "integer":
+            return tuple(int(t) for t in texts)
+        if self._category_kind == "boolean":
+            return tuple(t == "True" for t in texts)
+        return texts
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_kind(cls, raw: Any, handler: ModelWrapValidatorHandler[Feature]) -> Feature:
+        feature = handler(raw)
+        if isinstance(raw, dict) and isinstance(raw.get("categories"), (list, tuple)):
+            kinds = {_kind_of(v) for v in raw["categories"]}
+            if len(kinds) == 1:
+                feature._category_kind = kinds.pop()
+        return feature
 
     @model_validator(mode="after")
     def _check_kind(self) -> Feature:
@@ -271,7 +345,7 @@ class Condition(_Strict):
     gte: float | None = None
     lt: float | None = None
     lte: float | None = None
-    in_: tuple[str | int, ...] | None = Field(default=None, alias="in")
+    in_: tuple[str | bool | int, ...] | None = Field(default=None, alias="in")
 
     @model_validator(mode="after")
     def _some(self) -> Condition:

@@ -14,7 +14,8 @@ What a row's features are, as a request would carry them:
   spells, as Arrow parses it (``12``, ``-0.5``, ``1e3``), else the text itself, which serving
   refuses as "expected a number"; a boolean column gives booleans, which serving refuses;
 - categorical feature: a text column gives its text; an integer column its decimal text
-  (``1`` matches a category ``"1"``); null is a missing value.
+  (``1`` matches a category ``"1"`` or the integer code ``1``); a boolean column, for a
+  feature with boolean codes, ``True``/``False``; null is a missing value.
 
 A row is rejected when serving would refuse it: a missing value where the spec does not
 allow one, a number that is not finite or lies outside ``min``/``max``, text or a boolean
@@ -121,6 +122,8 @@ class ColumnEncoder:
                 wanted = (
                     "numbers (or text that spells them)"
                     if feature.type == "numeric"
+                    else "text (or booleans)"
+                    if feature.category_kind == "boolean"
                     else "text (or integers)"
                 )
                 problems.append(
@@ -229,7 +232,10 @@ class ColumnEncoder:
             digest.update(b"null")
             return _Column(encoded, bad, np.full(m, None, dtype=object))
         if not pa.types.is_dictionary(array.type):
-            if not _is_text(array.type):
+            if pa.types.is_boolean(array.type):
+                # Arrow spells a boolean 'true'; the spec's text of a boolean code is 'True'.
+                array = pc.if_else(array, "True", "False")
+            elif not _is_text(array.type):
                 array = pc.cast(array, pa.string())
             array = array.dictionary_encode()
         texts = array.dictionary.to_pylist()
@@ -325,4 +331,6 @@ def _readable(feature: Feature, kind: pa.DataType) -> bool:
             or pa.types.is_decimal(kind)
             or pa.types.is_boolean(kind)
         )
+    if feature.category_kind == "boolean":
+        return bool(pa.types.is_boolean(kind))
     return bool(pa.types.is_integer(kind))

@@ -6,6 +6,8 @@ and example row numbers (1-based data rows, as a spreadsheet shows them below th
 
 from __future__ import annotations
 
+import difflib
+
 import pandas as pd
 
 from riskops.errors import DataSchemaError, Problem
@@ -25,6 +27,13 @@ def _at(index: pd.Index, rows: pd.Index) -> pd.Series:
     return pd.Series(index.isin(rows), index=index)
 
 
+def _near(column: str, candidates: list[str]) -> list[str]:
+    """Columns spelled like ``column`` (case aside), best first: ``PAY_1`` finds ``PAY_0``."""
+    by_folded = {c.casefold(): c for c in candidates}
+    close = difflib.get_close_matches(column.casefold(), list(by_folded), n=3, cutoff=0.6)
+    return [by_folded[c] for c in close]
+
+
 def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
     """Raise :class:`DataSchemaError` listing every way ``frame`` breaks ``spec``."""
     problems: list[Problem] = []
@@ -42,8 +51,12 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
     if spec.data.subject_key:
         needed.append(spec.data.subject_key)
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    # Only a column the spec does not already use can be the one it meant.
+    unused = [str(c) for c in frame.columns if c not in set(needed)]
     for column in missing:
-        problems.append(Problem(column, "column is missing from the data"))
+        near = _near(column, unused)
+        guess = f"; did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
+        problems.append(Problem(column, f"column is missing from the data{guess}", "missing"))
 
     for feature in spec.features:
         if feature.name not in frame.columns or feature.name in computed:
@@ -101,7 +114,13 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
                 problems.append(
                     Problem(
                         feature.name,
-                        f"{int(unknown.sum())} value(s) not in the spec's categories: {listed}",
+                        f"{int(unknown.sum())} value(s) not in the spec's categories: {listed}"
+                        + (
+                            f" (the data must spell the {feature.category_kind} codes as "
+                            f"{', '.join(repr(c) for c in (feature.categories or ())[:3])}…)"
+                            if feature.category_kind != "text"
+                            else ""
+                        ),
                     )
                 )
 
@@ -117,7 +136,9 @@ def check_schema(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> None:
                 Problem(
                     label.column,
                     f"{int(bad.sum())} label value(s) are neither {label.positive!r} nor "
-                    f"{label.negative!r} (found {seen}; {_rows(bad)})",
+                    f"{label.negative!r} (found {seen}; {_rows(bad)}); if the data codes its "
+                    "classes differently, set data.label.positive and data.label.negative to "
+                    "the values it uses",
                 )
             )
         elif values.nunique() < 2:

@@ -13,7 +13,8 @@ with all of them:
 - a feature that is absent or null, unless the spec sets ``allow_missing: true`` (then NaN);
 - a field the spec does not list;
 - a value of the wrong type: a numeric feature takes a JSON number (not a boolean, not a string
-  holding a number), a categorical feature takes a string;
+  holding a number), a categorical feature takes a string, or, when the spec lists integer
+  (boolean) codes, the JSON integer (boolean) or its text (``2`` or ``"2"``);
 - a number that is not finite, or outside the feature's ``min``/``max``;
 - a category outside the spec's list, unless the encoder's ``unknown_category`` policy is
   ``"missing"``, which encodes it as NaN (the model's missing-value path) instead.
@@ -47,7 +48,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from riskops.errors import ConfigError, Problem, ProblemsError
-from riskops.spec import Feature, ModelSpec
+from riskops.spec import Feature, ModelSpec, category_text
 
 UnknownCategory = Literal["reject", "missing"]
 UNKNOWN_CATEGORY_POLICIES: tuple[str, ...] = get_args(UnknownCategory)
@@ -159,7 +160,22 @@ class FeatureEncoder:
         self._categorical = tuple(
             (i, f.name, self._codes[f.name])
             for i, f in enumerate(spec.features)
-            if f.type == "categorical"
+            if f.type == "categorical" and f.category_kind == "text"
+        )
+        # Integer or boolean codes are looked up by the JSON value itself, after a type check:
+        # True == 1 in Python, so a dict alone would take a boolean for the code 1.
+        self._coded: dict[str, tuple[type, dict[object, float]]] = {
+            f.name: (
+                bool if f.category_kind == "boolean" else int,
+                {code: float(i) for i, code in enumerate(f.category_codes)},
+            )
+            for f in spec.features
+            if f.type == "categorical" and f.category_kind != "text"
+        }
+        self._coded_positions = tuple(
+            (i, f.name, *self._coded[f.name])
+            for i, f in enumerate(spec.features)
+            if f.name in self._coded
         )
 
     def encode(self, features: Mapping[str, object]) -> np.ndarray:
@@ -214,6 +230,12 @@ class FeatureEncoder:
                     return None
             for i, name, codes in self._categorical:
                 code = codes.get(get(name))
+                if code is None:
+                    return None
+                values[i] = code
+            for i, name, kind, typed in self._coded_positions:
+                value = get(name)
+                code = typed.get(value) if type(value) is kind else None
                 if code is None:
                     return None
                 values[i] = code
@@ -308,10 +330,20 @@ class FeatureEncoder:
     ) -> tuple[float, _Refusal | None]:
         if value is _ABSENT or value is None:
             return self._missing(feature)
+        sent = value
+        coded = self._coded.get(feature.name)
+        if coded is not None and type(value) is coded[0]:
+            # An integer (boolean) code is matched by its text, as the spec holds it.
+            value = category_text(value)  # type: ignore[arg-type]
         if not isinstance(value, str):
+            expected = (
+                "one of the categories as a string"
+                if coded is None
+                else f"one of the {feature.category_kind} codes (or its text)"
+            )
             return math.nan, (
                 "wrong_type",
-                f"expected one of the categories as a string, got {_kind(value)} ({shown(value)})",
+                f"expected {expected}, got {_kind(value)} ({shown(value)})",
             )
         code = self._codes[feature.name].get(value)
         if code is not None:
@@ -320,8 +352,8 @@ class FeatureEncoder:
             return math.nan, None
         allowed = feature.categories or ()
         suggestion = budget.suggest(value, allowed)
-        listed = ", ".join(repr(c) for c in allowed)
-        message = f"{shown(value)} is not an allowed category ({listed}){suggestion}"
+        listed = ", ".join(repr(c) for c in feature.category_codes)
+        message = f"{shown(sent)} is not an allowed category ({listed}){suggestion}"
         return math.nan, ("unknown_category", message)
 
     @staticmethod

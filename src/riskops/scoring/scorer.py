@@ -84,11 +84,6 @@ class Decision:
         }
 
 
-MATRIX_THREADS_FROM = 256
-"""Rows needing reasons from which :meth:`Scorer.decide_matrix` computes their contributions
-with ``matrix_threads`` OpenMP threads."""
-
-
 @dataclass(frozen=True, slots=True)
 class MatrixDecisions:
     """The decisions of an encoded matrix, as arrays aligned with its rows: ``scores``
@@ -130,10 +125,7 @@ class Scorer:
     over 1 ms that way (p99 8 ms), against 0.07% with one thread (p99 0.1 ms), for about 2 µs
     more per call in LightGBM's parameter handling (``benchmarks/scoring_core.py`` shows both).
     One thread per call suits a server, where concurrency comes from requests; batch scoring
-    on cores of its own may pass more. ``matrix_threads`` (default ``num_threads``) is the
-    number of threads for the contributions of a matrix with at least
-    :data:`MATRIX_THREADS_FROM` rows needing reasons: a batch request of 1,000 subjects spends
-    most of its time in TreeSHAP, which LightGBM splits by rows.
+    on cores of its own may pass more.
     """
 
     def __init__(
@@ -149,7 +141,6 @@ class Scorer:
         reference: np.ndarray | None = None,
         num_threads: int = 1,
         deadline_ms: float | None = None,
-        matrix_threads: int | None = None,
     ) -> None:
         self.spec = spec
         self.model = model
@@ -164,14 +155,6 @@ class Scorer:
         self._check_width()
         self._predict = self._predictor()
         self._contributions = contributions_for(model, reference=reference, num_threads=num_threads)
-        # Many rows' contributions (TreeSHAP is most of a batch's time) on more threads: worth
-        # it past MATRIX_THREADS_FROM rows, where the OpenMP start-up is a small share.
-        self.matrix_threads = matrix_threads or num_threads
-        self._contributions_many = (
-            contributions_for(model, reference=reference, num_threads=self.matrix_threads)
-            if self.matrix_threads != num_threads
-            else self._contributions
-        )
         # One row (decide): LightGBM's single-row C API where it stands in for predict.
         self._score_row: Callable[[np.ndarray], np.ndarray] = self._predict
         self._contributions_row: Callable[[np.ndarray], np.ndarray] = self._first_contributions
@@ -238,12 +221,7 @@ class Scorer:
             codes, fired = self.policy.codes_and_rules(scores, matrix)
             wanted = valid if explain else valid & (codes != FAVOURABLE)
             explained = np.flatnonzero(wanted)
-            explain_rows = (
-                self._contributions_many
-                if len(explained) >= MATRIX_THREADS_FROM
-                else self._contributions
-            )
-            phi = explain_rows(matrix[explained]) if len(explained) else None
+            phi = self._contributions(matrix[explained]) if len(explained) else None
         except Exception as exc:  # as in decide(): the model's failure becomes the safe outcome
             return MatrixDecisions.failed(m, self.policy, f"{type(exc).__name__}: {exc}")
         cause: str | None = None

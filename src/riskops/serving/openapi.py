@@ -206,6 +206,17 @@ def _feature_schema(feature: Feature, unknown_category: UnknownCategory) -> dict
             schema["minimum"] = feature.min
         if feature.max is not None:
             schema["maximum"] = feature.max
+    elif feature.category_kind != "text":
+        # Integer/boolean codes: the JSON value itself (the server also takes their text).
+        json_type = "integer" if feature.category_kind == "integer" else "boolean"
+        schema = {"type": json_type, "enum": list(feature.category_codes)}
+        if unknown_category != "reject":
+            schema = {
+                "type": json_type,
+                "examples": list(feature.category_codes),
+                "description": "One of the codes listed in `examples`; this server scores "
+                "any other code as a missing value.",
+            }
     elif unknown_category == "reject":
         schema = {"type": "string", "enum": list(feature.categories or ())}
     else:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -263,8 +262,6 @@ def load_lane(
             digest=planned.digest,
             unknown_category=unknown_category,
             deadline_ms=deadline_ms,
-            # A large batch's reasons on every core; single decisions keep one thread.
-            matrix_threads=os.cpu_count() or 1,
         )
     except IntegrityError as exc:
         log.critical("REFUSED %s: artifact digest mismatch. %s", ref, exc)

@@ -68,4 +68,31 @@ def resolve_trainer(loaded: LoadedSpec) -> tuple[TrainerFn, Path | None]:
             problems=[Problem(where, f"functions there: {', '.join(available) or 'none'}")],
             hint="Name a function fit(X, y, params) -> model.",
         )
+    check_signature(fn, entrypoint)
     return fn, source
+
+
+def check_signature(fn: TrainerFn, entrypoint: str) -> None:
+    """Refuse a trainer that cannot be called as ``fn(X, y, params)``.
+
+    Training calls it with three positional arguments; a function that takes fewer, or
+    that needs more, would only fail after the data was checked and split.
+
+    >>> def fit(X, y, params): ...
+    >>> check_signature(fit, "trainer.py:fit")
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable without a signature: it is tried when training
+    try:
+        signature.bind(None, None, None)
+    except TypeError as exc:
+        raise SpecError(
+            f"The trainer {entrypoint!r} cannot be called as fit(X, y, params): "
+            f"its signature is {fn.__name__ if hasattr(fn, '__name__') else 'fn'}{signature} "
+            f"({exc}).",
+            problems=[Problem("trainer.entrypoint", "the function must take (X, y, params)")],
+            hint="Define it as def fit(X: pd.DataFrame, y: np.ndarray, params: dict) -> model; "
+            "extra parameters need defaults.",
+        ) from None

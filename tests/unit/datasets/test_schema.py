@@ -72,3 +72,17 @@ def test_a_missing_or_unreadable_file_is_a_schema_error(tmp_path: Path) -> None:
     empty.write_text("", encoding="utf-8")
     with pytest.raises(DataSchemaError, match="not a readable CSV"):
         load_snapshot(empty)
+
+
+def test_a_missing_column_names_the_near_matches(frame: pd.DataFrame) -> None:
+    found = problems_of(frame.rename(columns={"telephone": "Telephone_1", "age_in_years": "AGE"}))
+    assert found["telephone"] == "column is missing from the data; did you mean 'Telephone_1'?"
+    assert found["age_in_years"] == "column is missing from the data"  # 'AGE' is too far off
+
+
+def test_a_label_mismatch_points_at_the_spec_label_values(frame: pd.DataFrame) -> None:
+    frame = frame.copy()
+    frame["creditability"] = frame["creditability"].map({"good": "0", "bad": "1"})
+    found = problems_of(frame)
+    assert "neither 'bad' nor 'good' (found '0', '1'" in found["creditability"]
+    assert "set data.label.positive and data.label.negative" in found["creditability"]

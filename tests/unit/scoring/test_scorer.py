@@ -280,14 +280,3 @@ def test_a_rules_policy_decides_the_same_one_by_one_and_as_a_matrix(
     result = scorer.decide_matrix(scorer.encoder.encode_batch(requests))
     assert result.codes.dtype == np.int8
     assert len(result.explained) == sum(d.decision != "approve" for d in batch)
-
-
-def test_a_large_matrix_explained_on_more_threads_gives_the_same_reasons(
-    german: German, booster: lgb.Booster
-) -> None:
-    one = Scorer(german.spec, booster, version=1, digest=DIGEST)
-    two = Scorer(german.spec, booster, version=1, digest=DIGEST, matrix_threads=2)
-    requests = german.requests[:400]  # all 400 explained: past the threshold for threads
-    together = [(d.score, d.decision, d.reasons) for d in two.decide_batch(requests, explain=True)]
-    alone = [(d.score, d.decision, d.reasons) for d in one.decide_batch(requests, explain=True)]
-    assert together == alone
