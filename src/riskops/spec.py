@@ -626,6 +626,29 @@ class Gates(_Strict):
     monotonicity: MonotonicityGate = MonotonicityGate()
     explainability: ExplainabilityGate = ExplainabilityGate()
     detection: DetectionGate | None = None
+    not_applicable: dict[str, str] = {}
+    """Checks that cannot be computed for this model, each with the reason the reports show:
+    a gate (``fairness``) or one of its checks (``data_quality.duplicate_subjects``). A check
+    that cannot be computed and is not named here fails (it blocks when blocking); a check
+    named here that is measured keeps its result."""
+
+    @field_validator("not_applicable")
+    @classmethod
+    def _known_gates_with_reasons(cls, declared: dict[str, str]) -> dict[str, str]:
+        known = [name for name in cls.model_fields if name != "not_applicable"]
+        for check, reason in declared.items():
+            if check.split(".")[0] not in known:
+                raise ValueError(
+                    f"gates.not_applicable names '{check}', which is no gate's check; "
+                    f"name a gate ({', '.join(known)}) or one of its checks, e.g. "
+                    "data_quality.duplicate_subjects"
+                )
+            if not reason.strip():
+                raise ValueError(
+                    f"gates.not_applicable.{check} gives no reason; say why the check cannot "
+                    "apply to this model (the reports show it)"
+                )
+        return declared
 
 
 _ALERTING_GATES: dict[str, dict[str, Any]] = {

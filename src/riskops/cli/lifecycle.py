@@ -76,6 +76,14 @@ def train(
     console.print(f"Next: riskops validate {result.ref} --as <validator>")
 
 
+_STATUS_CELL = {
+    "passed": "[green]pass[/green]",
+    "failed": "[red]FAIL[/red]",
+    "not_applicable": "n/a",
+    "reported": "reported",
+}
+
+
 def validate(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="MODEL@VERSION")],
@@ -89,6 +97,7 @@ def validate(
     Example: riskops validate credit-scoring@1 --as victor
     """
     from riskops.registry.versions import parse_ref
+    from riskops.validation.gate import summary_line
     from riskops.validation.run import validate as validate_version
 
     state: State = ctx.obj
@@ -107,9 +116,16 @@ def validate(
                 if r.threshold is None or r.comparison == "n/a"
                 else f"{r.comparison} {r.threshold:.4f}",
                 r.severity,
-                "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
+                _STATUS_CELL[r.status],
             )
         console.print(table)
+        console.print(summary_line(outcome.results))
+        for r in outcome.results:
+            if r.status == "not_applicable":
+                reason = r.evidence.get("not_applicable") or r.evidence.get("note", "")
+                console.print(
+                    f"  not applicable: {r.gate}: {reason}", highlight=False, markup=False
+                )
         console.print(
             f"{outcome.ref} is now [bold]{outcome.state}[/bold]"
             + (f" (compared with champion {outcome.champion})" if outcome.champion else "")

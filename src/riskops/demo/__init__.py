@@ -35,6 +35,7 @@ from riskops.spec import load_spec
 from riskops.store import open_store
 from riskops.store.tables import ModelRecord
 from riskops.training.pipeline import train
+from riskops.validation.gate import summary_line
 from riskops.validation.run import validate
 from riskops.workspace import DEMO_PEOPLE, init_workspace, reset_workspace
 
@@ -207,13 +208,12 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
         progress(f"Validating {ref}")
         outcome = validate(ctx, ref, actor="victor", progress=progress)
         failed = [r.gate for r in outcome.results if not r.passed]
-        passed = len(outcome.results) - len(failed)
         against = f" vs champion {outcome.champion}" if outcome.champion else ""
         step(
             "validate",
             str(ref),
             "victor",
-            f"{outcome.state}: {passed}/{len(outcome.results)} gates passed{against}",
+            f"{outcome.state}: {summary_line(outcome.results)}{against}",
         )
         if not outcome.passed:
             raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")
@@ -269,7 +269,7 @@ def _walk_one(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Pro
         "validate",
         str(ref),
         "victor",
-        f"{outcome.state}: {len(outcome.results) - len(failed)}/{len(outcome.results)} gates passed",
+        f"{outcome.state}: {summary_line(outcome.results)}",
     )
     if not outcome.passed:
         raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")

@@ -145,7 +145,9 @@ def limitations(
             configured = [
                 name
                 for name in type(gates).model_fields
-                if name not in ran and getattr(gates, name) is not None  # None: not asked for
+                if name not in ran
+                and name != "not_applicable"  # declarations, not a gate
+                and getattr(gates, name) is not None  # None: not asked for
             ]
             if configured:
                 out.append(

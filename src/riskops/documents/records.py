@@ -114,6 +114,43 @@ class GateRow:
         """The gate family: ``performance`` for ``performance.auc``."""
         return self.gate.split(".", 1)[0]
 
+    @property
+    def status(self) -> str:
+        """passed, failed, not_applicable or reported: as recorded in the evidence, else (a
+        row stored before statuses were recorded) read from the row as
+        ``riskops.validation.gate.status_of`` does; a pass without a value was not applicable."""
+        recorded = self.evidence.get("status")
+        if recorded in ("passed", "failed", "not_applicable", "reported"):
+            return str(recorded)
+        if not self.passed:
+            return "failed"
+        if self.comparison != "n/a":
+            return "passed"
+        return "reported" if self.value is not None else "not_applicable"
+
+    @property
+    def not_applicable_reason(self) -> str:
+        """Why a not-applicable check did not apply: the spec's reason, else the gate's note."""
+        return str(self.evidence.get("not_applicable") or self.evidence.get("note") or "")
+
+    @property
+    def statistic(self) -> str:
+        """What the value is when its name alone does not say (the champion's lower bound),
+        with the difference it bounds: "" for most checks."""
+        label = self.evidence.get("statistic")
+        if not isinstance(label, str):
+            return ""
+        difference = self.evidence.get("difference")
+        if isinstance(difference, int | float):
+            return f"{label}; the difference itself is {difference:+.4f}"
+        return label
+
+    @property
+    def declared_in(self) -> str:
+        """Where the spec declares this check not applicable (``gates.not_applicable.<check>``),
+        or "" when the gate itself found it so (no champion yet)."""
+        return str(self.evidence.get("declared_in") or "")
+
 
 @dataclass(frozen=True)
 class ApprovalRow:

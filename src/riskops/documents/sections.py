@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -176,8 +176,38 @@ class Content:
     @property
     def failed_blocking(self) -> tuple[GateLine, ...]:
         return tuple(
-            g for g in self.gate_lines if not g.row.passed and g.row.severity == "blocking"
+            g for g in self.gate_lines if g.row.status == "failed" and g.row.severity == "blocking"
         )
+
+    @property
+    def gate_counts(self) -> str:
+        """The run's checks counted by status, failures named: ``30 passed, 1 failed
+        (fairness.sex.approval_rate_ratio), 2 not applicable, 5 reported, of 38 checks``."""
+        statuses = [g.row.status for g in self.gate_lines]
+        failed = [g.row.gate for g in self.gate_lines if g.row.status == "failed"]
+        return (
+            f"{statuses.count('passed')} passed, {len(failed)} failed"
+            + (f" ({', '.join(failed)})" if failed else "")
+            + f", {statuses.count('not_applicable')} not applicable, "
+            f"{statuses.count('reported')} reported, of {len(statuses)} checks"
+        )
+
+    @property
+    def decision_bands(self) -> Mapping[str, Any] | None:
+        """The policy's outcomes on the held-out rows (rows, share, events, event rate each)
+        and the review workload, from the ``decisions.review_share`` evidence; None before
+        validation recorded it."""
+        for g in self.gate_lines:
+            if g.row.gate == "decisions.review_share" and isinstance(
+                g.row.evidence.get("bands"), list
+            ):
+                return g.row.evidence
+        return None
+
+    @property
+    def not_applicable(self) -> tuple[GateLine, ...]:
+        """The checks that did not apply; each row's ``not_applicable_reason`` says why."""
+        return tuple(g for g in self.gate_lines if g.row.status == "not_applicable")
 
 
 def _slug(text: str) -> str:
@@ -234,11 +264,11 @@ def _line(row: GateRow, overrides: Sequence[OverrideLine]) -> GateLine:
     )
     verdict: str
     tone: Tone
-    if row.value is None:
-        verdict, tone = "n/a (passes)", "na"
-    elif row.comparison == "n/a":
-        verdict, tone = ("reported", "na") if row.passed else ("fail", "fail")
-    elif row.passed:
+    if row.status == "not_applicable":
+        verdict, tone = "not applicable", "na"
+    elif row.status == "reported":
+        verdict, tone = "reported", "na"
+    elif row.status == "passed":
         verdict, tone = "pass", "pass"
     elif override is not None:
         verdict, tone = "fail, overridden", "warn"

@@ -106,6 +106,9 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                         "comparison": g.comparison,
                         "severity": g.severity,
                         "passed": g.passed,
+                        # recorded since validation counted not-applicable checks apart
+                        "status": (g.evidence or {}).get("status")
+                        or ("passed" if g.passed else "failed"),
                     }
                     for g in session.execute(
                         select(GateResultRecord)

@@ -258,10 +258,9 @@ def draft_spec(
     groups: list[str] = []
     for attribute, draft in protected_drafts.items():
         (bands if draft.type == "numeric" else groups).extend(_fairness(frame, attribute, draft))
+    gates: list[str] = []
     if protected:
-        lines += [
-            "",
-            "gates:",
+        gates += [
             "  fairness:",
             f"    # Groups drawn so each holds at least {MIN_GROUP_SIZE} rows where the data allows:",
             "    # numeric attributes split at the median, rare values gathered as 'other'.",
@@ -269,6 +268,33 @@ def draft_spec(
             *(["    bands:", *bands] if bands else []),
             *(["    groups:", *groups] if groups else []),
         ]
+    # A check that cannot be computed fails unless declared not applicable with a reason; the
+    # draft declares the ones it cannot run and leaves the reason to the owner.
+    undeclared = {
+        "monotonicity": "no feature declares monotone; declare it where the relation to the "
+        "event is known, or say why none is",
+        **(
+            {
+                "data_quality.duplicate_subjects": "no subject key; say why rows cannot be "
+                "linked to a person, or pass --subject-key"
+            }
+            if subject_key is None
+            else {}
+        ),
+        **(
+            {
+                "fairness": "no protected attribute; say why decisions cannot be compared "
+                "across groups, or pass --protected"
+            }
+            if not protected
+            else {}
+        ),
+    }
+    gates += [
+        "  not_applicable:",
+        *(f"    {check}: {_json(f'{todo}: {why}')}" for check, why in undeclared.items()),
+    ]
+    lines += ["", "gates:", *gates]
     text = "\n".join(lines) + "\n"
     return Draft(name=name, source=data, rows=len(frame), features=features, text=text)
 

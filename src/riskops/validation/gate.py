@@ -7,8 +7,8 @@ Adding a gate is adding a module under ``validation/gates/`` and one entry in ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -19,11 +19,20 @@ from riskops.spec import ModelSpec
 from riskops.statistics.prevalence import case_weights, weighting_evidence
 
 Severity = Literal["blocking", "advisory"]
+Status = Literal["passed", "failed", "not_applicable", "reported"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "not_applicable", "reported")
+"""What a check came to. ``reported``: measured and recorded, with no threshold to judge it;
+``not_applicable``: not computed, for a reason the spec (``gates.not_applicable``) or the
+situation (no champion yet) gives. A check that could not be computed otherwise is failed."""
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """One check: its value against its threshold, whether it passed, and the evidence."""
+    """One check: its value against its threshold, what it came to, and the evidence.
+
+    ``passed`` is False only for a failure (it blocks when the severity is blocking);
+    :attr:`status` tells a pass from a recorded value or a check that did not apply.
+    """
 
     gate: str
     kind: str
@@ -39,8 +48,105 @@ class GateResult:
     def blocks(self) -> bool:
         return not self.passed and self.severity == "blocking"
 
+    @property
+    def status(self) -> Status:
+        return status_of(self.value, self.threshold, self.comparison, self.passed, self.evidence)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": self.status}
+
+
+def status_of(
+    value: float | None,
+    threshold: float | None,
+    comparison: str,
+    passed: bool,
+    evidence: dict[str, Any],
+) -> Status:
+    """A check's status: the one recorded in its evidence (``settle`` records it), else read
+    from its fields. A stored result from before statuses were recorded that passed without a
+    value is read as not applicable, which is what it meant, never as passed."""
+    recorded = evidence.get("status")
+    if recorded in STATUSES:
+        return recorded  # type: ignore[no-any-return]
+    if not passed:
+        return "failed"
+    if comparison != "n/a":
+        return "passed"
+    return "reported" if value is not None else "not_applicable"
+
+
+def settle(results: Sequence[GateResult], not_applicable: Mapping[str, str]) -> list[GateResult]:
+    """The results with their status recorded, a check that could not be computed failed
+    unless ``not_applicable`` (the spec's ``gates.not_applicable``) declares it.
+
+    A declaration names a check (``data_quality.duplicate_subjects``) or a whole gate
+    (``fairness``); its reason goes into the evidence. It never hides a measurement: a
+    declared check that was measured keeps its result, with a note saying so.
+
+    Example: ``settle(results, {"fairness": "no protected attribute in the data"})``.
+    """
+    settled = []
+    for r in results:
+        declared = _declaration(r.gate, not_applicable)
+        evidence = dict(r.evidence)
+        computed = r.value is not None
+        if r.evidence.get("status") == "not_applicable":
+            status: Status = "not_applicable"
+            passed = True
+        elif not computed and r.passed:
+            if declared is not None:
+                status, passed = "not_applicable", True
+                evidence["not_applicable"] = not_applicable[declared]
+                evidence["declared_in"] = f"gates.not_applicable.{declared}"
+            else:
+                status, passed = "failed", False
+                evidence["not_computed"] = (
+                    f"{r.gate} could not be computed, so it is not passed. If it cannot apply "
+                    f"to this model, say why in the spec: gates.not_applicable: "
+                    f"{{{r.gate}: <reason>}}"
+                )
+        else:
+            status = status_of(r.value, r.threshold, r.comparison, r.passed, {})
+            passed = r.passed
+            if declared is not None:
+                evidence["declared_not_applicable_but_measured"] = (
+                    f"gates.not_applicable.{declared} declares it not applicable, but it was "
+                    "measured, so its result stands"
+                )
+        evidence["status"] = status
+        settled.append(replace(r, passed=passed, evidence=evidence))
+    return settled
+
+
+def _declaration(gate: str, not_applicable: Mapping[str, str]) -> str | None:
+    """The declaration covering ``gate``: its own name, or its gate's (``fairness`` covers
+    ``fairness.sex.approval_rate_ratio``)."""
+    if gate in not_applicable:
+        return gate
+    parts = gate.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in not_applicable:
+            return prefix
+    return None
+
+
+def counts(results: Sequence[GateResult]) -> dict[Status, int]:
+    """How many checks have each status, every status present (zeros included)."""
+    return {status: sum(1 for r in results if r.status == status) for status in STATUSES}
+
+
+def summary_line(results: Sequence[GateResult]) -> str:
+    """One line for a person: ``31 passed, 1 failed (fairness.sex), 2 not applicable,
+    4 reported, of 38 checks``."""
+    tally = counts(results)
+    failed = [r.gate for r in results if r.status == "failed"]
+    parts = [f"{tally['passed']} passed"]
+    parts.append(f"{tally['failed']} failed" + (f" ({', '.join(failed)})" if failed else ""))
+    parts.append(f"{tally['not_applicable']} not applicable")
+    parts.append(f"{tally['reported']} reported")
+    return f"{', '.join(parts)}, of {len(results)} checks"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from riskops.registry.mlflow_adapter import OOT_FINGERPRINT_TAG
 from riskops.registry.versions import ModelRef, get_version
 from riskops.spec import parse_spec
 from riskops.store.tables import GateResultRecord, ValidationRunRecord
-from riskops.validation.gate import GateInput, GateResult, Sample, VersionInfo
+from riskops.validation.gate import GateInput, GateResult, Sample, VersionInfo, counts, settle
 from riskops.validation.gates import GATES
 
 Progress = Callable[[str], None]
@@ -52,6 +52,7 @@ class ValidationOutcome:
             "passed": self.passed,
             "state": self.state.value,
             "champion": str(self.champion) if self.champion else None,
+            "counts": counts(self.results),
             "gates": [r.as_dict() for r in self.results],
         }
 
@@ -189,7 +190,12 @@ def validate(
         flavor=version.flavor,
         score=lambda matrix: predict_proba(model, matrix),
     )
-    results = tuple(result for gate in GATES for result in gate.evaluate(gate_input))
+    results = tuple(
+        settle(
+            [result for gate in GATES for result in gate.evaluate(gate_input)],
+            spec.gates.not_applicable,
+        )
+    )
     passed = not any(r.blocks for r in results)
 
     with ctx.store.transaction() as session:
@@ -235,10 +241,12 @@ def validate(
                 "state": target.value,
                 "validation_run_id": run.id,
                 "champion": str(gate_input.champion.ref) if gate_input.champion else None,
+                "counts": counts(results),
                 "gates": {
                     r.gate: {
                         "value": r.value,
                         "passed": r.passed,
+                        "status": r.status,
                         "metric": r.metric,
                         "threshold": r.threshold,
                         "comparison": r.comparison,

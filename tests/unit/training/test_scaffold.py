@@ -77,7 +77,10 @@ def test_german_credit_drafts_a_spec_that_checks(tmp_path: Path) -> None:
     assert checked.exit_code == 0, checked.output
     assert "its data matches (1000 rows)" in checked.output
     assert "TODO(owner) placeholder(s) left" in checked.output
-    assert len(placeholders(loaded.text)) == 4 + len(spec.features) + 1
+    # the header four, a reason per feature, the cut-offs, and the two checks it cannot run
+    # (no subject key, no monotone feature) left to the owner under gates.not_applicable
+    assert len(placeholders(loaded.text)) == 4 + len(spec.features) + 1 + 2
+    assert set(spec.gates.not_applicable) == {"monotonicity", "data_quality.duplicate_subjects"}
 
 
 def test_a_coded_dataset_drafts_trains_and_validates(tmp_path: Path, ctx: Context) -> None:

@@ -152,3 +152,35 @@ def test_the_demo_challenger_is_non_inferior_to_the_first_version(
     assert boot.evidence["method"] == "paired_bootstrap"
     assert boot.evidence["difference"] == pytest.approx(gate.evidence["difference"])
     assert boot.passed
+
+
+def test_without_a_champion_the_result_is_not_applicable_not_passed() -> None:
+    y, candidate, _ = two_scores(0, 100, 1.0)
+    [result] = ChampionGate().evaluate(toy_input(toy_spec(), y, candidate, None))
+    assert result.status == "not_applicable"
+    assert "no version serves" in result.evidence["not_applicable"]
+
+
+def test_the_value_is_labelled_and_the_swap_set_counts_changed_decisions() -> None:
+    y = np.array([0, 0, 1, 1, 0, 1])
+    # the toy policy approves below 0.3 and declines from 0.6
+    champion = np.array([0.1, 0.4, 0.7, 0.2, 0.1, 0.8])
+    candidate = np.array([0.1, 0.2, 0.7, 0.7, 0.1, 0.8])
+    [result] = ChampionGate().evaluate(toy_input(toy_spec(), y, candidate, champion))
+    assert result.metric == "auc_difference_lower_bound"
+    assert "lower bound of the AUC difference" in result.evidence["statistic"]
+    assert result.evidence["difference"] > result.value  # type: ignore[operator]
+    assert {"z_means", "p_value_means", "ci_means"} <= set(result.evidence)
+    swaps = {(r["champion"], r["candidate"]): r for r in result.evidence["swap_set"]}
+    assert swaps[("approve", "approve")]["rows"] == 2
+    assert swaps[("refer", "approve")] == {
+        "champion": "refer",
+        "candidate": "approve",
+        "changed": True,
+        "rows": 1,
+        "events": 0,
+        "event_rate": 0.0,
+    }
+    assert swaps[("approve", "decline")]["events"] == 1
+    assert swaps[("decline", "decline")]["rows"] == 2
+    assert sum(r["rows"] for r in swaps.values()) == len(y)

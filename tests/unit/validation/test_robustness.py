@@ -15,7 +15,7 @@ from riskops.registry.versions import ModelRef
 from riskops.spec import ModelSpec
 from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, Sample, VersionInfo
-from riskops.validation.gates.robustness import RobustnessGate, score_change
+from riskops.validation.gates.robustness import RobustnessGate, feature_step, score_change
 from riskops.validation.run import validate
 from tests.conftest import SPEC
 
@@ -127,3 +127,24 @@ def test_the_reference_model_barely_moves(ctx: Context) -> None:
     assert len(features) == 6  # the spec's numeric features
     changes = [row["mean_abs_score_change"] for row in features]
     assert changes == sorted(changes, reverse=True)
+
+
+def test_each_feature_moves_by_a_step_that_means_something_for_it() -> None:
+    spec = small_spec(relative_perturbation=0.01)
+    [result] = RobustnessGate().evaluate(toy_input(spec, linear))
+    steps = {row["feature"]: row for row in result.evidence["feature_steps"]}
+    # whole numbers move by one unit: months by 0.001 where present (3 of 4 rows), amount by
+    # 0.0001 on every row
+    assert steps["months"]["step"] == 1.0
+    assert steps["months"]["step_kind"].startswith("one unit")
+    assert steps["months"]["mean_abs_score_change"] == pytest.approx(0.001 * 3 / 4)
+    assert steps["amount"]["max_abs_score_change"] == pytest.approx(0.0001)
+    assert [row["feature"] for row in result.evidence["feature_steps"]] == ["months", "amount"]
+
+
+def test_a_continuous_feature_steps_by_its_middle_decile() -> None:
+    values = np.linspace(0.0, 1.0, 101) + 0.001
+    step, kind = feature_step(np.append(values, np.nan))
+    assert step == pytest.approx(0.1)
+    assert kind.startswith("middle-decile width")
+    assert feature_step(np.array([np.nan])) == (0.0, "no value to step from")

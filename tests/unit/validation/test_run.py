@@ -45,6 +45,7 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
         ),
     }
     assert {g.split(".")[0] for g in gates} == families | {
+        "decisions",
         "fairness",
         "robustness",
         "monotonicity",
@@ -63,6 +64,16 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     event = list_events(ctx.store, action="validation")[0]
     assert event.payload["passed"] is True
     assert event.actor == "victor"
+    # no champion yet and no subject key (declared in the spec): not applicable, never passed
+    assert gates["champion.auc_difference"].status == "not_applicable"
+    duplicates = gates["data_quality.duplicate_subjects"]
+    assert duplicates.status == "not_applicable"
+    assert "no subject key" in duplicates.evidence["not_applicable"]
+    assert gates["decisions.review_share"].status == "reported"
+    counts = event.payload["counts"]
+    assert counts["not_applicable"] == 2
+    assert sum(counts.values()) == len(outcome.results)
+    assert event.payload["gates"]["data_quality.duplicate_subjects"]["status"] == "not_applicable"
 
 
 def test_a_candidate_below_a_blocking_threshold_is_rejected(

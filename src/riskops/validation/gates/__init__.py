@@ -4,6 +4,7 @@ from riskops.validation.gate import Gate
 from riskops.validation.gates.calibration import CalibrationGate
 from riskops.validation.gates.champion import ChampionGate
 from riskops.validation.gates.data_quality import DataQualityGate
+from riskops.validation.gates.decisions import DecisionsGate
 from riskops.validation.gates.detection import DetectionGate
 from riskops.validation.gates.explainability import ExplainabilityGate
 from riskops.validation.gates.fairness import FairnessGate
@@ -16,6 +17,7 @@ GATES: tuple[Gate, ...] = (
     PerformanceGate(),
     CalibrationGate(),
     DetectionGate(),
+    DecisionsGate(),
     StabilityGate(),
     ChampionGate(),
     DataQualityGate(),

@@ -18,7 +18,12 @@ value, comparison and outcome always agree; ``d`` itself is ``difference`` in th
 beside ``se``, ``z = (d + δ) / SE``, the one-sided ``p_value`` of the non-inferiority null
 ``d ≤ −δ`` (normal approximation), and the two-sided interval ``ci`` at ``c``.
 
-With no production version there is nothing to compare; the gate passes and says so.
+The evidence labels the value (``statistic``) and says what ``z``, ``p_value`` and ``ci``
+mean; ``swap_set`` counts the rows whose outcome the release would change, with their event
+rates (:func:`swap_set`).
+
+With no production version there is nothing to compare: the result is not applicable, and says
+so.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from riskops.scoring.policy import DecisionPolicy
 from riskops.spec import ChampionGate as ChampionConfig
 from riskops.statistics.bootstrap import lower_bound, percentile_interval, resample_counts
 from riskops.statistics.delong import compare_aucs
@@ -66,6 +72,36 @@ def delong_evidence(
         "lower_bound": d - one_sided * se,
         "ci": [d - two_sided * se, d + two_sided * se],
     }
+
+
+def swap_set(data: GateInput, sample: Sample, champion_scores: np.ndarray) -> list[dict[str, Any]]:
+    """Who changes outcome between the versions: one row per (champion's outcome, candidate's
+    outcome) pair that holds rows, with its rows, events and event rate, under the spec's
+    policy (:class:`riskops.scoring.policy.DecisionPolicy`, outcome names from the spec).
+    Rows whose outcome differs are the swap set: the decisions the release would change."""
+    policy = DecisionPolicy.from_spec(data.spec)
+    names = policy.outcomes
+    before = policy.codes(champion_scores, sample.matrix)
+    after = policy.codes(sample.scores, sample.matrix)
+    table = []
+    for old in range(len(names)):
+        for new in range(len(names)):
+            picked = (before == old) & (after == new)
+            rows = int(picked.sum())
+            if rows == 0:
+                continue
+            events = int(sample.y[picked].sum())
+            table.append(
+                {
+                    "champion": names[old],
+                    "candidate": names[new],
+                    "changed": old != new,
+                    "rows": rows,
+                    "events": events,
+                    "event_rate": events / rows,
+                }
+            )
+    return table
 
 
 def bootstrap_evidence(
@@ -121,6 +157,8 @@ class ChampionGate:
                         "champion": None,
                         "method": config.method,
                         "note": "no version serves in production yet",
+                        "status": "not_applicable",
+                        "not_applicable": "no champion: no version serves in production yet",
                     },
                 )
             ]
@@ -151,6 +189,16 @@ class ChampionGate:
             test = delong_evidence(sample, sample.champion_scores, config)
         else:
             test = bootstrap_evidence(sample, sample.champion_scores, config)
+        percent = f"{config.confidence:.0%}"
+        labels = {
+            "statistic": f"one-sided {percent} lower bound of the AUC difference (candidate − "
+            "champion); the value judged against −max_auc_drop",
+            "z_means": "z = (difference + max_auc_drop) / se: how many standard errors the "
+            "difference lies above the largest loss allowed",
+            "p_value_means": "one-sided p-value of H0 'the candidate loses more than "
+            "max_auc_drop'; below 1 − confidence the loss is ruled out",
+            "ci_means": f"two-sided {percent} interval of the difference",
+        }
         return [
             threshold_check(
                 gate="champion.auc_difference",
@@ -162,6 +210,8 @@ class ChampionGate:
                 severity=config.severity,
                 evidence={
                     **test,
+                    **labels,
+                    "swap_set": swap_set(data, sample, sample.champion_scores),
                     "candidate": str(data.candidate.ref),
                     "champion": str(data.champion.ref),
                     "champion_digest": data.champion.digest,
