@@ -303,11 +303,24 @@ def test_two_workers_each_with_a_wal_slot_and_a_killed_worker_replays(
     )
     rows = _requests(80)
     answered: list[str] = []
+
+    def send_until(count: int) -> None:
+        """Send the next rows until ``count`` are answered. A new connection per request: the
+        kernel spreads them over both workers. A worker still loading its models answers 503
+        (or refuses the connection): that request was not answered, and is sent again."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while len(answered) < count:
+            try:
+                with httpx.Client(base_url=server.base, timeout=10.0) as one:
+                    answered.append(
+                        _decide(one, fleet.key, f"W-{len(answered)}", rows[len(answered)])
+                    )
+            except (httpx.TransportError, AssertionError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+
     with httpx.Client(base_url=server.base, timeout=10.0) as client:
-        for i, features in enumerate(rows[:40]):
-            # A new connection per request: the kernel spreads them over both workers.
-            with httpx.Client(base_url=server.base, timeout=10.0) as one:
-                answered.append(_decide(one, fleet.key, f"W-{i}", features))
+        send_until(40)
         victim = _workers(server.process.pid)[0]
         os.kill(victim, signal.SIGKILL)
         _wait(
@@ -318,18 +331,7 @@ def test_two_workers_each_with_a_wal_slot_and_a_killed_worker_replays(
             "uvicorn's replacement worker",
             60.0,
         )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while len(answered) < len(rows):
-            try:
-                with httpx.Client(base_url=server.base, timeout=10.0) as one:
-                    answered.append(
-                        _decide(one, fleet.key, f"W-{len(answered)}", rows[len(answered)])
-                    )
-            except (httpx.TransportError, AssertionError):
-                # The replacement may still be loading its models (a 404 or a refused
-                # connection): that request was not answered.
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        send_until(len(rows))  # the replacement may still be loading its models
         assert client.get("/healthz").status_code == 200
     os.kill(server.process.pid, signal.SIGTERM)  # each worker drains its WAL as it stops
     assert server.process.wait(timeout=60) == 0
