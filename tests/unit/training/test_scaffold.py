@@ -17,7 +17,15 @@ from riskops.datasets.prepared import load_checked
 from riskops.errors import ConflictError, InputError
 from riskops.spec import load_spec
 from riskops.training.pipeline import train
-from riskops.training.scaffold import draft_spec, placeholders, write_scaffold
+from riskops.training.scaffold import (
+    HELD_OUT_SHARE,
+    HL_MEANINGFUL_GAP,
+    MAX_GROUP_SIZE,
+    draft_spec,
+    hosmer_lemeshow_gap,
+    placeholders,
+    write_scaffold,
+)
 from riskops.training.trainer import resolve_trainer
 from riskops.validation.run import validate
 from tests.conftest import DATA
@@ -151,3 +159,31 @@ def test_a_column_of_many_texts_is_flagged_for_the_owner(tmp_path: Path) -> None
     )
     draft = draft_spec(path, label="y", name="names")
     assert "TODO(owner): 80 categories; an identifier or free text?" in draft.text
+
+
+@pytest.mark.parametrize("rows", [1000, 10_000])
+def test_group_size_and_hosmer_lemeshow_are_sized_from_the_rows(tmp_path: Path, rows: int) -> None:
+    data = _coded_dataset(tmp_path / "sized.csv", rows=rows)
+    frame = pd.read_csv(data)
+    # two regions of about 5% each: 15 held-out rows at 1,000 rows, 150 at 10,000
+    frame["REGION"] = np.random.default_rng(1).choice(
+        ["north", "south", "east", "west"], size=rows, p=[0.45, 0.45, 0.05, 0.05]
+    )
+    frame.to_csv(data, index=False)
+    draft = draft_spec(data, label="default", name="sized", protected=("SEX", "REGION"))
+    spec = load_spec(write_scaffold(draft, tmp_path / "sized")[0]).spec
+    held_out = round(rows * HELD_OUT_SHARE)
+    event_rate = float(pd.read_csv(data)["default"].mean())
+    gap = hosmer_lemeshow_gap(held_out, event_rate)
+    assert gap is not None
+    assert f"a gap of about {gap:.3f}" in draft.text
+    # a tenth of the held-out rows, capped where the approval rate's noise is within 0.10
+    assert spec.gates.fairness.min_group_size == min(held_out // 10, MAX_GROUP_SIZE)
+    # the few hundred held-out rows of the small data leave the test a coarse one, which is
+    # set; on thousands it would flag what ECE forgives, and is left unset
+    hl = spec.gates.calibration.min_hosmer_lemeshow_p
+    assert (hl == 0.05) if gap >= HL_MEANINGFUL_GAP else (hl is None)
+    assert (hl is not None) == (rows == 1000)
+    # the rare regions are gathered where their held-out rows fall short of the size
+    groups = spec.gates.fairness.groups.get("REGION")
+    assert groups == ({"other": ("east", "west")} if rows == 1000 else None)
