@@ -188,6 +188,27 @@ def _fairness(
     ]
 
 
+def _uncomparable(
+    frame: pd.DataFrame, attribute: str, feature: DraftFeature, min_group_size: int
+) -> str | None:
+    """Why ``attribute``'s groups cannot be compared in the held-out rows (fewer than two
+    expected to reach ``min_group_size``, rare values gathered), or ``None``."""
+    if feature.type == "numeric":
+        return None
+    counts = frame[attribute].dropna().value_counts()
+    expected = counts * HELD_OUT_SHARE
+    large = expected[expected >= min_group_size]
+    gathered = float(expected[expected < min_group_size].sum())
+    if len(large) + (gathered >= min_group_size and len(expected) - len(large) >= 2) >= 2:
+        return None
+    rest = round(float(expected.sum()) - (float(large.max()) if len(large) else 0.0))
+    return (
+        f"about {rest} held-out rows fall outside the largest group of {attribute}, fewer "
+        f"than min_group_size ({min_group_size}); say why its groups cannot be compared, or "
+        "collect more data"
+    )
+
+
 def draft_spec(
     data: Path,
     *,
@@ -329,6 +350,11 @@ def draft_spec(
             if not protected
             else {}
         ),
+        **{
+            f"fairness.{attribute}": why
+            for attribute, draft in protected_drafts.items()
+            if (why := _uncomparable(frame, attribute, draft, group_size)) is not None
+        },
     }
     gates += [
         "  not_applicable:",

@@ -85,10 +85,19 @@ def test_german_credit_drafts_a_spec_that_checks(tmp_path: Path) -> None:
     assert checked.exit_code == 0, checked.output
     assert "its data matches (1000 rows)" in checked.output
     assert "TODO(owner) placeholder(s) left" in checked.output
-    # the header four, a reason per feature, the cut-offs, and the two checks it cannot run
-    # (no subject key, no monotone feature) left to the owner under gates.not_applicable
-    assert len(placeholders(loaded.text)) == 4 + len(spec.features) + 1 + 2
-    assert set(spec.gates.not_applicable) == {"monotonicity", "data_quality.duplicate_subjects"}
+    # the header four, a reason per feature, the cut-offs, and the three checks it cannot run
+    # (no subject key, no monotone feature, and foreign_worker, whose 37 "no" rows leave about
+    # 11 held out, under min_group_size) left to the owner under gates.not_applicable
+    assert len(placeholders(loaded.text)) == 4 + len(spec.features) + 1 + 3
+    assert set(spec.gates.not_applicable) == {
+        "monotonicity",
+        "data_quality.duplicate_subjects",
+        "fairness.foreign_worker",
+    }
+    assert (
+        "about 11 held-out rows fall outside the largest group of foreign_worker"
+        in (spec.gates.not_applicable["fairness.foreign_worker"])
+    )
 
 
 def test_a_coded_dataset_drafts_trains_and_validates(tmp_path: Path, ctx: Context) -> None:
