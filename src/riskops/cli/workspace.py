@@ -50,9 +50,10 @@ def doctor(
     ] = DOCTOR_TIMEOUT,
     as_json: Json = False,
 ) -> None:
-    """Print what is configured and check that each part answers within --timeout seconds;
-    exit 1 if one does not. A PostgreSQL database that does not exist is named with the
-    createdb command that makes it.
+    """Print what is configured and check that each part answers; exit 1 if one does not.
+
+    Each check gives up after --timeout seconds. A PostgreSQL database that does not exist
+    is named with the createdb command that makes it.
 
     Example: riskops doctor --timeout 5
     """
