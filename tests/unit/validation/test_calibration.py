@@ -186,7 +186,7 @@ def test_the_hosmer_lemeshow_evidence_states_its_power_at_these_rows() -> None:
         [ece] = CalibrationGate().evaluate(
             toy_input(toy_spec(slope_range=None, min_hosmer_lemeshow_p=None), drawn(5, rows))
         )
-        by_rows[rows] = ece.evidence["hosmer_lemeshow"]["power"]
+        by_rows[rows] = ece.evidence["hosmer_lemeshow_power"]
     small, large = by_rows[300], by_rows[3000]
     assert (small["rows"], large["rows"], small["alpha"]) == (300, 3000, 0.05)
     # ten times the rows: about a third of the gap (1/sqrt(10), groups differ a little)
@@ -197,4 +197,4 @@ def test_the_hosmer_lemeshow_evidence_states_its_power_at_these_rows() -> None:
         toy_input(toy_spec(**{**FULL, "min_hosmer_lemeshow_p": 0.01}), drawn(5, 300))
     )
     assert hl.gate == "calibration.hosmer_lemeshow_p"
-    assert hl.evidence["hosmer_lemeshow"]["power"]["alpha"] == 0.01
+    assert hl.evidence["hosmer_lemeshow_power"]["alpha"] == 0.01

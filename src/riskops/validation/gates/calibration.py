@@ -26,7 +26,7 @@ then reported as not computed (a ``min_hosmer_lemeshow_p`` fails with that note)
 Every result carries the same evidence: all values, the fit's standard errors, the
 Hosmer–Lemeshow groups and the calibration table by score band under ``"table"``.
 
-The test's power grows with n, so its evidence says what it can see: ``hosmer_lemeshow.power``
+The test's power grows with n, so its evidence says what it can see: ``hosmer_lemeshow_power``
 holds the gap between a group's mean score and its event rate that the test detects with 80%
 power at ``min_hosmer_lemeshow_p`` (0.05 when unset) on these rows, the same at ten times the
 rows, and a ``statement`` in words. At a few hundred rows the gap is several points; at
@@ -78,7 +78,6 @@ def calibration_evidence(
     power = hosmer_lemeshow_power(
         hl["groups"], alpha=config.min_hosmer_lemeshow_p or DEFAULT_HL_ALPHA
     )
-    hl["power"] = power.as_dict() if power is not None else None
     return {
         "sample": sample.name,
         "data": f"{sample.name} rows",
@@ -99,6 +98,8 @@ def calibration_evidence(
         "fit_converged": fit.converged,
         "slope_range": list(config.slope_range) if config.slope_range is not None else None,
         "hosmer_lemeshow": hl,
+        # beside the test, not inside it, so that documents list each of its values
+        "hosmer_lemeshow_power": power.as_dict() if power is not None else None,
         "table": [
             band.as_dict()
             for band in calibration_table(
