@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import threading
 import uuid
@@ -269,7 +270,8 @@ def _first_line(exc: BaseException) -> str:
 def _missing_database(url: str, exc: BaseException) -> _Failed | None:
     """A failed check naming ``createdb …`` when PostgreSQL says the database does not exist."""
     text = str(getattr(exc, "orig", None) or exc)
-    if "does not exist" not in text or not url.startswith("postgresql"):
+    # not 'role "x" does not exist': createdb would not help there
+    if not re.search(r'database "[^"]+" does not exist', text) or not url.startswith("postgresql"):
         return None
     return _Failed(f"{_first_line(exc)}. Create it with: {createdb_command(url)}")
 

@@ -47,3 +47,22 @@ def test_missing_databases_are_named_with_their_createdb_command(
         options = [("-h", server.host), ("-p", server.port), ("-U", server.username)]
         command = " ".join(["createdb", *(f"{o} {v}" for o, v in options if v), database])
         assert f"Create it with: {command}" in checks[part]["detail"]
+
+
+def test_a_missing_role_is_not_mistaken_for_a_missing_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    server = make_url(postgres_url)
+    role = _random_name("nobody")
+    url = server.set(drivername="postgresql+psycopg", username=role, password=None)
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "riskops.toml").write_text(
+        f'[riskops]\ndatabase_url = "{url.render_as_string(hide_password=False)}"\n',
+        encoding="utf-8",
+    )
+    checks = {c["name"]: c for c in json.loads(run("doctor", "--json", home=home, check=1).stdout)}
+    store = checks["metadata store"]
+    assert not store["ok"]
+    assert f'role "{role}" does not exist' in store["detail"]
+    assert "createdb" not in store["detail"]
