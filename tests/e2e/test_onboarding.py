@@ -195,8 +195,9 @@ def test_spec_init_on_the_shipped_credit_data_then_the_whole_lifecycle(tmp_path:
 
 
 def coded_credit_data(path: Path, rows: int = 4000) -> Path:
-    """Integer-coded categories (EDUCATION 1-4, MARRIAGE 1-3, SEX 1/2), a yes/no label, amounts
-    and ages; default depends on education, repayment status and limit."""
+    """An ID per row, integer-coded categories (EDUCATION 1-4, MARRIAGE 1-3, SEX 1/2), a
+    yes/no label, amounts (some limits missing) and ages; default depends on education,
+    repayment status and limit."""
     rng = np.random.default_rng(20261207)
     education = rng.integers(1, 5, rows)
     pay = rng.integers(-2, 9, rows)
@@ -204,6 +205,7 @@ def coded_credit_data(path: Path, rows: int = 4000) -> Path:
     logit = -1.4 + 0.4 * (education - 2) + 0.35 * pay - limit / 150_000
     frame = pd.DataFrame(
         {
+            "ID": np.arange(1, rows + 1),
             "LIMIT_BAL": limit,
             "SEX": rng.integers(1, 3, rows),
             "EDUCATION": education,
@@ -214,6 +216,7 @@ def coded_credit_data(path: Path, rows: int = 4000) -> Path:
             "default": np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no"),
         }
     )
+    frame.loc[::40, "LIMIT_BAL"] = np.nan
     frame.to_csv(path, index=False)
     return path
 
@@ -221,14 +224,17 @@ def coded_credit_data(path: Path, rows: int = 4000) -> Path:
 def test_spec_init_on_integer_coded_data_with_a_yes_no_label(tmp_path: Path) -> None:
     data = coded_credit_data(tmp_path / "card_default.csv")
     cli, spec_path = onboard(
-        tmp_path, data, "--label", "default", "--name", "card-default",
+        tmp_path, data, "--label", "default", "--name", "card-default", "--subject-key", "ID",
         "--protected", "SEX", "--protected", "AGE",
     )  # fmt: skip
     drafted = spec_path.read_text(encoding="utf-8")
     assert "categories: [1, 2, 3, 4]" in drafted  # EDUCATION as integer codes
     assert 'positive: "yes", negative: "no"' in drafted
+    assert "allow_missing: true" in drafted  # LIMIT_BAL
     # a client sends the codes as JSON integers, as the data holds them
     features = {"LIMIT_BAL": 50_000, "EDUCATION": 2, "MARRIAGE": 1, "PAY_0": 0,
                 "BILL_AMT1": 30_000}  # fmt: skip
     shown = walk(cli, spec_path, "card-default", features)
     assert_fairness_by_group(shown, {"SEX", "AGE"})
+    # the default owes nothing to sex or age here: every blocking check passes as drafted
+    assert [v["overrides"] for v in shown["versions"]] == [[], []]

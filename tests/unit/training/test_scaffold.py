@@ -12,11 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from riskops.cli.app import app
-from riskops.context import Context
 from riskops.datasets.prepared import load_checked
 from riskops.errors import ConflictError, InputError
 from riskops.spec import load_spec
-from riskops.training.pipeline import train
 from riskops.training.scaffold import (
     HELD_OUT_SHARE,
     HL_MEANINGFUL_GAP,
@@ -27,7 +25,6 @@ from riskops.training.scaffold import (
     write_scaffold,
 )
 from riskops.training.trainer import resolve_trainer
-from riskops.validation.run import validate
 from tests.conftest import DATA
 
 runner = CliRunner()
@@ -100,7 +97,11 @@ def test_german_credit_drafts_a_spec_that_checks(tmp_path: Path) -> None:
     )
 
 
-def test_a_coded_dataset_drafts_trains_and_validates(tmp_path: Path, ctx: Context) -> None:
+def test_a_coded_dataset_drafts_integer_codes_a_subject_key_and_missing_values(
+    tmp_path: Path,
+) -> None:
+    # the lifecycle from such a draft (train, validate, sign-offs, deploy, serve, roll back):
+    # tests/e2e/test_onboarding.py
     data = _coded_dataset(tmp_path / "card_default.csv")
     draft = draft_spec(data, label="default", name="card-default", subject_key="ID",
                        protected=("SEX", "AGE"))  # fmt: skip
@@ -114,12 +115,6 @@ def test_a_coded_dataset_drafts_trains_and_validates(tmp_path: Path, ctx: Contex
     assert spec.feature("PAY_0").type == "numeric"
     assert spec.feature("LIMIT_BAL").allow_missing
     assert load_checked(loaded).rows == 3000
-
-    result = train(ctx, spec_path, actor="alice")
-    assert result.metrics["validation_auc"] > 0.6
-    outcome = validate(ctx, result.ref, actor="victor")
-    assert outcome.passed, [(r.gate, r.metric) for r in outcome.results if not r.passed]
-    assert outcome.state == "validated"
 
 
 def test_hundreds_of_features_draft_in_seconds(tmp_path: Path) -> None:
