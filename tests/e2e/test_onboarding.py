@@ -169,7 +169,9 @@ def assert_fairness_by_group(shown: dict[str, Any], attributes: set[str]) -> Non
                 assert entry["approval_rate_ratio"] == pytest.approx(min(rates) / max(rates))
 
 
-def test_spec_init_on_the_shipped_credit_data_then_the_whole_lifecycle(tmp_path: Path) -> None:
+def test_spec_init_on_the_shipped_credit_data_then_the_whole_lifecycle(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
     cli, spec_path = onboard(
         tmp_path, DATA, "--label", "creditability", "--name", "german-draft",
         "--protected", "age_in_years", "--protected", "personal_status_and_sex",
@@ -221,7 +223,9 @@ def coded_credit_data(path: Path, rows: int = 4000) -> Path:
     return path
 
 
-def test_spec_init_on_integer_coded_data_with_a_yes_no_label(tmp_path: Path) -> None:
+def test_spec_init_on_integer_coded_data_with_a_yes_no_label(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
     data = coded_credit_data(tmp_path / "card_default.csv")
     cli, spec_path = onboard(
         tmp_path, data, "--label", "default", "--name", "card-default", "--subject-key", "ID",
