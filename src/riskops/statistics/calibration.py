@@ -364,6 +364,8 @@ def hosmer_lemeshow_power(
     >>> round(hosmer_lemeshow_power(g).detectable_gap, 3)
     0.046
     """
+    if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
+        raise ValueError(f"alpha and power must lie strictly between 0 and 1, not {alpha}, {power}")
     kept = [(int(g["count"]), float(g["expected"])) for g in groups if g["count"]]
     rates = [(n, e / n) for n, e in kept if 0.0 < e < n]
     if len(rates) < 3:

@@ -165,3 +165,5 @@ def test_hosmer_lemeshow_detectable_gap_shrinks_as_one_over_root_n() -> None:
     assert "At 1,000 rows in 10 groups" in small.statement()
     assert f"a gap of {small.detectable_gap:.3f}" in small.statement()
     assert hosmer_lemeshow_power(groups[:2]) is None  # fewer than 3 groups: no test
+    with pytest.raises(ValueError, match=r"strictly between 0 and 1, not 0\.05, 1\.0"):
+        hosmer_lemeshow_power(groups, power=1.0)  # no finite gap reaches certainty
