@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
 
 from riskops.config import CONFIG_FILE_NAME, Role, Settings, load_settings
-from riskops.errors import ConflictError, RiskopsError
+from riskops.errors import ConflictError
 from riskops.registry.mlflow_adapter import MlflowRegistry
 from riskops.store import open_store
 from riskops.store.schema import UPGRADE, schema_state
@@ -141,8 +145,18 @@ def _redact(url: str) -> str:
         return url
 
 
-def doctor(settings: Settings) -> list[Check]:
-    """Check the configuration, the store, MLflow and the people; never raises."""
+DOCTOR_TIMEOUT = 10.0
+"""Seconds each ``riskops doctor`` check may take before it is reported as not answering."""
+
+
+def doctor(settings: Settings, *, timeout: float = DOCTOR_TIMEOUT) -> list[Check]:
+    """Check the configuration, the store, MLflow and the people; never raises, and no check
+    takes longer than ``timeout`` seconds (a check still waiting then fails, saying so).
+
+    A database that does not exist fails at once with the command that creates it, rather
+    than waiting out MLflow's connection retries (about 100 s). Doctor creates nothing: an
+    embedded MLflow file not made yet is reported as such (the first training run makes it).
+    """
     checks = [
         Check(
             "configuration",
@@ -151,39 +165,28 @@ def doctor(settings: Settings) -> list[Check]:
             + (str(settings.config_file) if settings.config_file else "none (defaults)"),
         )
     ]
-    try:
-        store = open_store(settings.database_url, migrate=False)
-        try:
-            with store.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            schema = schema_state(store)
-        finally:
-            store.dispose()
-        state = schema.describe()
-        if schema.current is None:
-            state = "reachable, not initialised (run riskops init)"
-        elif not schema.up_to_date and schema.known:
-            state += f" (run {UPGRADE})"
-        checks.append(
-            Check("metadata store", schema.up_to_date, f"{_redact(settings.database_url)}: {state}")
+    checks.append(
+        _bounded(
+            "metadata store",
+            _redact(settings.database_url),
+            lambda: _store_check(settings.database_url, timeout),
+            timeout,
         )
-    except RiskopsError as exc:
-        checks.append(Check("metadata store", False, f"{_redact(settings.database_url)}: {exc}"))
-    except Exception as exc:  # any driver error is a failed check, not a crash
-        checks.append(Check("metadata store", False, f"{_redact(settings.database_url)}: {exc}"))
+    )
     registry = MlflowRegistry(
         settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.artifact_root
     )
-    try:
-        detail = registry.ping()
-        checks.append(
-            Check("mlflow tracking", True, f"{_redact(settings.mlflow_tracking_uri)}: {detail}")
+    checks.append(
+        _bounded(
+            "mlflow tracking",
+            _redact(settings.mlflow_tracking_uri),
+            lambda: _mlflow_check(registry, timeout),
+            timeout,
         )
-    except Exception as exc:  # reported, not raised: doctor shows every part
-        checks.append(
-            Check("mlflow tracking", False, f"{_redact(settings.mlflow_tracking_uri)}: {exc}")
-        )
-    checks.append(_artifact_check(registry))
+    )
+    checks.append(
+        _bounded("artifact store", registry.artifact_root, registry.ping_artifacts, timeout)
+    )
     roles = {r: [p for p, rs in settings.people.items() if r in rs] for r in Role}
     missing = [
         r.value
@@ -208,10 +211,135 @@ def doctor(settings: Settings) -> list[Check]:
     return checks
 
 
-def _artifact_check(registry: MlflowRegistry) -> Check:
-    try:
+class _Failed(Exception):
+    """A check's own verdict that the part does not answer (its message is the detail)."""
+
+
+def _bounded(name: str, where: str, probe: Callable[[], str], timeout: float) -> Check:
+    """Run ``probe`` (a detail line, or an exception) for at most ``timeout`` seconds.
+
+    The probe runs in a daemon thread: a driver stuck in its own retries is left behind (it
+    ends with the process) and the check fails, naming the limit."""
+    outcome: list[Check] = []
+
+    def run() -> None:
+        try:
+            outcome.append(Check(name, True, f"{where}: {probe()}"))
+        except Exception as exc:  # any driver error is a failed check, not a crash
+            outcome.append(Check(name, False, f"{where}: {exc}"))
+
+    worker = threading.Thread(target=run, name=f"riskops-doctor {name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
         return Check(
-            "artifact store", True, f"{registry.artifact_root}: {registry.ping_artifacts()}"
+            name,
+            False,
+            f"{where}: no answer within {timeout:g} s; check that the server runs and the "
+            "URL is right (riskops doctor --timeout SECONDS waits longer)",
         )
-    except Exception as exc:  # reported, not raised: doctor shows every part
-        return Check("artifact store", False, f"{registry.artifact_root}: {exc}")
+    return outcome[0]
+
+
+def createdb_command(url: str) -> str:
+    """The shell command that creates the PostgreSQL database ``url`` names.
+
+    >>> createdb_command("postgresql+psycopg://mlflow@db.internal:5432/mlflow")
+    'createdb -h db.internal -p 5432 -U mlflow mlflow'
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    parts = ["createdb"]
+    if parsed.host:
+        parts += ["-h", parsed.host]
+    if parsed.port:
+        parts += ["-p", str(parsed.port)]
+    if parsed.username:
+        parts += ["-U", parsed.username]
+    parts.append(parsed.database or "")
+    return " ".join(parts)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split("\n")[0].split())
+    return text.rpartition("FATAL: ")[2]  # the server's own words, not the driver's preamble
+
+
+def _missing_database(url: str, exc: BaseException) -> _Failed | None:
+    """A failed check naming ``createdb …`` when PostgreSQL says the database does not exist."""
+    text = str(getattr(exc, "orig", None) or exc)
+    # not 'role "x" does not exist': createdb would not help there
+    if not re.search(r'database "[^"]+" does not exist', text) or not url.startswith("postgresql"):
+        return None
+    return _Failed(f"{_first_line(exc)}. Create it with: {createdb_command(url)}")
+
+
+def _store_check(url: str, timeout: float) -> str:
+    try:
+        store = open_store(url, migrate=False, connect_timeout=timeout, statement_timeout=timeout)
+        try:
+            with store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            schema = schema_state(store)
+        finally:
+            store.dispose()
+    except Exception as exc:
+        missing = _missing_database(url, exc)
+        if missing is not None:
+            raise missing from exc
+        raise
+    state = schema.describe()
+    if schema.current is None:
+        state = "reachable, not initialised (run riskops init)"
+    elif not schema.up_to_date and schema.known:
+        state += f" (run {UPGRADE})"
+    if not schema.up_to_date:
+        raise _Failed(state)
+    return state
+
+
+def _mlflow_check(registry: MlflowRegistry, timeout: float) -> str:
+    """MLflow's tracking store; a database URL is looked at first without MLflow, whose
+    connection retries would wait out a missing database for about 100 s."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    uri = registry.tracking_uri
+    try:
+        parsed = make_url(uri)
+    except Exception:  # not a database URL (an MLflow server, a folder): MLflow's to say
+        return registry.ping()
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = Path(parsed.database or "")
+        if not path.exists():
+            folder = next((p for p in path.parents if p.exists()), None)
+            if folder is not None and not folder.is_dir():
+                raise _Failed(
+                    f"cannot be created: {folder} is a file, not a folder. Point "
+                    "MLFLOW_TRACKING_URI at a folder that exists or can be made"
+                )
+            return "no database yet: the first riskops train creates it"
+        return registry.ping()
+    if backend == "postgresql":
+        engine = create_engine(
+            uri,
+            poolclass=NullPool,
+            connect_args={"connect_timeout": max(2, math.ceil(timeout))},
+        )
+        try:
+            with engine.connect() as connection:
+                tables = inspect(connection).has_table("experiments")
+        except Exception as exc:
+            missing = _missing_database(uri, exc)
+            if missing is not None:
+                raise missing from exc
+            raise _Failed(_first_line(exc)) from exc
+        finally:
+            engine.dispose()
+        if not tables:
+            return "database reachable, empty: the first riskops train creates MLflow's tables"
+    return registry.ping()

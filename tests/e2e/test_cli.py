@@ -293,6 +293,7 @@ def test_init_doctor_and_help(tmp_path: Path) -> None:
         ["audit", "head"],
         ["audit", "export"],
         ["spec", "check"],
+        ["spec", "init"],
     ):
         text = run(*command, "--help", home=home).stdout
         assert "Example: riskops" in text, command

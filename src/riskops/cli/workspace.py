@@ -11,8 +11,8 @@ from rich.table import Table
 from riskops.cli.errors import EXIT_FAILURE
 from riskops.cli.output import console, print_json, progress, short
 from riskops.cli.state import State
+from riskops.workspace import DOCTOR_TIMEOUT, init_workspace
 from riskops.workspace import doctor as run_doctor
-from riskops.workspace import init_workspace
 
 DEFAULT_SPEC = Path("models/credit_scoring/model.yaml")
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -38,13 +38,27 @@ def init(
     console.print(f"  mlflow:   {settings.mlflow_tracking_uri}")
 
 
-def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+def doctor(
+    ctx: typer.Context,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds each check may take before it is reported as not answering.",
+        ),
+    ] = DOCTOR_TIMEOUT,
+    as_json: Json = False,
+) -> None:
     """Print what is configured and check that each part answers; exit 1 if one does not.
 
-    Example: riskops doctor
+    Each check gives up after --timeout seconds. A PostgreSQL database that does not exist
+    is named with the createdb command that makes it.
+
+    Example: riskops doctor --timeout 5
     """
     state: State = ctx.obj
-    checks = run_doctor(state.settings())
+    checks = run_doctor(state.settings(), timeout=timeout)
     if as_json:
         print_json([c.as_dict() for c in checks])
     else:

@@ -31,6 +31,7 @@ class VersionView:
     trained_by: str
     created_at: datetime
     overrides: tuple[dict[str, Any], ...] = ()
+    fairness: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class VersionView:
             "approvals": list(self.approvals),
             "gates": list(self.gates),
             "overrides": list(self.overrides),
+            "fairness": list(self.fairness),
             "lineage": self.lineage,
             "trained_by": self.trained_by,
             "created_at": self.created_at.isoformat(),
@@ -73,6 +75,50 @@ class ModelView:
         }
 
 
+FAIRNESS_KIND = "riskops.gate/fairness@1"
+_FAIRNESS_SUMMARY = (
+    "rows",
+    "data",
+    "min_group_size",
+    "reference",
+    "approval_rate_ratio",
+    "equal_opportunity_difference",
+    "calibration_difference",
+    "exclusions",
+)
+
+
+def fairness_by_group(records: list[GateResultRecord]) -> tuple[dict[str, Any], ...]:
+    """Per protected attribute of one validation run, as the fairness gate recorded it: the
+    groups' rows (``group``, ``count`` and every metric value stored for it, ``excluded`` when
+    too small to compare), the comparison statistics, and the attribute's results."""
+    by_attribute: dict[str, dict[str, Any]] = {}
+    for record in records:
+        evidence = record.evidence or {}
+        attribute = evidence.get("attribute")
+        if record.kind != FAIRNESS_KIND or not isinstance(attribute, str):
+            continue
+        entry = by_attribute.get(attribute)
+        if entry is None:
+            entry = by_attribute[attribute] = {
+                "attribute": attribute,
+                **{key: evidence[key] for key in _FAIRNESS_SUMMARY if key in evidence},
+                "groups": [dict(row) for row in evidence.get("groups", [])],
+                "results": [],
+            }
+        entry["results"].append(
+            {
+                "gate": record.gate,
+                "metric": record.metric,
+                "value": record.value,
+                "threshold": record.threshold,
+                "comparison": record.comparison,
+                "status": evidence.get("status") or ("passed" if record.passed else "failed"),
+            }
+        )
+    return tuple(by_attribute.values())
+
+
 def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> ModelView:
     """One model in depth; with ``at``, ``serving`` says what served in each environment then."""
     with ctx.store.reading() as session:
@@ -97,7 +143,16 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                 .limit(1)
             ).scalar_one_or_none()
             gates: tuple[dict[str, Any], ...] = ()
+            fairness: tuple[dict[str, Any], ...] = ()
             if last_run is not None:
+                records = list(
+                    session.execute(
+                        select(GateResultRecord)
+                        .where(GateResultRecord.validation_run_id == last_run.id)
+                        .order_by(GateResultRecord.id)
+                    ).scalars()
+                )
+                fairness = fairness_by_group(records)
                 gates = tuple(
                     {
                         "gate": g.gate,
@@ -110,11 +165,7 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                         "status": (g.evidence or {}).get("status")
                         or ("passed" if g.passed else "failed"),
                     }
-                    for g in session.execute(
-                        select(GateResultRecord)
-                        .where(GateResultRecord.validation_run_id == last_run.id)
-                        .order_by(GateResultRecord.id)
-                    ).scalars()
+                    for g in records
                 )
             versions.append(
                 VersionView(
@@ -146,6 +197,7 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                         for o in overrides_of(session, ref)
                     ),
                     gates=gates,
+                    fairness=fairness,
                     lineage={
                         "digest": v.digest,
                         "mlflow_run_id": v.mlflow_run_id,

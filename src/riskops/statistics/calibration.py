@@ -31,6 +31,17 @@
   p-value is the chi-square upper tail with ``G − 2`` degrees of freedom (``G`` non-empty
   groups) via ``scipy.stats.chi2``. On data the model was not fitted to, ``G − 2`` is the
   stricter choice (``G`` is also used in the literature): it gives the smaller p-value.
+* Hosmer–Lemeshow power (Paul, Pennell & Lemeshow 2013, *Statistics in Medicine* 32:67–80,
+  on the test's power growing with n): under the alternative where every group's event rate
+  is off its mean score ``p_g`` by the same gap ``δ``, ``Ĉ`` is approximately non-central
+  chi-square with ``G`` degrees of freedom (scores not fitted to these rows) and
+  non-centrality::
+
+      λ = δ² · Σ_g n_g / (p_g · (1 − p_g))
+
+  The detectable gap is the ``δ`` at which ``P(Ĉ > χ²_{G−2, 1−α}) = power`` (``λ`` found by
+  root search on ``scipy.stats.ncx2``). ``λ`` grows with ``n``, so ``δ`` shrinks as ``1/√n``:
+  at thousands of rows the test flags gaps too small to matter.
 
 Case weights (``weights``, e.g. :func:`riskops.statistics.prevalence.case_weights` on an
 enriched sample) turn the table, the ECE and the logistic fit into their weighted forms: a
@@ -53,7 +64,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.optimize import brentq
+from scipy.stats import chi2, ncx2
 
 _EPSILON = float(np.finfo(np.float64).eps)
 _MAX_ITERATIONS = 100
@@ -312,4 +324,69 @@ def hosmer_lemeshow(
             }
             for g in range(len(rows))
         ],
+    )
+
+
+@dataclass(frozen=True)
+class HosmerLemeshowPower:
+    """The calibration gap a Hosmer–Lemeshow test detects at ``alpha`` with ``power``, on
+    ``rows`` rows in ``groups`` groups; ``gap_at_10x`` is the same at ten times the rows."""
+
+    rows: int
+    groups: int
+    alpha: float
+    power: float
+    detectable_gap: float
+    gap_at_10x: float
+
+    def statement(self) -> str:
+        return (
+            f"At {self.rows:,} rows in {self.groups} groups, Hosmer–Lemeshow at alpha "
+            f"{self.alpha:g} detects with {self.power:.0%} power a gap of "
+            f"{self.detectable_gap:.3f} between each group's mean score and its event rate; "
+            f"the gap shrinks as 1/sqrt(n) ({self.gap_at_10x:.3f} at {10 * self.rows:,} rows), "
+            "so on thousands of rows it flags miscalibration too small to matter. ECE and "
+            "the calibration slope are the judged measures: leave min_hosmer_lemeshow_p unset "
+            "on large data, or set it where this gap is the smallest one that matters."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "statement": self.statement()}
+
+
+def hosmer_lemeshow_power(
+    groups: Sequence[dict[str, float | int]], *, alpha: float = 0.05, power: float = 0.8
+) -> HosmerLemeshowPower | None:
+    """The gap detectable by the Hosmer–Lemeshow test over ``groups`` (its ``groups`` rows:
+    ``count`` and ``expected``), per the module docstring; ``None`` with fewer than 3 groups.
+
+    >>> g = [{"count": 100, "expected": 10.0 * (k + 1)} for k in range(9)]
+    >>> round(hosmer_lemeshow_power(g).detectable_gap, 3)
+    0.046
+    """
+    if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
+        raise ValueError(f"alpha and power must lie strictly between 0 and 1, not {alpha}, {power}")
+    kept = [(int(g["count"]), float(g["expected"])) for g in groups if g["count"]]
+    rates = [(n, e / n) for n, e in kept if 0.0 < e < n]
+    if len(rates) < 3:
+        return None
+    df = len(rates)
+    critical = float(chi2.isf(alpha, df - 2))
+    information = sum(n / (p * (1.0 - p)) for n, p in rates)
+
+    def shortfall(lam: float) -> float:
+        return float(ncx2.sf(critical, df, lam)) - power
+
+    upper = 1.0
+    while shortfall(upper) < 0:
+        upper *= 2.0
+    noncentrality = 0.0 if shortfall(0.0) >= 0 else float(brentq(shortfall, 0.0, upper))
+    gap = math.sqrt(noncentrality / information)
+    return HosmerLemeshowPower(
+        rows=sum(n for n, _ in kept),
+        groups=len(rates),
+        alpha=alpha,
+        power=power,
+        detectable_gap=gap,
+        gap_at_10x=math.sqrt(noncentrality / (10.0 * information)),
     )

@@ -23,6 +23,7 @@ import pandas as pd
 from riskops.datasets.snapshot import load_snapshot
 from riskops.errors import ConflictError, InputError
 from riskops.spec import NAME_PATTERN
+from riskops.statistics.calibration import hosmer_lemeshow_power
 
 PLACEHOLDER = "TODO(owner)"
 RANGE_MARGIN = 0.10
@@ -31,8 +32,36 @@ MAX_CODES = 10
 """An integer column with at most this many distinct values is drafted as integer codes."""
 MANY_CATEGORIES = 50
 """A text column with more distinct values than this is flagged for the owner to look at."""
-MIN_GROUP_SIZE = 30
-"""Fairness groups are drawn so that each holds at least this many rows where the data allows."""
+HELD_OUT_SHARE = 0.3
+"""The share of rows the drafted split holds out for validation (``test_size``)."""
+MAX_GROUP_SIZE = 100
+"""The largest ``min_group_size`` drafted: at 100 held-out rows two standard errors of a
+group's approval rate, ``2 · sqrt(p (1 − p) / n)``, stay within 0.10 at any rate ``p``."""
+HL_ALPHA = 0.05
+HL_MEANINGFUL_GAP = 0.05
+"""Hosmer–Lemeshow is drafted as a threshold only while the smallest gap it detects is at
+least this large (half the default ``max_ece`` of 0.10); on more rows it would flag gaps that
+ECE and the slope forgive, and is left unset (its numbers stay in the evidence)."""
+
+
+def min_group_size_for(held_out: int) -> int:
+    """The ``min_group_size`` drafted for ``held_out`` validation rows: a tenth of them, at
+    least 5 and at most :data:`MAX_GROUP_SIZE` (1,000 rows, 300 held out: 30)."""
+    return max(5, min(MAX_GROUP_SIZE, held_out // 10))
+
+
+def hosmer_lemeshow_gap(held_out: int, event_rate: float) -> float | None:
+    """The calibration gap Hosmer–Lemeshow detects at :data:`HL_ALPHA` with 80% power on
+    ``held_out`` rows in 10 equal groups, all at ``event_rate``; scores spread over the risk
+    range give it more power, so this is the gap at most. ``None`` with too few rows."""
+    per_group = held_out // 10
+    if per_group < 1 or not 0.0 < event_rate < 1.0:
+        return None
+    groups: list[dict[str, float | int]] = [
+        {"count": per_group, "expected": per_group * event_rate} for _ in range(10)
+    ]
+    power = hosmer_lemeshow_power(groups, alpha=HL_ALPHA)
+    return power.detectable_gap if power is not None else None
 
 
 @dataclass
@@ -140,20 +169,44 @@ def _label_values(column: pd.Series, label: str) -> tuple[str | int, str | int]:
     return rare, common
 
 
-def _fairness(frame: pd.DataFrame, attribute: str, feature: DraftFeature) -> list[str]:
-    """YAML lines under ``fairness:`` grouping ``attribute`` so each group is large enough."""
+def _fairness(
+    frame: pd.DataFrame, attribute: str, feature: DraftFeature, min_group_size: int
+) -> list[str]:
+    """YAML lines under ``fairness:`` grouping ``attribute`` so that each group's share of the
+    held-out rows is expected to reach ``min_group_size``."""
     column = frame[attribute].dropna()
     if feature.type == "numeric":
         median = float(pd.to_numeric(column).median())
         return [f"      {_json(attribute)}: [{_number(_round_out(median, up=True))}]"]
     counts = column.value_counts()
-    small = [str(v) for v, n in counts.items() if n < MIN_GROUP_SIZE]
+    small = [str(v) for v, n in counts.items() if n * HELD_OUT_SHARE < min_group_size]
     if len(small) < 2:
         return []
     return [
         f"      {_json(attribute)}:",
         f"        other: [{', '.join(_json(v) for v in sorted(small))}]",
     ]
+
+
+def _uncomparable(
+    frame: pd.DataFrame, attribute: str, feature: DraftFeature, min_group_size: int
+) -> str | None:
+    """Why ``attribute``'s groups cannot be compared in the held-out rows (fewer than two
+    expected to reach ``min_group_size``, rare values gathered), or ``None``."""
+    if feature.type == "numeric":
+        return None
+    counts = frame[attribute].dropna().value_counts()
+    expected = counts * HELD_OUT_SHARE
+    large = expected[expected >= min_group_size]
+    gathered = float(expected[expected < min_group_size].sum())
+    if len(large) + (gathered >= min_group_size and len(expected) - len(large) >= 2) >= 2:
+        return None
+    rest = round(float(expected.sum()) - (float(large.max()) if len(large) else 0.0))
+    return (
+        f"about {rest} held-out rows fall outside the largest group of {attribute}, fewer "
+        f"than min_group_size ({min_group_size}); say why its groups cannot be compared, or "
+        "collect more data"
+    )
 
 
 def draft_spec(
@@ -218,7 +271,7 @@ def draft_spec(
         f"  label: {{column: {_json(label)}, positive: {_json(positive)}, "
         f"negative: {_json(negative)}}}",
         f"  protected_attributes: [{', '.join(_json(p) for p in protected)}]",
-        "  split: {method: stratified, test_size: 0.3, seed: 0}",
+        f"  split: {{method: stratified, test_size: {HELD_OUT_SHARE}, seed: 0}}",
         "",
         "features:",
     ]
@@ -254,17 +307,25 @@ def draft_spec(
         f"  approve_below: {approve_below}",
         f"  decline_from: {decline_from}",
     ]
+    held_out = round(len(frame) * HELD_OUT_SHARE)
+    group_size = min_group_size_for(held_out)
     bands: list[str] = []
     groups: list[str] = []
     for attribute, draft in protected_drafts.items():
-        (bands if draft.type == "numeric" else groups).extend(_fairness(frame, attribute, draft))
-    gates: list[str] = []
+        (bands if draft.type == "numeric" else groups).extend(
+            _fairness(frame, attribute, draft, group_size)
+        )
+    gates = _calibration_lines(held_out, event_rate)
     if protected:
         gates += [
             "  fairness:",
-            f"    # Groups drawn so each holds at least {MIN_GROUP_SIZE} rows where the data allows:",
-            "    # numeric attributes split at the median, rare values gathered as 'other'.",
-            f"    min_group_size: {min(MIN_GROUP_SIZE, max(1, len(frame) // 20))}",
+            f"    # Sized for about {held_out:,} held-out rows: groups smaller than min_group_size",
+            "    # are reported, not compared. Two standard errors of a group's approval rate are",
+            f"    # {2 * 0.5 / math.sqrt(group_size):.2f} at {group_size} rows at worst "
+            f"(2 x sqrt(0.25 / n)); {MAX_GROUP_SIZE} rows keep them",
+            "    # within 0.10. Numeric attributes are split at the median, values expected to",
+            "    # fall short of min_group_size in the held-out rows are gathered as 'other'.",
+            f"    min_group_size: {group_size}",
             *(["    bands:", *bands] if bands else []),
             *(["    groups:", *groups] if groups else []),
         ]
@@ -289,6 +350,11 @@ def draft_spec(
             if not protected
             else {}
         ),
+        **{
+            f"fairness.{attribute}": why
+            for attribute, draft in protected_drafts.items()
+            if (why := _uncomparable(frame, attribute, draft, group_size)) is not None
+        },
     }
     gates += [
         "  not_applicable:",
@@ -297,6 +363,45 @@ def draft_spec(
     lines += ["", "gates:", *gates]
     text = "\n".join(lines) + "\n"
     return Draft(name=name, source=data, rows=len(frame), features=features, text=text)
+
+
+def _calibration_lines(held_out: int, event_rate: float) -> list[str]:
+    """The ``calibration:`` gate, with Hosmer–Lemeshow set only where its power is modest."""
+    gap = hosmer_lemeshow_gap(held_out, event_rate)
+    lines = [
+        "  calibration:",
+        "    # ECE and the calibration slope are the judged measures. Hosmer-Lemeshow's power",
+        f"    # grows with the rows: at {HL_ALPHA:g} on about {held_out:,} held-out rows at a "
+        f"{event_rate:.0%} event rate",
+    ]
+    if gap is None:
+        return [
+            *lines[:2],
+            "    # there are too few held-out rows for it; it is left unset.",
+            "    max_ece: 0.10",
+            "    slope_range: [0.7, 1.3]",
+        ]
+    lines.append(
+        f"    # it detects (80% power) a gap of about {gap:.3f} between a risk group's mean "
+        "score and its"
+    )
+    if gap >= HL_MEANINGFUL_GAP:
+        lines += [
+            f"    # event rate, no finer than ECE can judge: it is set at {HL_ALPHA:g}.",
+            "    max_ece: 0.10",
+            "    slope_range: [0.7, 1.3]",
+            f"    min_hosmer_lemeshow_p: {HL_ALPHA:g}",
+        ]
+    else:
+        lines += [
+            f"    # event rate, below {HL_MEANINGFUL_GAP:g}: it would flag gaps too small to "
+            "matter, so it is left",
+            "    # unset (its numbers stay in the evidence). Set min_hosmer_lemeshow_p only with "
+            "a reason.",
+            "    max_ece: 0.10",
+            "    slope_range: [0.7, 1.3]",
+        ]
+    return lines
 
 
 TRAINER = '''"""Training code for {name}, drafted by riskops spec init on the reference credit-scoring

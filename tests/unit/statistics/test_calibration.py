@@ -14,6 +14,7 @@ from riskops.statistics.calibration import (
     calibration_table,
     expected_calibration_error,
     hosmer_lemeshow,
+    hosmer_lemeshow_power,
     logistic_recalibration,
     logit,
 )
@@ -134,3 +135,35 @@ def test_tied_scores_share_a_group_and_too_few_groups_have_no_p_value() -> None:
 def test_bad_scores_are_refused(score: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         expected_calibration_error([0, 1], score)
+
+
+def test_hosmer_lemeshow_power_is_what_a_simulation_of_the_test_finds() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.05, 0.6, 2000)
+    groups = hosmer_lemeshow(np.zeros(len(scores), dtype=int), scores).groups
+    power = hosmer_lemeshow_power(groups, alpha=0.05, power=0.8)
+    assert power is not None
+    assert (power.rows, power.groups, power.alpha) == (2000, 10, 0.05)
+    rejected = [
+        hosmer_lemeshow(
+            (rng.uniform(size=len(scores)) < scores + power.detectable_gap).astype(int), scores
+        ).p_value
+        < 0.05
+        for _ in range(400)
+    ]
+    assert np.mean(rejected) == pytest.approx(0.8, abs=0.07)
+
+
+def test_hosmer_lemeshow_detectable_gap_shrinks_as_one_over_root_n() -> None:
+    groups = [{"count": 100, "expected": 5.0 + 6.0 * k} for k in range(10)]
+    larger = [{"count": 400, "expected": 4 * g["expected"]} for g in groups]
+    small, large = hosmer_lemeshow_power(groups), hosmer_lemeshow_power(larger)
+    assert small is not None
+    assert large is not None
+    assert large.detectable_gap == pytest.approx(small.detectable_gap / 2)
+    assert small.gap_at_10x == pytest.approx(small.detectable_gap / np.sqrt(10))
+    assert "At 1,000 rows in 10 groups" in small.statement()
+    assert f"a gap of {small.detectable_gap:.3f}" in small.statement()
+    assert hosmer_lemeshow_power(groups[:2]) is None  # fewer than 3 groups: no test
+    with pytest.raises(ValueError, match=r"strictly between 0 and 1, not 0\.05, 1\.0"):
+        hosmer_lemeshow_power(groups, power=1.0)  # no finite gap reaches certainty

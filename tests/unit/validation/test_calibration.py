@@ -178,3 +178,23 @@ def test_the_reference_models_calibration(ctx: Context) -> None:
     assert (evidence["sample"], evidence["rows"], evidence["events"]) == ("validation", 300, 90)
     assert evidence["ece"] < 0.1
     assert 0.7 <= evidence["slope"] <= 1.3
+
+
+def test_the_hosmer_lemeshow_evidence_states_its_power_at_these_rows() -> None:
+    by_rows = {}
+    for rows in (300, 3000):
+        [ece] = CalibrationGate().evaluate(
+            toy_input(toy_spec(slope_range=None, min_hosmer_lemeshow_p=None), drawn(5, rows))
+        )
+        by_rows[rows] = ece.evidence["hosmer_lemeshow_power"]
+    small, large = by_rows[300], by_rows[3000]
+    assert (small["rows"], large["rows"], small["alpha"]) == (300, 3000, 0.05)
+    # ten times the rows: about a third of the gap (1/sqrt(10), groups differ a little)
+    assert large["detectable_gap"] == pytest.approx(small["detectable_gap"] / np.sqrt(10), rel=0.1)
+    assert "At 3,000 rows in 10 groups" in large["statement"]
+    assert "ECE and the calibration slope are the judged measures" in large["statement"]
+    [*_, hl] = CalibrationGate().evaluate(
+        toy_input(toy_spec(**{**FULL, "min_hosmer_lemeshow_p": 0.01}), drawn(5, 300))
+    )
+    assert hl.gate == "calibration.hosmer_lemeshow_p"
+    assert hl.evidence["hosmer_lemeshow_power"]["alpha"] == 0.01

@@ -25,6 +25,14 @@ then reported as not computed (a ``min_hosmer_lemeshow_p`` fails with that note)
 
 Every result carries the same evidence: all values, the fit's standard errors, the
 Hosmer–Lemeshow groups and the calibration table by score band under ``"table"``.
+
+The test's power grows with n, so its evidence says what it can see: ``hosmer_lemeshow_power``
+holds the gap between a group's mean score and its event rate that the test detects with 80%
+power at ``min_hosmer_lemeshow_p`` (0.05 when unset) on these rows, the same at ten times the
+rows, and a ``statement`` in words. At a few hundred rows the gap is several points; at
+thousands it is a fraction of a point, which is why ECE and the slope are the judged measures
+and Hosmer–Lemeshow is best left unset (its numbers stay in the evidence) or sized to the gap
+that matters.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from riskops.statistics.calibration import (
     calibration_table,
     expected_calibration_error,
     hosmer_lemeshow,
+    hosmer_lemeshow_power,
     logistic_recalibration,
 )
 from riskops.validation.gate import (
@@ -51,6 +60,8 @@ from riskops.validation.gate import (
 
 KIND = "riskops.gate/calibration@1"
 HOSMER_LEMESHOW_GROUPS = 10
+DEFAULT_HL_ALPHA = 0.05
+"""The level the power statement uses when ``min_hosmer_lemeshow_p`` is unset."""
 
 
 def calibration_evidence(
@@ -63,6 +74,9 @@ def calibration_evidence(
         hosmer_lemeshow(sample.y, sample.scores, groups=HOSMER_LEMESHOW_GROUPS).as_dict()
         if weights is None
         else {"statistic": None, "df": None, "p_value": None, "groups": []}
+    )
+    power = hosmer_lemeshow_power(
+        hl["groups"], alpha=config.min_hosmer_lemeshow_p or DEFAULT_HL_ALPHA
     )
     return {
         "sample": sample.name,
@@ -84,6 +98,8 @@ def calibration_evidence(
         "fit_converged": fit.converged,
         "slope_range": list(config.slope_range) if config.slope_range is not None else None,
         "hosmer_lemeshow": hl,
+        # beside the test, not inside it, so that documents list each of its values
+        "hosmer_lemeshow_power": power.as_dict() if power is not None else None,
         "table": [
             band.as_dict()
             for band in calibration_table(
