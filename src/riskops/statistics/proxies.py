@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,7 @@ def combined_auc(
     """Cross-validated AUC of predicting ``groups`` from all ``features`` (module docstring);
     None with fewer than two groups or a group of fewer than ``folds`` rows."""
     from sklearn.compose import ColumnTransformer
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -145,7 +147,10 @@ def combined_auc(
         LogisticRegression(max_iter=2000),
     )
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    probabilities = cross_val_predict(model, frame, labels, cv=splits, method="predict_proba")
+    with warnings.catch_warnings():
+        # A fit stopped at max_iter still ranks rows; the AUC, not the coefficients, is used.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probabilities = cross_val_predict(model, frame, labels, cv=splits, method="predict_proba")
     if len(names) == 2:
         return float(roc_auc_score(labels == names[1], probabilities[:, 1]))
     return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro"))

@@ -52,6 +52,7 @@ from riskops.validation.gate import GateInput, GateResult, Sample, threshold_che
 KIND = "riskops.gate/fairness@1"
 MISSING = "missing"
 SEED = 20_261_129
+PROXY_ROWS = 20_000  # rows the proxy analysis reads at most (a seeded sample beyond)
 POWER_METHOD = (
     "smallest difference from the other rows detectable at alpha 0.05 (two-sided) with 80% "
     "power: (z_0.975 + z_0.8) * sqrt(p (1 - p) (1/n_group + 1/n_rest)) = 2.802 * sqrt(...), "
@@ -338,6 +339,11 @@ def proxy_result(
         str(n) for n, size in zip(names, sizes, strict=True) if n != MISSING and size >= FOLDS
     ]
     keep = np.isin(labels, usable)
+    available = int(keep.sum())
+    if available > PROXY_ROWS:  # a seeded sample bounds the classifier's time on large data
+        chosen = np.random.default_rng(SEED).choice(np.flatnonzero(keep), PROXY_ROWS, replace=False)
+        keep = np.zeros_like(keep)
+        keep[chosen] = True
     features = sample.features.loc[keep].reset_index(drop=True)
     kept = labels[keep]
     is_feature = attribute in {f.name for f in spec.features}
@@ -346,6 +352,7 @@ def proxy_result(
         "attribute_is_feature": is_feature,
         "data": f"{sample.name} rows",
         "rows": int(keep.sum()),
+        "rows_available": available,
         "groups": usable,
         "method": (
             "per feature: bias-corrected Cramér's V with the groups (numbers cut at deciles); "
