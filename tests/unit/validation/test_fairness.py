@@ -30,7 +30,7 @@ from riskops.statistics.fairness import (
 from riskops.statistics.proportions import minimum_detectable_difference
 from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, Sample
-from riskops.validation.gates import fairness as fairness_gate
+from riskops.validation.gates import proxies as proxies_gate
 from riskops.validation.gates.fairness import (
     FairnessGate,
     attribute_groups,
@@ -400,7 +400,7 @@ def test_a_slight_calibration_gap_on_few_rows_is_not_conclusive() -> None:
 def test_the_proxy_analysis_reads_a_seeded_sample_of_large_data(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(fairness_gate, "PROXY_ROWS", 100)
+    monkeypatch.setattr(proxies_gate, "PROXY_ROWS", 100)
     data = crafted()
     first = next(r for r in FairnessGate().evaluate(data) if r.metric == "proxy_auc")
     assert (first.evidence["rows"], first.evidence["rows_available"]) == (100, 800)

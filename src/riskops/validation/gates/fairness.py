@@ -17,6 +17,15 @@ group (``group``, ``count``, ``approval_rate``, ``true_positive_rate``, ``mean_s
 ``observed_rate``, ``excluded``); ``reference``, the compared group with the highest approval
 rate (the four-fifths rule's comparator); the three statistics; and ``exclusions``, which names
 the groups too small to compare.
+
+How sure, which way, and how strong (``bootstrap_resamples`` > 0): ``ci`` and ``comparisons``
+give each statistic's bootstrap interval (rows resampled within each group) and whether the
+threshold lies inside it (the result is then not conclusive); ``group_intervals`` each group's
+rates with intervals; ``calibration_by_group`` each group's predicted and observed risk and the
+words for its direction ("risk over-predicted for ..."); ``decisions_by_group`` the policy's
+outcomes per group with Wilson intervals; ``power`` the smallest difference each group's size
+lets a comparison detect (``power_method`` states the formula). Each attribute also gets
+``fairness.<attribute>.proxy_auc`` (reported; :mod:`riskops.validation.gates.proxies`).
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ import pandas as pd
 
 from riskops.scoring.policy import FAVOURABLE, DecisionPolicy
 from riskops.spec import FairnessGate as FairnessConfig
-from riskops.spec import ModelSpec
 from riskops.statistics.bootstrap import Interval
 from riskops.statistics.fairness import (
     FairnessIntervals,
@@ -46,13 +54,12 @@ from riskops.statistics.proportions import (
     minimum_detectable_difference,
     wilson_interval,
 )
-from riskops.statistics.proxies import FOLDS, combined_auc, feature_proxies
-from riskops.validation.gate import GateInput, GateResult, Sample, threshold_check
+from riskops.validation.gate import GateInput, GateResult, threshold_check
+from riskops.validation.gates.proxies import proxy_result
 
 KIND = "riskops.gate/fairness@1"
 MISSING = "missing"
 SEED = 20_261_129
-PROXY_ROWS = 20_000  # rows the proxy analysis reads at most (a seeded sample beyond)
 POWER_METHOD = (
     "smallest difference from the other rows detectable at alpha 0.05 (two-sided) with 80% "
     "power: (z_0.975 + z_0.8) * sqrt(p (1 - p) (1/n_group + 1/n_rest)) = 2.802 * sqrt(...), "
@@ -326,79 +333,6 @@ def group_power(
     return rows
 
 
-def proxy_result(
-    spec: ModelSpec, sample: Sample, attribute: str, config: FairnessConfig
-) -> GateResult:
-    """``fairness.<attribute>.proxy_auc`` (reported): how well the model's features predict
-    the attribute's groups on ``sample`` (:mod:`riskops.statistics.proxies`), with every
-    feature's Cramér's V, ranked."""
-    groups, _ = attribute_groups(sample.raw[attribute], attribute, config)
-    labels = groups.to_numpy()
-    names, sizes = np.unique(labels, return_counts=True)
-    usable = [
-        str(n) for n, size in zip(names, sizes, strict=True) if n != MISSING and size >= FOLDS
-    ]
-    keep = np.isin(labels, usable)
-    available = int(keep.sum())
-    if available > PROXY_ROWS:  # a seeded sample bounds the classifier's time on large data
-        chosen = np.random.default_rng(SEED).choice(np.flatnonzero(keep), PROXY_ROWS, replace=False)
-        keep = np.zeros_like(keep)
-        keep[chosen] = True
-    features = sample.features.loc[keep].reset_index(drop=True)
-    kept = labels[keep]
-    is_feature = attribute in {f.name for f in spec.features}
-    evidence: dict[str, Any] = {
-        "attribute": attribute,
-        "attribute_is_feature": is_feature,
-        "data": f"{sample.name} rows",
-        "rows": int(keep.sum()),
-        "rows_available": available,
-        "groups": usable,
-        "method": (
-            "per feature: bias-corrected Cramér's V with the groups (numbers cut at deciles); "
-            f"all features: {FOLDS}-fold cross-validated AUC of a logistic regression "
-            "predicting the group (0.5: no information, 1: a perfect proxy)"
-        ),
-    }
-    auc = combined_auc(features, kept, folds=FOLDS, seed=SEED) if len(usable) >= 2 else None
-    if auc is None:
-        evidence["status"] = "not_applicable"
-        evidence["note"] = (
-            f"{attribute} has fewer than two groups of at least {FOLDS} rows in the "
-            f"{sample.name} rows, so there is nothing to tell apart"
-        )
-    else:
-        proxies = feature_proxies(features, kept)
-        evidence["features"] = [p.as_dict() for p in proxies]
-        own = (
-            f"{attribute} is itself a model feature"
-            if is_feature
-            else f"{attribute} is not a model feature"
-        )
-        strongest = proxies[0] if proxies else None
-        evidence["note"] = (
-            f"{own}; the features together predict its groups with cross-validated AUC "
-            f"{auc:.3f}"
-            + (
-                f"; the strongest single carrier is {strongest.feature} "
-                f"(Cramér's V {strongest.cramers_v:.3f})"
-                if strongest is not None
-                else ""
-            )
-        )
-    return GateResult(
-        gate=f"fairness.{attribute}.proxy_auc",
-        kind=KIND,
-        metric="proxy_auc",
-        value=auc,
-        threshold=None,
-        comparison="n/a",
-        severity=config.severity,
-        passed=True,
-        evidence=evidence,
-    )
-
-
 class FairnessGate:
     name = "fairness"
 
@@ -532,5 +466,16 @@ class FairnessGate:
                         why_none=too_few,
                     )
                 )
-            results.append(proxy_result(data.spec, data.train, attribute, config))
+            train_groups, _ = attribute_groups(data.train.raw[attribute], attribute, config)
+            results.append(
+                proxy_result(
+                    data.spec,
+                    data.train,
+                    attribute,
+                    train_groups.where(train_groups != MISSING),
+                    severity=config.severity,
+                    kind=KIND,
+                    seed=SEED,
+                )
+            )
         return results
