@@ -26,6 +26,10 @@ Across the groups large enough to compare (``count >= min_group_size``):
 Each statistic is None when fewer than two groups take part. The per-group numbers come from
 fairlearn's ``MetricFrame``.
 
+:func:`bootstrap_intervals` puts a percentile bootstrap interval (Efron and Tibshirani 1993,
+ch. 13; :mod:`riskops.statistics.bootstrap`) on every group number and on each comparison,
+resampling rows within each group (a stratified bootstrap: group sizes stay as observed).
+
 Example::
 
     >>> outcomes = group_outcomes(["a", "a", "b", "b"], [0, 1, 0, 1], [0.1, 0.3, 0.1, 0.1],
