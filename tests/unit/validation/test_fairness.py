@@ -319,7 +319,7 @@ def test_a_model_biased_against_the_young_fails_a_blocking_fairness_gate(
     assert proxies.evidence["note"].startswith("age_in_years is itself a model feature")
 
 
-def crafted(rows: int = 400) -> GateInput:
+def crafted(rows: int = 400, resamples: int = 300) -> GateInput:
     """Group a is scored riskier than its outcomes (0.35 against a 15% event rate), group b
     safer (0.30 against 50%)."""
     rng = np.random.default_rng(12)
@@ -340,7 +340,7 @@ def crafted(rows: int = 400) -> GateInput:
             "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
             "trainer": {"entrypoint": "trainer.py:fit"},
             "policy": {"approve_below": 0.3, "decline_from": 0.45},
-            "gates": {"fairness": {"bootstrap_resamples": 300}},
+            "gates": {"fairness": {"bootstrap_resamples": resamples}},
         }
     )
     features = pd.DataFrame({"x": scores})
@@ -406,3 +406,13 @@ def test_the_proxy_analysis_reads_a_seeded_sample_of_large_data(
     assert (first.evidence["rows"], first.evidence["rows_available"]) == (100, 800)
     again = next(r for r in FairnessGate().evaluate(data) if r.metric == "proxy_auc")
     assert again.value == first.value
+
+
+def test_without_resamples_there_are_no_intervals_but_the_direction_is_still_named() -> None:
+    evidence = FairnessGate().evaluate(crafted(resamples=0))[0].evidence
+    assert (evidence["ci"], evidence["comparisons"]) == ({}, [])
+    assert all(g["approval_rate_ci"] is None for g in evidence["group_intervals"])
+    a = next(r for r in evidence["calibration_by_group"] if r["group"] == "a")
+    assert a["gap_ci"] is None
+    assert a["words"].startswith("risk over-predicted for a")
+    assert all(d["rate_ci"] is not None for d in evidence["decisions_by_group"])  # Wilson
