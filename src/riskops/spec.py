@@ -532,6 +532,9 @@ class FairnessGate(_Strict):
     bands: dict[str, tuple[float, ...]] = Field(default_factory=dict)
     groups: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)
     min_group_size: Annotated[int, Field(ge=1)] = 30
+    # Stratified bootstrap intervals of every group number and comparison (0: none).
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 500
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     severity: Severity = "blocking"
 
     @model_validator(mode="after")

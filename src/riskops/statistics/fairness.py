@@ -26,6 +26,10 @@ Across the groups large enough to compare (``count >= min_group_size``):
 Each statistic is None when fewer than two groups take part. The per-group numbers come from
 fairlearn's ``MetricFrame``.
 
+:func:`bootstrap_intervals` puts a percentile bootstrap interval (Efron and Tibshirani 1993,
+ch. 13; :mod:`riskops.statistics.bootstrap`) on every group number and on each comparison,
+resampling rows within each group (a stratified bootstrap: group sizes stay as observed).
+
 Example::
 
     >>> outcomes = group_outcomes(["a", "a", "b", "b"], [0, 1, 0, 1], [0.1, 0.3, 0.1, 0.1],
@@ -44,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from riskops.errors import MissingExtraError
+from riskops.statistics.bootstrap import Interval, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -202,3 +207,147 @@ def reference_group(outcomes: Sequence[GroupOutcome]) -> str | None:
     if not compared:
         return None
     return max(compared, key=lambda o: o.approval_rate).group
+
+
+# --- Intervals -------------------------------------------------------------------------------
+
+_CELLS = 4_000_000  # resample counts held at once: bounds memory on large groups
+
+
+@dataclass(frozen=True)
+class GroupIntervals:
+    """Percentile bootstrap intervals of one group's numbers (``[low, high]`` each; None when
+    no replicate is defined, e.g. a group without good applicants has no TPR)."""
+
+    group: str
+    approval_rate: Interval
+    true_positive_rate: Interval
+    mean_score: Interval
+    observed_rate: Interval
+    calibration_gap: Interval
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison statistic between the two groups that set it at the estimate, with its
+    bootstrap interval: ``low_group``'s number against ``high_group``'s."""
+
+    statistic: str
+    value: float
+    low_group: str
+    high_group: str
+    interval: Interval
+
+
+@dataclass(frozen=True)
+class FairnessIntervals:
+    groups: tuple[GroupIntervals, ...]
+    comparisons: tuple[Comparison, ...]
+    resamples: int
+    confidence: float
+    seed: int
+
+
+def _replicate_sums(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, k) column sums of ``values`` (n, k) over resamples of its n rows, drawn in
+    chunks so that no more than ``_CELLS`` counts are held at once."""
+    rows = values.shape[0]
+    step = max(1, _CELLS // rows)
+    out = np.empty((resamples, values.shape[1]), dtype=np.float64)
+    for start in range(0, resamples, step):
+        chunk = min(step, resamples - start)
+        drawn = rng.integers(0, rows, size=(chunk, rows))
+        offsets = (np.arange(chunk) * rows)[:, np.newaxis]
+        counts = np.bincount((drawn + offsets).ravel(), minlength=chunk * rows)
+        out[start : start + chunk] = counts.reshape(chunk, rows) @ values
+    return out
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+
+
+def _pair(outcomes: Sequence[GroupOutcome], value: Any) -> tuple[GroupOutcome, GroupOutcome] | None:
+    """The compared groups with the lowest and the highest ``value`` (two distinct groups)."""
+    ranked = sorted(
+        (o for o in _compared(outcomes) if value(o) is not None), key=lambda o: value(o)
+    )
+    return (ranked[0], ranked[-1]) if len(ranked) >= 2 else None
+
+
+def bootstrap_intervals(
+    groups: Sequence[str] | np.ndarray,
+    y: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    approved: Sequence[bool] | np.ndarray,
+    outcomes: Sequence[GroupOutcome],
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> FairnessIntervals:
+    """Stratified percentile bootstrap of :func:`group_outcomes` and of the three comparisons.
+
+    Each group's rows are resampled within the group (its size stays fixed, as the comparison
+    was designed), ``resamples`` times, by numpy's PCG64 seeded with ``seed``. A comparison
+    keeps the two groups that set it at the estimate (the approval-rate ratio is the lowest
+    group's rate over the reference's; the differences are the highest group's number minus
+    the lowest's) and is recomputed on each replicate, so its interval is centred on the
+    estimate instead of being pushed up by picking the extreme groups anew on each resample.
+    A replicate where a ratio's reference approves nobody is 1 when the other group approves
+    nobody too, and undefined otherwise.
+    """
+    group_arr = np.asarray(groups, dtype=object)
+    y_arr = np.asarray(y, dtype=np.float64)
+    approved_arr = np.asarray(approved, dtype=np.float64)
+    good = 1.0 - y_arr
+    columns = np.column_stack(
+        [approved_arr, approved_arr * good, good, np.asarray(scores, dtype=np.float64), y_arr]
+    )
+    rng = np.random.default_rng(seed)
+    replicates: dict[str, dict[str, np.ndarray]] = {}
+    for o in outcomes:
+        sums = _replicate_sums(columns[group_arr == o.group], resamples, rng)
+        rows = float(o.count)
+        mean_score, observed = sums[:, 3] / rows, sums[:, 4] / rows
+        replicates[o.group] = {
+            "approval_rate": sums[:, 0] / rows,
+            "true_positive_rate": _ratio(sums[:, 1], sums[:, 2]),
+            "mean_score": mean_score,
+            "observed_rate": observed,
+            "calibration_gap": mean_score - observed,
+        }
+
+    def interval(values: np.ndarray) -> Interval:
+        return percentile_interval(values, confidence)
+
+    per_group = tuple(
+        GroupIntervals(group=g, **{k: interval(v) for k, v in r.items()})
+        for g, r in replicates.items()
+    )
+    comparisons: list[Comparison] = []
+    pair = _pair(outcomes, lambda o: o.approval_rate)
+    if pair is not None:
+        low, high = (replicates[o.group]["approval_rate"] for o in pair)
+        ratios = np.where(high > 0, low / np.where(high > 0, high, 1), np.where(low > 0, np.nan, 1))
+        value = approval_rate_ratio(outcomes)
+        assert value is not None
+        comparisons.append(
+            Comparison("approval_rate_ratio", value, pair[0].group, pair[1].group, interval(ratios))
+        )
+    for statistic, metric, estimate in (
+        ("equal_opportunity_difference", "true_positive_rate", equal_opportunity_difference),
+        ("calibration_difference", "calibration_gap", calibration_difference),
+    ):
+        pair = _pair(outcomes, lambda o, m=metric: getattr(o, m))
+        value = estimate(outcomes)
+        if pair is None or value is None:
+            continue
+        low, high = (replicates[o.group][metric] for o in pair)
+        comparisons.append(
+            Comparison(statistic, value, pair[0].group, pair[1].group, interval(high - low))
+        )
+    return FairnessIntervals(per_group, tuple(comparisons), resamples, confidence, seed)

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import insert, select, update
 
 from riskops.audit import list_events
@@ -337,3 +338,35 @@ def test_pdf_without_weasyprint_says_which_extra_to_install(
         render_documents(ctx, ref, tmp_path / "pdf", formats=("pdf",))
     assert raised.value.hint == "Install it with: pip install 'riskops[pdf]'"
     assert not (tmp_path / "pdf").exists()
+
+
+def test_the_report_and_the_card_show_fairness_by_group_as_recorded(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("html", "md"))
+    html = (tmp_path / "credit-scoring-v1-validation-report.html").read_text()
+    md = (tmp_path / "credit-scoring-v1-validation-report.md").read_text()
+    fairness = [g for g in _gates(ctx, deployed) if g.gate.startswith("fairness.")]
+    section = html.split('id="fairness-by-group"')[1].split('id="evidence"')[0]
+    md_section = md.split("## Fairness by group")[1].split("## Evidence")[0]
+    card = (tmp_path / "credit-scoring-v1-model-card.md").read_text()
+    card_section = card.split("## Fairness")[1].split("## Explainability")[0]
+    for g in fairness:
+        e = g.evidence
+        for row in e.get("calibration_by_group", []):
+            assert str(escape(row["words"])) in section
+            assert f"- {row['words']}" in md_section
+            assert row["words"] in card_section
+        for c in e.get("comparisons", []):
+            low, high = c["interval"]
+            assert f"[{number(low)}, {number(high)}]" in section
+        for row in e.get("decisions_by_group", []):
+            assert f"| {row['outcome']} | {row['count']} |" in md_section
+        for f in e.get("features", []):
+            assert f"| `{f['feature']}` | {number(f['cramers_v'])} |" in md_section
+        if g.metric == "proxy_auc":
+            assert f"Proxies for {e['attribute']}" in section
+            assert f"**{e['attribute']}** proxies: {e['note']}." in card_section
+    # One table per attribute, however many results share its evidence.
+    assert md_section.count("### age_in_years") == 1

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from riskops.context import Context
 from riskops.errors import SpecError
+from riskops.scoring.policy import DecisionPolicy
 from riskops.spec import FairnessGate as FairnessConfig
-from riskops.spec import load_spec
+from riskops.spec import ModelSpec, load_spec
 from riskops.statistics.fairness import (
     approval_rate_ratio,
     calibration_difference,
@@ -26,10 +27,21 @@ from riskops.statistics.fairness import (
     group_outcomes,
     reference_group,
 )
+from riskops.statistics.proportions import minimum_detectable_difference
 from riskops.training.pipeline import train
-from riskops.validation.gates.fairness import attribute_groups, band_labels, banded, regrouped
+from riskops.validation.gate import GateInput, Sample
+from riskops.validation.gates import proxies as proxies_gate
+from riskops.validation.gates.fairness import (
+    FairnessGate,
+    attribute_groups,
+    band_labels,
+    banded,
+    calibration_words,
+    regrouped,
+)
 from riskops.validation.run import validate
 from tests.conftest import SPEC
+from tests.unit.validation.toys import toy_input
 
 
 def fixed_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,6 +227,7 @@ def test_the_reference_model_records_its_fairness_and_the_age_gap_is_advisory(
             "approval_rate_ratio",
             "equal_opportunity_difference",
             "calibration_difference",
+            "proxy_auc",
         )
     }
     assert all(
@@ -238,6 +251,29 @@ def test_the_reference_model_records_its_fairness_and_the_age_gap_is_advisory(
         "Groups with fewer than 30 rows are reported but not compared: no (10)."
     )
     assert "nothing to compare" in foreign.evidence["note"]
+    # Every comparison carries its interval, and says whether the threshold lies inside it.
+    assert {c["statistic"] for c in age.evidence["comparisons"]} == set(age.evidence["ci"])
+    for comparison in age.evidence["comparisons"]:
+        low, high = comparison["interval"]
+        assert comparison["threshold_inside"] == (low <= comparison["threshold"] <= high)
+    # Per outcome, each group's decisions add up to the group.
+    for group in age.evidence["groups"]:
+        mine = [d for d in age.evidence["decisions_by_group"] if d["group"] == group["group"]]
+        assert [d["outcome"] for d in mine] == ["approve", "refer", "decline"]
+        assert sum(d["count"] for d in mine) == group["count"]
+        assert sum(d["rate"] for d in mine) == pytest.approx(1.0)
+    # The detectable difference follows from the group sizes on record.
+    rows = age.evidence["rows"]
+    approval = sum(g["count"] * g["approval_rate"] for g in age.evidence["groups"]) / rows
+    for group, power in zip(age.evidence["groups"], age.evidence["power"], strict=True):
+        assert power["detectable_approval_rate_difference"] == pytest.approx(
+            minimum_detectable_difference(group["count"], rows - group["count"], rate=approval)
+        )
+    proxies = results["fairness.age_in_years.proxy_auc"]
+    assert proxies.status == "reported"
+    assert proxies.evidence["attribute_is_feature"] is False
+    assert len(proxies.evidence["features"]) == len(load_spec(SPEC).spec.features)
+    assert 0.0 <= proxies.value <= 1.0
 
 
 BIASED_TRAINER = '''
@@ -276,3 +312,107 @@ def test_a_model_biased_against_the_young_fails_a_blocking_fairness_gate(
     opportunity = blocking["fairness.age_in_years.equal_opportunity_difference"]
     assert opportunity.value == pytest.approx(older["true_positive_rate"])
     assert opportunity.value > 0.5
+    # Age is a feature here: the proxy analysis says so and ranks it first.
+    proxies = next(r for r in outcome.results if r.gate == "fairness.age_in_years.proxy_auc")
+    assert proxies.evidence["attribute_is_feature"] is True
+    assert proxies.evidence["features"][0]["feature"] == "age_in_years"
+    assert proxies.evidence["note"].startswith("age_in_years is itself a model feature")
+
+
+def crafted(rows: int = 400, resamples: int = 300) -> GateInput:
+    """Group a is scored riskier than its outcomes (0.35 against a 15% event rate), group b
+    safer (0.30 against 50%)."""
+    rng = np.random.default_rng(12)
+    groups = np.array(["a"] * rows + ["b"] * rows, dtype=object)
+    y = np.concatenate([rng.random(rows) < 0.15, rng.random(rows) < 0.5]).astype(int)
+    scores = np.concatenate([rng.uniform(0.15, 0.55, size=rows), rng.uniform(0.1, 0.5, size=rows)])
+    spec = ModelSpec.model_validate(
+        {
+            "name": "toy-model",
+            "intended_use": "Checking the fairness gate.",
+            "risk_tier": "low",
+            "owner": "tests",
+            "data": {
+                "source": "toy.csv",
+                "label": {"column": "y", "positive": 1, "negative": 0},
+                "protected_attributes": ["grp"],
+            },
+            "features": [{"name": "x", "type": "numeric", "reason": "The only input"}],
+            "trainer": {"entrypoint": "trainer.py:fit"},
+            "policy": {"approve_below": 0.3, "decline_from": 0.45},
+            "gates": {"fairness": {"bootstrap_resamples": resamples}},
+        }
+    )
+    features = pd.DataFrame({"x": scores})
+    sample = Sample(
+        "validation", features.assign(grp=groups), features, scores[:, np.newaxis], y, scores
+    )
+    return toy_input(spec, sample)
+
+
+def test_calibration_direction_is_named_per_group_and_decision_rates_add_up() -> None:
+    data = crafted()
+    results = {r.gate: r for r in FairnessGate().evaluate(data)}
+    evidence = results["fairness.grp.approval_rate_ratio"].evidence
+    words = {row["group"]: row for row in evidence["calibration_by_group"]}
+    sample = data.validation
+    for group, direction in (("a", "over"), ("b", "under")):
+        mine = sample.raw["grp"].to_numpy() == group
+        predicted, observed = sample.scores[mine].mean(), sample.y[mine].mean()
+        assert words[group]["direction"] == f"{direction}-predicted"
+        assert words[group]["words"].startswith(
+            f"risk {direction}-predicted for {group} "
+            f"(predicted {predicted:.3f}, observed {observed:.3f})"
+        )
+        assert "not conclusively" not in words[group]["words"]  # 400 rows settle it
+    codes = DecisionPolicy.from_spec(data.spec).codes(sample.scores, sample.matrix)
+    for row in evidence["decisions_by_group"]:
+        mine = sample.raw["grp"].to_numpy() == row["group"]
+        outcome = DecisionPolicy.from_spec(data.spec).outcomes.index(row["outcome"])
+        assert row["count"] == int((codes[mine] == outcome).sum())
+        low, high = row["rate_ci"]
+        assert low <= row["rate"] <= high
+    for group in ("a", "b"):
+        rates = [d["rate"] for d in evidence["decisions_by_group"] if d["group"] == group]
+        assert sum(rates) == pytest.approx(1.0)
+    # The only feature is the score, which differs by group: a strong proxy, not the attribute.
+    proxies = results["fairness.grp.proxy_auc"]
+    assert proxies.evidence["attribute_is_feature"] is False
+    assert proxies.value is not None
+    assert proxies.value > 0.6
+
+
+def test_a_slight_calibration_gap_on_few_rows_is_not_conclusive() -> None:
+    evidence = FairnessGate().evaluate(crafted(rows=30))[0].evidence
+    rows = {r["group"]: r for r in evidence["calibration_by_group"]}
+    for row in rows.values():
+        low, high = row["gap_ci"]
+        assert ("not conclusively" in row["words"]) == (low <= 0.0 <= high)
+    # On 30 rows a's large gap still shows; b's smaller one does not.
+    assert "not conclusively" not in rows["a"]["words"]
+    assert "not conclusively" in rows["b"]["words"]
+    assert calibration_words("b", 0.3, 0.3, None) == (
+        "matched",
+        "risk matched for b (predicted 0.300, observed 0.300)",
+    )
+
+
+def test_the_proxy_analysis_reads_a_seeded_sample_of_large_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(proxies_gate, "PROXY_ROWS", 100)
+    data = crafted()
+    first = next(r for r in FairnessGate().evaluate(data) if r.metric == "proxy_auc")
+    assert (first.evidence["rows"], first.evidence["rows_available"]) == (100, 800)
+    again = next(r for r in FairnessGate().evaluate(data) if r.metric == "proxy_auc")
+    assert again.value == first.value
+
+
+def test_without_resamples_there_are_no_intervals_but_the_direction_is_still_named() -> None:
+    evidence = FairnessGate().evaluate(crafted(resamples=0))[0].evidence
+    assert (evidence["ci"], evidence["comparisons"]) == ({}, [])
+    assert all(g["approval_rate_ci"] is None for g in evidence["group_intervals"])
+    a = next(r for r in evidence["calibration_by_group"] if r["group"] == "a")
+    assert a["gap_ci"] is None
+    assert a["words"].startswith("risk over-predicted for a")
+    assert all(d["rate_ci"] is not None for d in evidence["decisions_by_group"])  # Wilson
