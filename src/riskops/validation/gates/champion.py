@@ -141,7 +141,9 @@ class ChampionGate:
 
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.champion
-        sample = data.held_out
+        # Choosing between versions is tuning: it uses the validation split, so the test
+        # partition stays unseen by every choice and its figures stay unbiased.
+        sample = data.validation
         if data.champion is None or sample.champion_scores is None:
             return [
                 GateResult(
