@@ -133,6 +133,8 @@ def test_the_report_says_where_its_figures_come_from_and_that_there_is_no_back_t
         # the German credit data has no dates
         assert "No back-test: the data has no dates" in text
         assert f"gate_results #{backtest.id}" in text
+        card = (tmp_path / f"credit-scoring-v1-model-card.{suffix}").read_text()
+        assert "more kept as the test partition" in card
 
 
 def test_plots_are_embedded_as_png_so_one_file_can_be_mailed(
