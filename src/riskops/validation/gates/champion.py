@@ -1,5 +1,6 @@
-"""Champion gate: on the same held-out rows, is the candidate not materially worse than the
-version serving in production? A non-inferiority test on the AUC difference.
+"""Champion gate: on the same validation rows, is the candidate not materially worse than the
+version serving in production? A non-inferiority test on the AUC difference. Choosing between
+versions is tuning, so it never uses the test partition (``data.split.holdout_size``).
 
 With ``d = AUC(candidate) − AUC(champion)``, margin ``δ = max_auc_drop`` and confidence ``c``
 (``gates.champion``), the candidate passes when the one-sided lower confidence bound of ``d``

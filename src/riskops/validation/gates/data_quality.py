@@ -1,6 +1,6 @@
 """Data-quality gate: is the data the version was trained on fit to train a credit model on?
 
-It looks at the training snapshot (all its rows: the training and the validation split) and,
+It looks at the training snapshot (all its rows: training, validation and test partition) and,
 for unseen categories, at the held-out rows. Results, thresholds from ``gates.data_quality``:
 
 * ``data_quality.schema`` — columns the spec needs (features, label, protected attributes,
