@@ -202,3 +202,13 @@ def store_snapshot(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
         for table in Base.metadata.sorted_tables:
             rows[table.name] = [tuple(r) for r in connection.execute(sqlalchemy.select(table))]
     return rows
+
+
+def reference_split() -> Any:
+    """The reference credit spec's partitions of its data (a SplitIndex), for tests that check
+    sizes without pinning them: the spec's split decides them."""
+    from riskops.datasets.prepared import prepare
+    from riskops.datasets.snapshot import load_snapshot
+    from riskops.spec import load_spec
+
+    return prepare(load_snapshot(DATA), load_spec(SPEC).spec).split

@@ -60,12 +60,22 @@ class Label(_Strict):
 
 
 class Split(_Strict):
-    """The train/validation split. ``time`` holds out the latest ``test_size`` share of rows
-    by ``time_column`` (or ``history.time_column``): validation is out of time."""
+    """The train/validation(/test) split. ``time`` holds out the latest ``test_size`` share
+    of rows by ``time_column`` (or ``history.time_column``): validation is out of time.
+
+    ``holdout_size`` keeps a further share of rows as a test partition, scored once per
+    version for the reported figures (with ``time``: the latest rows, after validation)."""
 
     method: Literal["stratified", "random", "time"] = "stratified"
     test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
     seed: int = 0
+    holdout_size: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        default=None,
+        description=(
+            "Share of all rows kept as the test partition, scored once per version for the "
+            "reported figures; None: the figures come from the validation split."
+        ),
+    )
     time_column: str | None = Field(
         default=None,
         description="method time: the column that orders rows (default: history.time_column).",
@@ -76,6 +86,11 @@ class Split(_Strict):
         if self.time_column is not None and self.method != "time":
             raise ValueError(
                 f"time_column applies to method: time only (method is {self.method!r})"
+            )
+        if self.holdout_size is not None and self.test_size + self.holdout_size >= 1.0:
+            raise ValueError(
+                f"test_size {self.test_size} and holdout_size {self.holdout_size} leave no "
+                "training rows; together they must stay below 1"
             )
         return self
 

@@ -14,6 +14,7 @@ import pytest
 
 from riskops.context import Context
 from riskops.decisions.replay import replay_decision, stored_decision
+from riskops.documents.render import render_documents
 from riskops.governance.approvals import approve
 from riskops.governance.deployments import deploy
 from riskops.history.offline import backfill, history_frame
@@ -44,7 +45,23 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
     run = validate(ctx, ref, actor="victor")
     results = {r.gate: r for r in run.results}
     assert run.passed, [name for name, r in results.items() if r.blocks]
-    assert results["performance.auc"].value > 0.8  # on the later 30%: out of time
+    assert results["performance.auc"].value > 0.8  # on the test partition: the latest 15%
+    # the back-test follows the test partition week by week, and the report shows each week
+    backtest = results["backtest.auc_by_period"]
+    assert backtest.status == "reported"
+    periods = backtest.evidence["periods"]
+    assert sum(p["rows"] for p in periods) == results["performance.auc"].evidence["rows"]
+    assert sum(p["events"] for p in periods) == results["performance.auc"].evidence["events"]
+    assert [p["period"] for p in periods] == sorted(p["period"] for p in periods)
+    assert backtest.value == min(p["auc"] for p in periods if p["auc"] is not None)
+    report = next(
+        p
+        for p in render_documents(ctx, ref, tmp_path / "docs", formats=("md",))
+        if p.name.endswith("validation-report.md")
+    ).read_text(encoding="utf-8")
+    assert "### Out-of-time back-test" in report
+    for p in periods:
+        assert f"| {p['period']} | {p['rows']} | {p['events']} |" in report
     approve(ctx, ref, actor="victor")
     approve(ctx, ref, actor="rita")
     deploy(ctx, ref, environment="production", actor="oscar")

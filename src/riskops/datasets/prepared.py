@@ -44,6 +44,22 @@ class Prepared:
     def y_validation(self) -> np.ndarray:
         return np.asarray(self.y[self.split.validation])
 
+    @property
+    def has_test(self) -> bool:
+        """Whether the spec keeps a test partition (``data.split.holdout_size``)."""
+        return self.split.test is not None
+
+    @property
+    def test_matrix(self) -> np.ndarray:
+        """The test partition's encoded rows (none when the spec keeps no test partition)."""
+        rows = self.split.test if self.split.test is not None else np.arange(0)
+        return np.asarray(self.matrix[rows])
+
+    @property
+    def y_test(self) -> np.ndarray:
+        rows = self.split.test if self.split.test is not None else np.arange(0)
+        return np.asarray(self.y[rows])
+
 
 def prepare(snapshot: Snapshot, spec: ModelSpec) -> Prepared:
     """Check ``snapshot`` against ``spec`` (raising DataSchemaError) and prepare it."""

@@ -134,6 +134,13 @@ def train(
     fit, trainer_file = resolve_trainer(loaded)
     used_params = {**spec.trainer.params, **(params or {})}
 
+    sizes = prepared.split.sizes()
+    progress(
+        "Split into "
+        + ", ".join(f"{rows} {part}" for part, rows in sizes.items())
+        + " rows"
+        + ("; the test rows stay unscored until validation" if prepared.has_test else "")
+    )
     progress(f"Training with {spec.trainer.entrypoint} on {len(prepared.split.train)} rows")
     try:
         model = fit(prepared.train_features, prepared.y_train, dict(used_params))
@@ -202,6 +209,8 @@ def train(
                 "split.method": spec.data.split.method,
                 "split.test_size": spec.data.split.test_size,
                 "split.seed": spec.data.split.seed,
+                "split.holdout_size": spec.data.split.holdout_size or "none",
+                **{f"split.{part}_rows": rows for part, rows in sizes.items()},
                 "trainer.entrypoint": spec.trainer.entrypoint,
             },
             metrics=metrics,

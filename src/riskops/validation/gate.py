@@ -180,8 +180,14 @@ class GateInput:
 
     ``score`` scores any encoded matrix with the candidate (for perturbation and grid tests);
     ``model`` is the candidate's native object (a LightGBM Booster or a scikit-learn
-    estimator, per ``flavor``). ``held_out`` is the out-of-time sample when the spec has one,
-    else the validation split.
+    estimator, per ``flavor``). ``test`` is the test partition (``data.split.holdout_size``),
+    None when the spec keeps none.
+
+    ``held_out`` is the sample the reported figures come from: the test partition when the
+    spec keeps one, else the out-of-time sample when the spec has one, else the validation
+    split. The test partition comes first because it is drawn from the training snapshot by
+    the spec's own rule and is scored once per version; an out-of-time file keeps its own
+    ``performance.out_of_time`` checks and the back-test.
     """
 
     spec: ModelSpec
@@ -193,10 +199,18 @@ class GateInput:
     model: Any
     flavor: str
     score: Callable[[np.ndarray], np.ndarray]
+    test: Sample | None = None
 
     @property
     def held_out(self) -> Sample:
+        if self.test is not None:
+            return self.test
         return self.out_of_time if self.out_of_time is not None else self.validation
+
+    @property
+    def snapshot_samples(self) -> tuple[Sample, ...]:
+        """Every partition of the training snapshot: train, validation and test if kept."""
+        return (self.train, self.validation) + ((self.test,) if self.test is not None else ())
 
 
 class Gate(Protocol):

@@ -30,6 +30,7 @@ from riskops.spec import parse_spec
 from riskops.store.tables import GateResultRecord, ValidationRunRecord
 from riskops.validation.gate import GateInput, GateResult, Sample, VersionInfo, counts, settle
 from riskops.validation.gates import GATES
+from riskops.validation.partitions import earlier_versions, partition_key, reuse_result
 
 Progress = Callable[[str], None]
 
@@ -164,6 +165,17 @@ def validate(
         prepared.validation_matrix,
         prepared.y_validation,
     )
+    test_sample = None
+    if split.test is not None:
+        progress(f"Scoring {len(split.test)} test rows, once, for the reported figures")
+        test_sample = sample(
+            "test",
+            split.test,
+            raw,
+            prepared.features.iloc[split.test].reset_index(drop=True),
+            prepared.test_matrix,
+            prepared.y_test,
+        )
     oot_sample = None
     if oot_snapshot is not None:
         oot = prepare(oot_snapshot, spec)
@@ -189,10 +201,19 @@ def validate(
         model=model,
         flavor=version.flavor,
         score=lambda matrix: predict_proba(model, matrix),
+        test=test_sample,
     )
+    key = partition_key(
+        gate_input,
+        data_fingerprint=version.data_fingerprint,
+        oot_fingerprint=oot_snapshot.fingerprint if oot_snapshot is not None else None,
+    )
+    with ctx.store.transaction() as session:
+        earlier = earlier_versions(session, key, excluding=ref)
     results = tuple(
         settle(
-            [result for gate in GATES for result in gate.evaluate(gate_input)],
+            [result for gate in GATES for result in gate.evaluate(gate_input)]
+            + [reuse_result(gate_input, key=key, earlier=earlier)],
             spec.gates.not_applicable,
         )
     )

@@ -116,6 +116,28 @@ def test_the_html_report_shows_every_gate_with_its_stored_value(
     assert "Not validated yet" not in html
 
 
+def test_the_report_says_where_its_figures_come_from_and_that_there_is_no_back_test(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("html", "md"))
+    gates = {g.gate: g for g in _gates(ctx, deployed)}
+    reuse, backtest = gates["partitions.test_reuse"], gates["backtest.auc_by_period"]
+    for suffix in ("html", "md"):
+        text = (tmp_path / f"credit-scoring-v1-validation-report.{suffix}").read_text()
+        assert "Test partition and back-test" in text
+        assert "come from the test partition (data.split.holdout_size)" in text
+        assert f"gate_results #{reuse.id}" in text
+        for part in reuse.evidence["partitions"]:
+            assert part["role"] in text
+            assert str(part["rows"]) in text
+        # the German credit data has no dates
+        assert "No back-test: the data has no dates" in text
+        assert f"gate_results #{backtest.id}" in text
+        card = (tmp_path / f"credit-scoring-v1-model-card.{suffix}").read_text()
+        assert "more kept as the test partition" in card
+
+
 def test_plots_are_embedded_as_png_so_one_file_can_be_mailed(
     shared: Shared, tmp_path: Path
 ) -> None:

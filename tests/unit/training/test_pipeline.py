@@ -12,8 +12,9 @@ from riskops.context import Context
 from riskops.errors import DataSchemaError, InputError, PermissionDeniedError, SpecError
 from riskops.registry.digest import directory_digest
 from riskops.registry.versions import ModelRef, get_version
+from riskops.spec import load_spec
 from riskops.training.pipeline import train
-from tests.conftest import SPEC, store_snapshot
+from tests.conftest import SPEC, reference_split, store_snapshot
 
 
 def mlflow_client(ctx: Context) -> mlflow.MlflowClient:
@@ -47,6 +48,14 @@ def test_training_registers_a_candidate_with_its_lineage(ctx: Context) -> None:
     assert mv.tags["riskops.trained_by"] == "alice"
     run = client.get_run(result.run_id)
     assert run.data.params["num_leaves"] == "8"
+    split = reference_split()
+    assert run.data.params["split.holdout_size"] == str(
+        load_spec(SPEC).spec.data.split.holdout_size
+    )
+    assert {
+        part: int(run.data.params[f"split.{part}_rows"]) for part in ("train", "validation", "test")
+    } == split.sizes()
+    assert "test_auc" not in run.data.metrics  # the test rows wait for validation
     assert run.data.tags["mlflow.source.git.commit"] == result.code_commit
     assert run.data.metrics["validation_auc"] == pytest.approx(result.metrics["validation_auc"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}

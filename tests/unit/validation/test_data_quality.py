@@ -21,7 +21,7 @@ from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, GateResult, Sample, VersionInfo
 from riskops.validation.gates.data_quality import DataQualityGate
 from riskops.validation.run import validate
-from tests.conftest import DATA, SPEC
+from tests.conftest import DATA, SPEC, reference_split
 
 
 def spec_with(edit: Callable[[dict[str, Any]], None] | None = None) -> ModelSpec:
@@ -197,4 +197,6 @@ def test_the_reference_models_data_quality(ctx: Context) -> None:
     assert leakage.threshold == 0.90
     assert leakage.evidence["worst"] == "status_of_existing_checking_account"
     assert leakage.value == pytest.approx(0.708, abs=0.001)
-    assert gates["data_quality.unseen_category_rate"].evidence["held_out_rows"] == 300
+    assert gates["data_quality.unseen_category_rate"].evidence["held_out_rows"] == len(
+        reference_split().test
+    )

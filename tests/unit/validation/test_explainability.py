@@ -27,7 +27,7 @@ from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, Sample, VersionInfo
 from riskops.validation.gates.explainability import ExplainabilityGate, global_importance
 from riskops.validation.run import validate
-from tests.conftest import DATA, SPEC
+from tests.conftest import DATA, SPEC, reference_split
 
 
 def reference_trainer() -> ModuleType:
@@ -75,7 +75,8 @@ def test_treeshap_importance_is_the_mean_absolute_contribution_that_adds_up_to_t
     assert isinstance(booster, lgb.Booster)
     matrix = data.held_out.matrix
     contributions = booster.predict(matrix, pred_contrib=True)
-    assert contributions.shape == (300, 18)  # 17 features and the expected value
+    # the validation rows (the helper builds no test sample); 17 features and the expected value
+    assert contributions.shape == (len(reference_split().validation), 18)
     margin = booster.predict(matrix, raw_score=True)
     np.testing.assert_allclose(contributions.sum(axis=1), margin, rtol=0, atol=1e-9)
 

@@ -17,7 +17,7 @@ from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, Sample, VersionInfo
 from riskops.validation.gates.robustness import RobustnessGate, feature_step, score_change
 from riskops.validation.run import validate
-from tests.conftest import SPEC
+from tests.conftest import SPEC, reference_split
 
 # amount, kind (categorical code), months; the second row has no months.
 MATRIX = np.array(
@@ -122,7 +122,7 @@ def test_the_reference_model_barely_moves(ctx: Context) -> None:
     assert result.passed
     assert result.value is not None
     assert 0.0 < result.value < 0.02
-    assert result.evidence["rows"] == 300
+    assert result.evidence["rows"] == len(reference_split().test)
     features = result.evidence["features"]
     assert len(features) == 6  # the spec's numeric features
     changes = [row["mean_abs_score_change"] for row in features]

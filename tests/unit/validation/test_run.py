@@ -11,6 +11,7 @@ from riskops.audit import list_events
 from riskops.context import Context
 from riskops.errors import ConflictError, IntegrityError, PermissionDeniedError
 from riskops.registry.versions import ModelRef, get_version
+from riskops.spec import load_spec
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
 from tests.conftest import SPEC, approve_and_deploy, store_snapshot
@@ -45,6 +46,8 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
         ),
     }
     assert {g.split(".")[0] for g in gates} == families | {
+        "backtest",
+        "partitions",
         "decisions",
         "fairness",
         "robustness",
@@ -56,8 +59,23 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     assert auc.value is not None
     assert auc.value > 0.7
     assert auc.kind == "riskops.gate/performance@1"
-    assert auc.evidence["rows"] == 300
-    assert auc.evidence["events"] == 90
+    # the reported figures come from the test partition, the spec's share of the 1,000 rows
+    split = load_spec(SPEC).spec.data.split
+    assert split.holdout_size is not None
+    assert auc.evidence["sample"] == "test"
+    assert auc.evidence["rows"] == round(split.holdout_size * 1000)
+    assert auc.evidence["events"] == round(split.holdout_size * 300)
+    reuse = gates["partitions.test_reuse"]
+    assert (reuse.status, reuse.value, reuse.evidence["earlier_versions"]) == ("reported", 0, [])
+    assert {p["partition"]: p["rows"] for p in reuse.evidence["partitions"]} == {
+        "train": 1000 - round((split.test_size + split.holdout_size) * 1000),
+        "validation": round(split.test_size * 1000),
+        "test": round(split.holdout_size * 1000),
+    }
+    # the German credit data has no dates: no back-test, and the result says so
+    backtest = gates["backtest.auc_by_period"]
+    assert backtest.status == "not_applicable"
+    assert "no dates" in backtest.evidence["note"]
     assert gates["champion.auc_difference"].evidence["champion"] is None
     with ctx.store.transaction() as session:
         assert get_version(session, ref).state == "validated"
@@ -71,7 +89,7 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     assert "no subject key" in duplicates.evidence["not_applicable"]
     assert gates["decisions.review_share"].status == "reported"
     counts = event.payload["counts"]
-    assert counts["not_applicable"] == 2
+    assert counts["not_applicable"] == 3
     assert sum(counts.values()) == len(outcome.results)
     assert event.payload["gates"]["data_quality.duplicate_subjects"]["status"] == "not_applicable"
 
@@ -116,6 +134,12 @@ def test_a_challenger_worse_than_the_champion_is_rejected(ctx: Context) -> None:
     )
     assert gate.value == pytest.approx(gate.evidence["lower_bound"])
     assert gate.value < -0.02
+    # choosing between versions uses the validation split, never the test partition
+    assert gate.evidence["rows"] == round(load_spec(SPEC).spec.data.split.test_size * 1000)
+    # the champion was validated on the same test rows first: the reuse count says so
+    [reuse] = [r for r in outcome.results if r.gate == "partitions.test_reuse"]
+    assert reuse.value == 1
+    assert reuse.evidence["earlier_versions"] == [str(champion)]
 
 
 def test_the_trainer_cannot_validate_their_own_model(ctx: Context) -> None:

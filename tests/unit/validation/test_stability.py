@@ -18,7 +18,7 @@ from riskops.training.pipeline import train
 from riskops.validation.gate import GateInput, Sample, VersionInfo
 from riskops.validation.gates.stability import StabilityGate as Gate
 from riskops.validation.run import validate
-from tests.conftest import DATA, SPEC
+from tests.conftest import DATA, SPEC, reference_split
 
 
 def reference_spec(**stability: Any) -> ModelSpec:
@@ -154,5 +154,6 @@ def test_the_reference_models_stability(ctx: Context) -> None:
     assert set(gates) == {"stability.score_psi", "stability.max_csi"}
     assert all(r.passed for r in gates.values())
     psi = gates["stability.score_psi"].evidence
-    assert (psi["expected_rows"], psi["actual_rows"]) == (700, 300)
+    split = reference_split()
+    assert (psi["expected_rows"], psi["actual_rows"]) == (len(split.train), len(split.test))
     assert len(gates["stability.max_csi"].evidence["features"]) == 17

@@ -1,6 +1,7 @@
 """The gate library; ``GATES`` runs in this order."""
 
 from riskops.validation.gate import Gate
+from riskops.validation.gates.backtest import BacktestGate
 from riskops.validation.gates.calibration import CalibrationGate
 from riskops.validation.gates.champion import ChampionGate
 from riskops.validation.gates.data_quality import DataQualityGate
@@ -15,6 +16,7 @@ from riskops.validation.gates.stability import StabilityGate
 
 GATES: tuple[Gate, ...] = (
     PerformanceGate(),
+    BacktestGate(),
     CalibrationGate(),
     DetectionGate(),
     DecisionsGate(),

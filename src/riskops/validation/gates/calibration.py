@@ -1,5 +1,6 @@
-"""Calibration gate: on the held-out rows (out-of-time when the spec has them, else the
-validation split), do the scores match the default rates observed?
+"""Calibration gate: on the held-out rows (the test partition when the spec keeps one, else
+out-of-time rows when the spec has them, else the validation split), do the scores match the
+default rates observed?
 
 Statistics (formulas and sources in ``riskops.statistics.calibration``): the expected
 calibration error over ``bins`` equal-width score bands, the calibration slope and intercept of

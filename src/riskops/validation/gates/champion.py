@@ -1,5 +1,6 @@
-"""Champion gate: on the same held-out rows, is the candidate not materially worse than the
-version serving in production? A non-inferiority test on the AUC difference.
+"""Champion gate: on the same validation rows, is the candidate not materially worse than the
+version serving in production? A non-inferiority test on the AUC difference. Choosing between
+versions is tuning, so it never uses the test partition (``data.split.holdout_size``).
 
 With ``d = AUC(candidate) − AUC(champion)``, margin ``δ = max_auc_drop`` and confidence ``c``
 (``gates.champion``), the candidate passes when the one-sided lower confidence bound of ``d``
@@ -141,7 +142,9 @@ class ChampionGate:
 
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.champion
-        sample = data.held_out
+        # Choosing between versions is tuning: it uses the validation split, so the test
+        # partition stays unseen by every choice and its figures stay unbiased.
+        sample = data.validation
         if data.champion is None or sample.champion_scores is None:
             return [
                 GateResult(

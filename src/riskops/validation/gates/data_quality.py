@@ -1,6 +1,6 @@
 """Data-quality gate: is the data the version was trained on fit to train a credit model on?
 
-It looks at the training snapshot (all its rows: the training and the validation split) and,
+It looks at the training snapshot (all its rows: training, validation and test partition) and,
 for unseen categories, at the held-out rows. Results, thresholds from ``gates.data_quality``:
 
 * ``data_quality.schema`` — columns the spec needs (features, label, protected attributes,
@@ -159,11 +159,12 @@ class DataQualityGate:
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.data_quality
         spec = data.spec
-        raw = pd.concat([data.train.raw, data.validation.raw], ignore_index=True)
-        features = pd.concat([data.train.features, data.validation.features], ignore_index=True)
-        y = np.concatenate([data.train.y, data.validation.y])
+        parts = data.snapshot_samples
+        raw = pd.concat([p.raw for p in parts], ignore_index=True)
+        features = pd.concat([p.features for p in parts], ignore_index=True)
+        y = np.concatenate([p.y for p in parts])
         snapshot = {
-            "data": "training snapshot (training and validation rows)",
+            "data": f"training snapshot ({', '.join(p.name for p in parts)} rows)",
             "rows": len(raw),
         }
 

@@ -1,6 +1,7 @@
 """Performance gate: discrimination and accuracy of the score on rows the model never saw.
 
-On the validation split, and on the out-of-time sample when the spec has one, it measures AUC,
+On the test partition (``data.split.holdout_size``; the validation split when the spec keeps
+none), and on the out-of-time sample when the spec has one, it measures AUC,
 Gini, KS, PR-AUC (average precision), Brier score and log-loss (formulas in
 ``riskops.statistics.discrimination``), each with a percentile bootstrap interval
 (``bootstrap_resamples`` resamples of the rows at ``confidence``, fixed seed, so a rerun gives
@@ -8,7 +9,7 @@ the same interval; ``riskops.statistics.bootstrap``).
 
 Each threshold set in ``gates.performance`` (``min_auc``, ``min_ks``, ``min_gini``,
 ``min_pr_auc``, ``max_brier``, ``max_log_loss``) gives one result per sample, named
-``performance.<metric>`` on the validation split and ``performance.out_of_time.<metric>`` on
+``performance.<metric>`` on the test partition (or validation split) and ``performance.out_of_time.<metric>`` on
 the out-of-time sample; the point estimate is compared with the threshold. The AUC is always
 reported (as ``n/a`` when ``min_auc`` is unset) so the documents have the sample's evidence:
 every value and interval, the ROC and precision–recall curves (101 points each, see
@@ -56,6 +57,7 @@ CHECKS: tuple[tuple[str, str, Literal[">=", "<="]], ...] = (
 
 _DESCRIPTION = {
     "validation": "validation split (rows held out from training)",
+    "test": "test partition (rows held out from training and tuning, scored once)",
     "out_of_time": "out-of-time sample (later applications)",
 }
 
@@ -103,7 +105,7 @@ class PerformanceGate:
 
     def evaluate(self, data: GateInput) -> list[GateResult]:
         config = data.spec.gates.performance
-        samples = [("performance", data.validation)]
+        samples = [("performance", data.test if data.test is not None else data.validation)]
         if data.out_of_time is not None:
             samples.append(("performance.out_of_time", data.out_of_time))
         results: list[GateResult] = []
