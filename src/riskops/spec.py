@@ -767,6 +767,11 @@ class ModelSpec(_Strict):
     )
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, Field(min_length=1)]
+    credit_institution: bool = Field(
+        default=False,
+        description="The provider is a credit institution under Union financial services law "
+        "(CRD): the Annex IV pack notes the EU AI Act's Arts. 17(4) and 72(4) derogations.",
+    )
     data: DataSpec
     features: Annotated[tuple[Feature, ...], Field(min_length=1)]
     trainer: Trainer
