@@ -159,11 +159,14 @@ _PATTERNS = {t.term: [_pattern(k) for k in t.keys] for t in GLOSSARY}
 
 
 def term_for(name: str) -> Term | None:
-    """The term a gate or metric name (``fairness.sex.approval_rate_ratio``) is about."""
+    """The term a gate or metric name (``fairness.sex.approval_rate_ratio``) is about: the one
+    with the longest matching key, so ``pr_auc`` is PR-AUC, not AUC."""
+    best: tuple[int, Term] | None = None
     for term in GLOSSARY:
-        if any(p.search(name) for p in _PATTERNS[term.term]):
-            return term
-    return None
+        for key, pattern in zip(term.keys, _PATTERNS[term.term], strict=True):
+            if pattern.search(name) and (best is None or len(key) > best[0]):
+                best = (len(key), term)
+    return best[1] if best is not None else None
 
 
 def terms_for(names: Iterable[str]) -> tuple[Term, ...]:
