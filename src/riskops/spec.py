@@ -24,6 +24,7 @@ Example (abridged; the full one is ``models/credit_scoring/model.yaml``)::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from pathlib import Path
@@ -784,6 +785,11 @@ class ModelSpec(_Strict):
     )
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, Field(min_length=1)]
+    credit_institution: bool = Field(
+        default=False,
+        description="The provider is a credit institution under Union financial services law "
+        "(CRD): the Annex IV pack notes the EU AI Act's Arts. 17(4) and 72(4) derogations.",
+    )
     data: DataSpec
     features: Annotated[tuple[Feature, ...], Field(min_length=1)]
     trainer: Trainer
@@ -791,6 +797,12 @@ class ModelSpec(_Strict):
     gates: Gates = Gates()
     monitoring: Monitoring = Monitoring()
     history: History | None = None
+    rationale: dict[str, Annotated[str, Field(min_length=3)]] = Field(
+        default_factory=dict,
+        description="Why each choice was made, by what it explains: a gate (fairness), a "
+        "threshold (calibration.max_ece), the policy, the split, a feature or a dropped one "
+        "(features.dropped.age). The documents show each entry next to what it explains.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -829,6 +841,7 @@ class ModelSpec(_Strict):
             )
         if self.history is not None:
             _check_history(self)
+        _check_rationale(self)
         split = self.data.split
         if split.method == "time" and split.time_column is None and self.history is None:
             raise ValueError(
@@ -945,6 +958,90 @@ class ModelSpec(_Strict):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    def rationale_of(self, gate: str) -> tuple[tuple[str, str], ...]:
+        """The rationale entries that explain the check ``gate`` (``calibration.ece``): its
+        family's (``calibration``) and those of its thresholds whose name the check carries
+        (``calibration.max_ece``), as (key, text) pairs."""
+        family, _, check = gate.partition(".")
+        found = []
+        for key, text in self.rationale.items():
+            head, _, field = key.partition(".")
+            if head != family:
+                continue
+            stem = re.sub(r"^(min|max)_(abs_)?", "", field)
+            if not field or stem in check or (check and check in field):
+                found.append((key, text))
+        return tuple(found)
+
+
+RATIONALE_SECTIONS = (
+    "kind",
+    "risk_tier",
+    "data",
+    "features",
+    "trainer",
+    "policy",
+    "monitoring",
+    "split",
+    "history",
+)
+"""Keys of ``rationale`` besides the gates: each alone, or with one of its fields
+(``policy.decline_from``); ``features.<feature>``, ``features.dropped.<name>`` for a feature
+left out, ``trainer.params.<param>``."""
+
+
+def rationale_keys(spec: ModelSpec) -> tuple[str, ...]:
+    """Every key a rationale entry of ``spec`` may have, but ``features.dropped.<name>``."""
+    keys: list[str] = []
+    for name, info in Gates.model_fields.items():
+        if name == "not_applicable":
+            continue
+        keys.append(name)
+        model = info.annotation
+        for candidate in getattr(model, "__args__", (model,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                keys.extend(f"{name}.{field}" for field in candidate.model_fields)
+    sections: dict[str, type[BaseModel]] = {
+        "data": DataSpec,
+        "trainer": Trainer,
+        "policy": Policy,
+        "monitoring": Monitoring,
+        "split": Split,
+        "history": History,
+    }
+    for section in RATIONALE_SECTIONS:
+        keys.append(section)
+        if section in sections:
+            keys.extend(f"{section}.{field}" for field in sections[section].model_fields)
+    keys.extend(f"features.{name}" for name in spec.feature_names)
+    keys.extend(f"trainer.params.{param}" for param in spec.trainer.params)
+    return tuple(keys)
+
+
+def _check_rationale(spec: ModelSpec) -> None:
+    """Every ``rationale`` key names something the spec has; a misspelt one is refused with
+    its nearest keys, so an explanation never silently loses what it explains."""
+    known = set(rationale_keys(spec))
+    for key in spec.rationale:
+        if key in known:
+            continue
+        if key.startswith("features.dropped.") and len(key) > len("features.dropped."):
+            dropped = key[len("features.dropped.") :]
+            if dropped in spec.feature_names:
+                raise ValueError(
+                    f"rationale.{key}: {dropped!r} is a feature of the spec, not a dropped "
+                    f"one; explain it under rationale.features.{dropped}"
+                )
+            continue
+        near = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+        raise ValueError(
+            f"rationale names {key!r}, which is nothing in the spec"
+            + (f"; did you mean {' or '.join(map(repr, near))}?" if near else "")
+            + " Keys are a gate (fairness) or its threshold (calibration.max_ece), data, split, "
+            "policy, trainer, monitoring or one of their fields, features.<feature> and "
+            "features.dropped.<name> for a feature left out"
+        )
 
 
 def _check_history(spec: ModelSpec) -> None:

@@ -276,3 +276,120 @@ def _profile_line(r: DocumentRecords) -> str:
         f"Reference profile {found}, fitted on the training split at registration and covered "
         "by the artifact digest (docs/monitoring.md)."
     )
+
+
+# The sections of Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019) that the
+# other sections do not already cover: factors, ethical considerations, caveats and
+# recommendations, each filled only from the records.
+
+
+def factors(r: DocumentRecords) -> tuple[str, ...]:
+    """The groups and conditions the model's performance may vary across: the protected
+    attributes and the groups the fairness gate compared (or could not), and the segment
+    monitoring splits windows by."""
+    spec = r.spec
+    if spec is None:
+        return ("The recorded spec did not parse, so no factor is known.",)
+    out: list[str] = []
+    declared = spec.data.protected_attributes
+    if not declared:
+        out.append(
+            "No protected attribute is declared in the data, so outcomes by group are not "
+            "evidenced: "
+            + (spec.gates.not_applicable.get("fairness") or "data.protected_attributes is empty.")
+        )
+    seen: set[str] = set()
+    for g in r.gates_of("fairness"):
+        attribute = g.evidence.get("attribute")
+        if not isinstance(attribute, str) or attribute in seen:
+            continue
+        seen.add(attribute)
+        groups = ev.fairness_groups(g.evidence) or []
+        compared = [str(x.get("group")) for x in groups if not x.get("excluded")]
+        excluded = [
+            f"{x.get('group')} ({x.get('count')} rows)" for x in groups if x.get("excluded")
+        ]
+        ids = [x.id for x in r.gates_of("fairness") if x.evidence.get("attribute") == attribute]
+        line = f"{attribute}: groups compared {', '.join(compared) or 'none'}"
+        if excluded:
+            line += f"; too small to compare: {', '.join(excluded)}"
+        out.append(line + f" ({cite('gate_results', ids)}).")
+    for attribute in declared:
+        if attribute not in seen:
+            out.append(f"{attribute}: declared, but no fairness result names it.")
+    if spec.monitoring.segment:
+        out.append(
+            f"In production, monitoring splits every window by {spec.monitoring.segment}, so "
+            "drift in one segment is seen apart."
+        )
+    return tuple(out)
+
+
+def ethical_considerations(r: DocumentRecords) -> tuple[str, ...]:
+    """What bears on fairness and the people scored, from the records: failed fairness checks,
+    fields left out and why, protected attributes used as features, and the safeguards."""
+    spec = r.spec
+    out: list[str] = []
+    failed = [g for g in r.gates_of("fairness") if g.status == "failed"]
+    for g in failed:
+        out.append(
+            f"Failed fairness check {g.gate}: {g.metric} {_value(g.value)} against "
+            f"{g.comparison} {_value(g.threshold)} ({g.severity}; gate_results #{g.id})."
+        )
+    if r.run is not None and r.gates_of("fairness") and not failed:
+        out.append("Every fairness check of the latest validation run passed or did not apply.")
+    if spec is None:
+        return tuple(out)
+    for key, text in spec.rationale.items():
+        if key.startswith("features.dropped."):
+            out.append(f"Left out of the features: {key.removeprefix('features.dropped.')}. {text}")
+    used = [f.name for f in spec.features if f.name in spec.data.protected_attributes]
+    if used:
+        out.append(
+            "Protected attributes used as features: "
+            + ", ".join(used)
+            + "; their use must be lawful and justified for the purpose."
+        )
+    out.append(
+        f"Every outcome but '{spec.outcomes.favourable}' states its principal reasons, cases in "
+        f"the '{spec.outcomes.review}' band are decided by a person, and logged decisions hold "
+        "the subject only as a pseudonym, the inputs encrypted under the subject's own key."
+    )
+    return tuple(out)
+
+
+def caveats(r: DocumentRecords, limits: Sequence[str]) -> tuple[str, ...]:
+    """Recommendations the records call for, after the limitations already listed."""
+    out: list[str] = []
+    if r.run is None:
+        out.append(f"Validate before any use: riskops validate {r.ref} --as <validator>.")
+    for g in r.gates:
+        if g.status == "failed" and g.severity == "advisory":
+            out.append(
+                f"{g.gate} failed (advisory): look at its evidence in the validation report "
+                "before relying on it, and decide on record whether it should block."
+            )
+    small = [
+        f"{g.evidence.get('attribute')}"
+        for g in r.gates_of("fairness")
+        if any(x.get("excluded") for x in (ev.fairness_groups(g.evidence) or []))
+    ]
+    if small:
+        out.append(
+            "Collect enough rows to compare the small groups of "
+            + ", ".join(sorted(set(small)))
+            + " before relying on fairness results for them."
+        )
+    if not r.monitoring_runs:
+        out.append(
+            "No monitoring run has seen this version yet: run riskops monitor run once it serves."
+        )
+    out.append(
+        f"Revalidate on a change of population, product or policy: {len(limits)} limitation(s) "
+        "above bound where the evidence holds."
+    )
+    return tuple(out)
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from riskops.documents.locations import public_location
 from riskops.store.tables import AuditCheckpointRecord
 
 NONE_YET = (
@@ -40,9 +43,15 @@ class CheckpointRow:
     root: str
     anchored: tuple[str, ...]
     created_at: datetime
+    key_ids: tuple[str, ...] = ()
+    """The signing keys' ids (hex), read from the note's signature lines."""
 
     def described(self) -> str:
-        anchors = ", ".join(self.anchored) if self.anchored else "no anchor"
+        anchors = (
+            ", ".join(public_location(a, keep=2) for a in self.anchored)
+            if self.anchored
+            else "no anchor"
+        )
         return (
             f"size {self.size}, root {self.root[:16]}, signed "
             f"{self.created_at:%Y-%m-%d %H:%M:%S} UTC, taken by {anchors}"
@@ -123,7 +132,25 @@ def version_checkpoints(session: Session, registered_seq: int | None) -> Version
                 root=r.root,
                 anchored=tuple(str(a) for a in r.anchored or ()),
                 created_at=r.created_at,
+                key_ids=signing_key_ids(r.note),
             )
             for r in rows
         ),
     )
+
+
+def signing_key_ids(note: str) -> tuple[str, ...]:
+    """The key ids (4 bytes, hex) of a signed note's signatures: each signature line is
+    ``— <key name> <base64(key id || signature)>`` after the blank line that ends the body."""
+    ids = []
+    for line in note.splitlines():
+        if not line.startswith("\u2014 "):
+            continue
+        parts = line.split(" ")
+        try:
+            raw = base64.b64decode(parts[-1], validate=True)
+        except (ValueError, binascii.Error):
+            continue
+        if len(raw) > 4:
+            ids.append(f"{parts[1]}+{raw[:4].hex()}" if len(parts) >= 3 else raw[:4].hex())
+    return tuple(dict.fromkeys(ids))

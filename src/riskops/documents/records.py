@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, inspect, select
+from sqlalchemy import ColumnElement, Table, and_, func, inspect, select
 from sqlalchemy.orm import Session
 
 from riskops.context import Context
@@ -39,7 +39,9 @@ from riskops.store.tables import (
     AuditEventRecord,
     AuditHeadRecord,
     Base,
+    DecisionRecord,
     GateResultRecord,
+    ModelVersionRecord,
     MonitoringAlertRecord,
     MonitoringRunRecord,
     ValidationRunRecord,
@@ -243,6 +245,23 @@ class OverrideRow:
 
 
 @dataclass(frozen=True)
+class PreviousVersion:
+    """The registered version before the documented one (the highest lower number), as much
+    of it as "changes since the previous version" compares."""
+
+    version: int
+    id: int
+    digest: str
+    spec_yaml: str
+    spec_sha256: str
+    data_fingerprint: str
+    data_rows: int
+    code_commit: str | None
+    trainer_sha256: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class DocumentRecords:
     """What the documents of ``ref`` are made of; ``kind`` names this record's shape."""
 
@@ -261,6 +280,9 @@ class DocumentRecords:
     monitoring_runs: tuple[MonitoringRunRow, ...] = ()
     open_alerts: tuple[AlertRow, ...] = ()
     checkpoints: VersionCheckpoints = field(default_factory=lambda: VersionCheckpoints(None))
+    previous: PreviousVersion | None = None
+    decision_counts: Mapping[str, int] = field(default_factory=dict)
+    sealed_batches: int = 0
     kind: str = KIND
 
     @property
@@ -356,6 +378,8 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         open_alerts = _open_alerts(session, ref)
         registered = next((e.seq for e in events if e.action == "version.registered"), None)
         checkpoints = version_checkpoints(session, registered)
+        previous = _previous(session, ref)
+        decision_counts, sealed_batches = _decision_log(session, ref)
     spec: ModelSpec | None = None
     problem: str | None = None
     try:
@@ -378,6 +402,52 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         monitoring_runs=monitoring_runs,
         open_alerts=open_alerts,
         checkpoints=checkpoints,
+        previous=previous,
+        decision_counts=decision_counts,
+        sealed_batches=sealed_batches,
+    )
+
+
+def _decision_log(session: Session, ref: ModelRef) -> tuple[dict[str, int], int]:
+    """The version's logged decisions counted by outcome, and how many sealed batches hold
+    them (each batch's Merkle root is in the audit chain)."""
+    mine = and_(DecisionRecord.model_name == ref.name, DecisionRecord.version == ref.version)
+    counts = {
+        str(decision): int(n)
+        for decision, n in session.execute(
+            select(DecisionRecord.decision, func.count())
+            .where(mine)
+            .group_by(DecisionRecord.decision)
+        )
+    }
+    batches = session.scalar(
+        select(func.count(func.distinct(DecisionRecord.batch_id))).where(
+            mine, DecisionRecord.batch_id.is_not(None)
+        )
+    )
+    return counts, int(batches or 0)
+
+
+def _previous(session: Session, ref: ModelRef) -> PreviousVersion | None:
+    row = session.scalars(
+        select(ModelVersionRecord)
+        .where(ModelVersionRecord.model_name == ref.name, ModelVersionRecord.version < ref.version)
+        .order_by(ModelVersionRecord.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return PreviousVersion(
+        version=row.version,
+        id=row.id,
+        digest=row.digest,
+        spec_yaml=row.spec_yaml,
+        spec_sha256=row.spec_sha256,
+        data_fingerprint=row.data_fingerprint,
+        data_rows=row.data_rows,
+        code_commit=row.code_commit,
+        trainer_sha256=row.trainer_sha256,
+        params=dict(row.params),
     )
 
 

@@ -326,10 +326,11 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(2)(b)",
                     "design specifications, key choices with rationale, what it optimises",
-                    "The spec records the label, features, policy cut-offs and gate thresholds; the rationale behind the choices is the provider's.",
-                    f"{card} §Features, §Human oversight; {report} §Gates",
+                    "The spec records the label, features, policy cut-offs and gate thresholds; "
+                    + _rationale_answer(r),
+                    f"{card} §Features, §Human oversight; {report} §Gates; this pack §Design choices",
                     _only(c["version"]),
-                    "partly",
+                    "records" if r.spec is not None and r.spec.rationale else "partly",
                 ),
                 Item(
                     "(2)(c)",
@@ -406,8 +407,10 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(3)",
                     "foreseeable unintended outcomes and sources of risk",
-                    "Out-of-scope use and limitations from the records; the provider's own risk analysis completes it.",
-                    f"{card} §Intended use, §Limitations",
+                    "Out-of-scope use and limitations from the records; "
+                    + _failed_answer(r)
+                    + " The provider's own risk analysis completes it.",
+                    f"{card} §Intended use, §Limitations, §Ethical considerations; this pack §Foreseeable risks",
                     _only(c["version"]),
                     "partly",
                 ),
@@ -436,10 +439,11 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(4)",
                     "why the chosen metrics suit the system",
-                    "The metrics and their thresholds are fixed in the spec before validation and stored with every result; why they fit the portfolio is the provider's to argue.",
-                    f"{report} §Gates",
+                    "The metrics and their thresholds are fixed in the spec before validation and stored with every result. "
+                    + _metrics_answer(r),
+                    f"{report} §Gates; this pack §Design choices",
                     _only(c["gates"], c["version"]),
-                    "partly",
+                    "records" if _metrics_explained(r) else "partly",
                 ),
             ),
         ),
@@ -473,8 +477,8 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(6)",
                     "relevant changes to the system",
-                    "Every version with its state, and every deployment and rollback, with who and when; the audit events of this version.",
-                    f"{card} §Approvals and version history",
+                    "Every version with its state, and every deployment and rollback, with who and when; the audit events of this version; what changed since the previous version.",
+                    f"{card} §Approvals and version history; this pack §Changes since the previous version",
                     _only(c["versions"], c["deployments"], c["events"]),
                     "records",
                 ),
@@ -511,10 +515,10 @@ def annex_iv(r: DocumentRecords) -> tuple[AnnexPoint, ...]:
                 Item(
                     "(8)",
                     "a copy of the EU declaration of conformity (Art. 47)",
-                    "Not generated.",
-                    "—",
-                    (),
-                    "provider",
+                    _declaration_answer(r),
+                    "this pack §Attachments",
+                    _declaration_records(r),
+                    "records" if _declaration_records(r) else "provider",
                 ),
             ),
             provider_note="Point 8 is the provider's own: only the provider can draw up and sign the EU declaration of conformity.",
@@ -589,6 +593,62 @@ def model_risk(r: DocumentRecords) -> tuple[Pillar, ...]:
             "records",
         ),
     )
+
+
+def _rationale_answer(r: DocumentRecords) -> str:
+    entries = r.spec.rationale if r.spec is not None else {}
+    if not entries:
+        return "no rationale recorded in the spec: the reasons behind the choices are the provider's to add (rationale in model.yaml)."
+    return f"the provider's rationale for {len(entries)} of them is recorded in the spec and shown beside each."
+
+
+_METRIC_FAMILIES = ("performance", "calibration", "detection")
+
+
+def _metrics_explained(r: DocumentRecords) -> bool:
+    entries = r.spec.rationale if r.spec is not None else {}
+    return any(k.partition(".")[0] in _METRIC_FAMILIES for k in entries)
+
+
+def _metrics_answer(r: DocumentRecords) -> str:
+    if _metrics_explained(r):
+        return "Why they fit is the provider's rationale recorded in the spec (§Design choices)."
+    return "No rationale recorded in the spec for the metrics: why they fit the portfolio is the provider's to argue."
+
+
+def _failed_answer(r: DocumentRecords) -> str:
+    failed = [g for g in r.gates if g.status == "failed"]
+    fairness = [g.gate for g in failed if g.family == "fairness"]
+    others = [g.gate for g in failed if g.family != "fairness"]
+    parts = []
+    if fairness:
+        parts.append("failed fairness checks: " + ", ".join(fairness))
+    if others:
+        parts.append("other failed checks: " + ", ".join(others))
+    if not parts:
+        return "no check of the latest validation run failed." if r.run else "not validated yet."
+    return "; ".join(parts) + " (§Foreseeable risks)."
+
+
+def _declarations(r: DocumentRecords) -> list[tuple[int, str, str]]:
+    return [
+        (e.seq, str(e.payload.get("name", "")), str(e.payload.get("sha256", "")))
+        for e in r.events
+        if e.action == "document.attached" and e.payload.get("kind") == "declaration_of_conformity"
+    ]
+
+
+def _declaration_answer(r: DocumentRecords) -> str:
+    found = _declarations(r)
+    if not found:
+        return "Not attached yet: only the provider can draw it up and sign it; file it with riskops documents attach."
+    _, name, digest = found[-1]
+    return f"Attached by the provider: {name} (sha256 {digest[:16]}…), re-hashed at every render (§Attachments)."
+
+
+def _declaration_records(r: DocumentRecords) -> tuple[str, ...]:
+    found = _declarations(r)
+    return (cite("audit_events", [seq for seq, _, _ in found]),) if found else ()
 
 
 def _monitoring_answer(r: DocumentRecords) -> str:

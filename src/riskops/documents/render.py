@@ -38,6 +38,7 @@ except ModuleNotFoundError as _missing:
 
 from riskops.context import Context
 from riskops.documents.figures import Plot
+from riskops.documents.locations import public_location
 from riskops.documents.records import gather_records
 from riskops.documents.sections import Content, build_content
 from riskops.registry.versions import ModelRef
@@ -70,7 +71,9 @@ def render_documents(
             hint="Name a folder instead (it is created if missing), e.g. reports/",
         )
     pdf = _pdf_writer() if "pdf" in chosen else None  # refuse before writing anything
-    content = build_content(gather_records(ctx, ref), rendered_at=ctx.clock())
+    content = build_content(
+        gather_records(ctx, ref), rendered_at=ctx.clock(), home=ctx.settings.home
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{ref.name}-v{ref.version}"
     environment = template_environment()
@@ -165,7 +168,13 @@ def template_environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters.update(
-        num=number, pct=percent, time=moment, short=short, cell=cell, breakable=breakable
+        num=number,
+        pct=percent,
+        time=moment,
+        short=short,
+        cell=cell,
+        breakable=breakable,
+        local=public_location,
     )
     return environment
 

@@ -21,17 +21,28 @@ from typing import Any, Literal
 
 from riskops.documents import evidence as ev
 from riskops.documents import figures
+from riskops.documents.attachments import (
+    AttachmentCheck,
+    check_attachments,
+    missing_kinds,
+)
 from riskops.documents.card import (
     NO_DATES,
     Balance,
     FeatureLine,
+    caveats,
     class_balance,
+    ethical_considerations,
+    factors,
     feature_lines,
     limitations,
     monitoring_plan,
     monitoring_status,
 )
+from riskops.documents.changes import Changes, changes_since_previous
+from riskops.documents.crosswalk import Requirement, crosswalk, derogations
 from riskops.documents.figures import Plot
+from riskops.documents.glossary import Term, term_for, terms_for
 from riskops.documents.records import ApprovalRow, DocumentRecords, GateRow, cite
 from riskops.documents.regulation import (
     STATUS_TEXT,
@@ -44,6 +55,7 @@ from riskops.documents.regulation import (
 )
 
 Tone = Literal["pass", "fail", "warn", "na"]
+NO_RATIONALE = "no rationale recorded in the spec"
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,24 @@ class OverrideLine:
 
 
 @dataclass(frozen=True)
+class RationaleLine:
+    """One entry of the spec's ``rationale``: its key and the provider's text."""
+
+    key: str
+    text: str
+
+    @property
+    def about(self) -> str:
+        """What the entry explains, in words: ``gate fairness``, ``dropped feature age``."""
+        head, _, rest = self.key.partition(".")
+        if self.key.startswith("features.dropped."):
+            return f"feature left out: {self.key.removeprefix('features.dropped.')}"
+        if head == "features" and rest:
+            return f"feature {rest}"
+        return self.key
+
+
+@dataclass(frozen=True)
 class Content:
     """Everything a template shows, from one :class:`DocumentRecords`."""
 
@@ -128,6 +158,44 @@ class Content:
     annex: tuple[AnnexPoint, ...]
     model_risk: tuple[Pillar, ...]
     position: RegulatoryPosition
+    rationale: tuple[RationaleLine, ...] = ()
+    crosswalk: tuple[Requirement, ...] = ()
+    derogations: tuple[str, ...] = ()
+    changes: Changes | None = None
+    attachments: tuple[AttachmentCheck, ...] = ()
+    missing_attachments: tuple[str, ...] = ()
+    terms: tuple[Term, ...] = ()
+    factors: tuple[str, ...] = ()
+    ethics: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+    def rationale_of(self, family: str) -> tuple[RationaleLine, ...]:
+        """The entries that explain a gate family: its own and its thresholds'."""
+        return tuple(line for line in self.rationale if line.key.partition(".")[0] == family)
+
+    @property
+    def decision_rationale(self) -> tuple[RationaleLine, ...]:
+        """The entries about choices other than gate thresholds (policy, split, features)."""
+        families = set(self.records.families) | _GATE_FAMILIES
+        return tuple(line for line in self.rationale if line.key.partition(".")[0] not in families)
+
+    @property
+    def unexplained(self) -> tuple[str, ...]:
+        """Gate families with results but no rationale entry."""
+        return tuple(
+            f for f in self.records.families if f in _GATE_FAMILIES and not self.rationale_of(f)
+        )
+
+    def define(self, name: str) -> str:
+        """The definition of the metric a gate or metric name is about, or ""."""
+        term = term_for(name)
+        return term.text if term is not None else ""
+
+    @property
+    def risks(self) -> tuple[GateLine, ...]:
+        """Failed checks, fairness first: the foreseeable risks the records show."""
+        failed = [g for g in self.gate_lines if g.row.status == "failed"]
+        return tuple(sorted(failed, key=lambda g: g.row.family != "fairness"))
 
     @property
     def group_tables(self) -> tuple[GroupTable, ...]:
@@ -392,8 +460,25 @@ def _families(r: DocumentRecords, lines: Sequence[GateLine]) -> tuple[FamilySect
     return tuple(sections)
 
 
-def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
-    """Work out every section of the three documents from ``r``."""
+_GATE_FAMILIES = {
+    "performance",
+    "calibration",
+    "stability",
+    "champion",
+    "fairness",
+    "data_quality",
+    "robustness",
+    "monotonicity",
+    "explainability",
+    "detection",
+}
+
+
+def build_content(
+    r: DocumentRecords, *, rendered_at: datetime, home: Path | None = None
+) -> Content:
+    """Work out every section of the three documents from ``r``; ``home`` is the workspace
+    whose stored attachments are re-hashed (None: listed, not re-hashed)."""
     overrides = _overrides(r)
     lines = tuple(_line(g, overrides) for g in r.gates)
     families = _families(r, lines)
@@ -403,6 +488,8 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
             plots.setdefault(p.name, p)
     balance = class_balance(r)
     advisory = [g.row.gate for g in lines if g.tone == "warn" and g.override is None]
+    limits = limitations(r, balance, advisory)
+    names = [*(g.gate for g in r.gates), *(g.metric for g in r.gates), *r.version.metrics]
     return Content(
         records=r,
         rendered_at=rendered_at,
@@ -421,10 +508,22 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
             for a in r.approvals
         ),
         overrides=overrides,
-        limitations=limitations(r, balance, advisory),
+        limitations=limits,
         monitoring=monitoring_plan(r),
         monitoring_status=monitoring_status(r),
         annex=annex_iv(r),
         model_risk=model_risk(r),
         position=regulatory_position(r.spec.kind if r.spec is not None else None),
+        rationale=tuple(
+            RationaleLine(k, v) for k, v in (r.spec.rationale if r.spec is not None else {}).items()
+        ),
+        crosswalk=crosswalk(r),
+        derogations=derogations(r),
+        changes=changes_since_previous(r),
+        attachments=check_attachments(r, home),
+        missing_attachments=missing_kinds(r),
+        terms=terms_for(["performance.auc", *names]),
+        factors=factors(r),
+        ethics=ethical_considerations(r),
+        caveats=caveats(r, limits),
     )

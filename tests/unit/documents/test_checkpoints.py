@@ -188,3 +188,13 @@ def test_a_version_registered_after_every_checkpoint_has_none(
     with ctx.store.reading() as session:
         assert version_checkpoints(session, head).rows == ()
         assert [r.root for r in version_checkpoints(session, 1).rows] == list(ROOTS)
+
+
+def test_the_signing_key_id_is_read_from_the_note() -> None:
+    from riskops.audit.note import Checkpoint, Signer, sign_note
+    from riskops.documents.checkpoints import signing_key_ids
+
+    signer = Signer.generate("example.com/riskops/audit")
+    note = sign_note(Checkpoint("example.com/riskops/audit", 3, bytes(32)).body(), [signer])
+    assert signing_key_ids(note) == (f"example.com/riskops/audit+{signer.key_id.hex()}",)
+    assert signing_key_ids("example.com/riskops/audit\n3\nAAAA\n") == ()

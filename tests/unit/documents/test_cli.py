@@ -3,8 +3,10 @@ workspace that ``riskops demo`` built."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +103,55 @@ def test_pdf_without_weasyprint_exits_2_with_the_install_hint(
     else:  # the pdf extra is installed here: the same command writes the PDFs
         assert done.returncode == 0, done.stderr
         assert list(tmp_path.rglob("*.pdf"))
+
+
+def test_documents_attach_and_verify(demo_home: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "fria.pdf"
+    doc.write_bytes(b"fundamental-rights impact assessment of the deployer")
+    done = run(
+        "documents",
+        "attach",
+        "credit-scoring@2",
+        str(doc),
+        "--kind",
+        "fria",
+        "--as",
+        "rita",
+        "--json",
+        home=demo_home,
+    )
+    assert done.returncode == 0, done.stderr
+    filed = json.loads(done.stdout)
+    assert filed["sha256"] == hashlib.sha256(doc.read_bytes()).hexdigest()
+    assert filed["kind"] == "fria"
+    verified = run("documents", "verify", "credit-scoring@2", "--json", home=demo_home)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["verified"] is True
+    (demo_home / filed["stored"]).write_bytes(b"replaced")
+    broken = run("documents", "verify", "credit-scoring@2", home=demo_home)
+    assert broken.returncode == 1
+    assert "MISMATCH" in broken.stdout
+    refused = run(
+        "documents",
+        "attach",
+        "credit-scoring@2",
+        str(doc),
+        "--kind",
+        "memo",
+        "--as",
+        "rita",
+        home=demo_home,
+    )
+    assert refused.returncode == 2
+    assert "it is one of: declaration_of_conformity, fria, other" in refused.stderr
+
+
+def test_no_document_of_the_demo_holds_a_local_path(demo_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    assert run("docs", "credit-scoring@2", "--out", str(out), home=demo_home).returncode == 0
+    for path in out.glob("*.*"):
+        if path.suffix not in (".html", ".md"):
+            continue
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text())
+        for needle in (str(demo_home), str(tmp_path), str(REPO), str(Path.home()) + "/", "/tmp/"):
+            assert needle not in text, f"{path.name} holds {needle}"
