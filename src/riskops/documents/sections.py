@@ -42,6 +42,7 @@ from riskops.documents.regulation import (
     model_risk,
     regulatory_position,
 )
+from riskops.documents.soundness import Soundness, soundness
 
 Tone = Literal["pass", "fail", "warn", "na"]
 
@@ -128,6 +129,7 @@ class Content:
     annex: tuple[AnnexPoint, ...]
     model_risk: tuple[Pillar, ...]
     position: RegulatoryPosition
+    soundness: Soundness | None = None
 
     @property
     def group_tables(self) -> tuple[GroupTable, ...]:
@@ -401,6 +403,9 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
     for f in families:
         for p in f.plots:
             plots.setdefault(p.name, p)
+    sound = soundness(r)
+    for p in sound.plots:
+        plots.setdefault(p.name, p)
     balance = class_balance(r)
     advisory = [g.row.gate for g in lines if g.tone == "warn" and g.override is None]
     return Content(
@@ -427,4 +432,5 @@ def build_content(r: DocumentRecords, *, rendered_at: datetime) -> Content:
         annex=annex_iv(r),
         model_risk=model_risk(r),
         position=regulatory_position(r.spec.kind if r.spec is not None else None),
+        soundness=sound,
     )
