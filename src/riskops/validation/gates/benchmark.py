@@ -7,7 +7,10 @@ training rows (``GateInput.train``): every categorical feature one-hot encoded o
 categories (a missing value is a column of its own), every numeric feature with missing values
 filled by the training median and standardised, an L2 penalty with ``C = 1`` (scikit-learn's
 ``LogisticRegression``, lbfgs, deterministic). It needs no tuning, so it shows what the data
-give without the candidate's flexibility.
+give without the candidate's flexibility. When the spec sets ``data.population_prevalence``
+(rows sampled with more events than the population has), the benchmark's probabilities are
+moved to it by the prior shift of ``riskops.statistics.prevalence``, as a reference trainer
+does, so Brier scores compare like with like.
 
 On the held-out rows both scores are measured with AUC, KS, Brier score and PR-AUC (formulas in
 ``riskops.statistics.discrimination``), with the case weights of ``data.population_prevalence``
@@ -35,6 +38,7 @@ from riskops.spec import ModelSpec
 from riskops.statistics.bootstrap import bootstrap
 from riskops.statistics.delong import compare_aucs
 from riskops.statistics.discrimination import weighted_metrics
+from riskops.statistics.prevalence import prior_shift
 from riskops.validation.gate import (
     GateInput,
     GateResult,
@@ -211,6 +215,13 @@ class BenchmarkGate:
                 ]
         model = fit_benchmark(data.spec, data.train.matrix, data.train.y)
         benchmark_scores = np.asarray(model.predict_proba(sample.matrix)[:, 1], dtype=np.float64)
+        prevalence = data.spec.data.population_prevalence
+        if prevalence is not None:
+            benchmark_scores = prior_shift(
+                benchmark_scores,
+                sample_rate=float(data.train.y.mean()),
+                population_rate=prevalence,
+            )
         weights, weighting = population_weights(data.spec, sample)
         evidence = comparison_evidence(sample, benchmark_scores, config, weights)
         evidence.update(
@@ -222,6 +233,11 @@ class BenchmarkGate:
                 "rows": len(sample.y),
                 "events": int(sample.y.sum()),
                 "weights": weighting,
+                "prior_shift": (
+                    f"benchmark probabilities moved to data.population_prevalence {prevalence}"
+                    if prevalence is not None
+                    else None
+                ),
                 "reading": reading(evidence["comparison"], config.confidence),
             }
         )
