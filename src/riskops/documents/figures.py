@@ -226,7 +226,7 @@ def dependence_figure(
         axes.plot(mean, positions, "o", color=EVENT_COLOUR, markersize=5, label="mean score")
         axes.set_yticks(positions, names, fontsize=8)
         axes.invert_yaxis()
-        axes.set_xlabel("score (probability of the event): dot the mean, bar 10th-90th pct")
+        axes.set_xlabel("score (probability of the event)\ndot: mean; bar: 10th-90th percentile")
         axes.grid(False, axis="y")
     else:
         figure, axes = _new(5.0, 3.6)
