@@ -1,18 +1,19 @@
 """The train–validation gap: a model that memorised its training rows shows a gap beyond the
-held-out interval and says so; one that learnt the rule shows none; the held-out interval is
-the performance gate's own; ``max_auc_gap`` judges the gap, advisory."""
+held-out interval and says so; one that learnt the rule shows none; the interval adds two
+independent DeLong variances; ``max_auc_gap`` judges the gap, advisory."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from riskops.statistics.delong import auc_covariance
 from riskops.validation.gate import GateResult, Sample, settle
 from riskops.validation.gates.generalisation import GeneralisationGate
-from riskops.validation.gates.performance import PerformanceGate
 from tests.unit.validation.toys import scored, toy_input, toy_spec
 
 
@@ -61,16 +62,19 @@ def test_a_model_that_learnt_the_rule_shows_no_gap() -> None:
     assert "about as well as the rows it was fitted on" in result.evidence["reading"]
 
 
-def test_the_held_out_interval_is_the_performance_gates_own() -> None:
+def test_the_interval_adds_the_two_independent_delong_variances() -> None:
     y_train, p_train = rows(700, seed=6)
     y_valid, p_valid = rows(300, seed=7)
-    train = scored("train", y_train, p_train)
-    validation = scored("validation", y_valid, p_valid)
-    [gap] = with_train(train, validation)
-    data = toy_input(toy_spec("performance"), validation)
-    [auc] = [r for r in PerformanceGate().evaluate(data) if r.gate == "performance.auc"]
-    assert gap.evidence["ci"]["held_out_auc"] == auc.evidence["ci"]["auc"]
-    assert gap.evidence["held_out_auc"] == auc.value
+    [gap] = with_train(scored("train", y_train, p_train), scored("validation", y_valid, p_valid))
+    _, train_var = auc_covariance(y_train, [p_train])
+    held, held_var = auc_covariance(y_valid, [p_valid])
+    se = math.sqrt(train_var[0, 0] + held_var[0, 0])
+    assert gap.evidence["se"] == pytest.approx(se)
+    low, high = gap.evidence["ci"]["auc_gap"]
+    assert (high - low) / 2 == pytest.approx(1.959964 * se)
+    held_low, held_high = gap.evidence["ci"]["held_out_auc"]
+    assert (held_low + held_high) / 2 == pytest.approx(held[0])
+    assert (held_high - held_low) / 2 == pytest.approx(1.959964 * math.sqrt(held_var[0, 0]))
 
 
 def test_a_gap_threshold_judges_it_and_never_blocks() -> None:
