@@ -360,7 +360,7 @@ def test_the_report_argues_conceptual_soundness_from_its_records(
     for row in benchmark["comparison"]:
         assert (
             f"| {row['metric']} | {number(row['candidate'])} | {number(row['benchmark'])} | "
-            f"{row['difference']:+.4f} |" in markdown
+            f"{'+' if row['difference'] > 0 else ''}{number(row['difference'])} |" in markdown
         )
     params = load_spec(SPEC).spec.trainer.params
     for name in params:
