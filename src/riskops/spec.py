@@ -303,6 +303,11 @@ class Trainer(_Strict):
         description="'file.py:function' relative to the spec, or 'package.module:function'.",
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    params_source: Annotated[str, Field(min_length=3)] | None = Field(
+        default=None,
+        description="Where the params came from (a search, a rule, a reference), for the "
+        "validation report; unset, the report says the provider has not stated it.",
+    )
 
 
 Kind = Literal["credit", "fraud", "transaction_risk"]
@@ -502,6 +507,21 @@ class PerformanceGate(_Strict):
     bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 200
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     severity: Severity = "blocking"
+    max_auc_gap: Probability | None = Field(
+        default=None,
+        description="Largest train AUC minus held-out AUC; unset, the gap is only reported. "
+        "Always advisory: the held-out figure is the one the other checks judge.",
+    )
+
+
+class BenchmarkGate(_Strict):
+    """A logistic regression fitted on the candidate's training rows, compared on the held-out
+    rows; ``min_auc_lift`` (candidate AUC minus the benchmark's) is judged only when set."""
+
+    min_auc_lift: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=10_000)] = 200
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    severity: Severity = "advisory"
 
 
 class CalibrationGate(_Strict):
@@ -605,6 +625,7 @@ class ExplainabilityGate(_Strict):
     """Global importance is stored; every feature that can be a reason has a text."""
 
     top_k: Annotated[int, Field(ge=1)] = 10
+    dependence_features: Annotated[int, Field(ge=0, le=12)] = 4
     severity: Severity = "blocking"
 
 
@@ -644,6 +665,7 @@ class Gates(_Strict):
     robustness: RobustnessGate = RobustnessGate()
     monotonicity: MonotonicityGate = MonotonicityGate()
     explainability: ExplainabilityGate = ExplainabilityGate()
+    benchmark: BenchmarkGate = BenchmarkGate()
     detection: DetectionGate | None = None
     not_applicable: dict[str, str] = {}
     """Checks that cannot be computed for this model, each with the reason the reports show:

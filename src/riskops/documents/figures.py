@@ -199,3 +199,44 @@ def monotonicity_figure(curve: Curve, *, feature: str, direction: str | None) ->
     if direction:
         axes.set_title(f"declared {direction}", fontsize=9, color=NEUTRAL_COLOUR, loc="left")
     return _png(figure)
+
+
+def _clip(text: str, length: int = 38) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def dependence_figure(
+    grid: Sequence[float],
+    mean: Sequence[float],
+    band: tuple[Sequence[float], Sequence[float]],
+    *,
+    feature: str,
+    labels: Sequence[str] | None = None,
+    monotone: str | None = None,
+) -> bytes:
+    """Partial dependence of the score on one feature: the mean score over the rows with the
+    feature set to each grid value, and the 10th-90th percentile band of the rows' own curves.
+    A categorical feature is drawn across, one line per category name."""
+    low, high = band
+    if labels is not None:
+        names = [_clip(str(labels[int(v)])) for v in grid]
+        figure, axes = _new(5.4, 1.1 + 0.36 * len(names))
+        positions = list(range(len(names)))
+        axes.hlines(positions, low, high, color=NON_EVENT_COLOUR, alpha=0.35, linewidth=6)
+        axes.plot(mean, positions, "o", color=EVENT_COLOUR, markersize=5, label="mean score")
+        axes.set_yticks(positions, names, fontsize=8)
+        axes.invert_yaxis()
+        axes.set_xlabel("score (probability of the event)\ndot: mean; bar: 10th-90th percentile")
+        axes.grid(False, axis="y")
+    else:
+        figure, axes = _new(5.0, 3.6)
+        axes.fill_between(
+            grid, low, high, color=NON_EVENT_COLOUR, alpha=0.18, linewidth=0, label="10th-90th pct"
+        )
+        axes.plot(grid, mean, color=EVENT_COLOUR, marker="o", markersize=3, label="mean score")
+        axes.set_xlabel(f"{feature} (value set on every row)")
+        axes.set_ylabel("score (probability of the event)")
+        axes.legend(loc="best", frameon=False, fontsize=8)
+    note = f"{feature}" + (f" · declared {monotone}" if monotone else "")
+    axes.set_title(note, fontsize=9, color=NEUTRAL_COLOUR, loc="left")
+    return _png(figure)

@@ -53,6 +53,7 @@ from riskops.documents.regulation import (
     model_risk,
     regulatory_position,
 )
+from riskops.documents.soundness import Soundness, soundness
 
 Tone = Literal["pass", "fail", "warn", "na"]
 NO_RATIONALE = "no rationale recorded in the spec"
@@ -168,6 +169,7 @@ class Content:
     factors: tuple[str, ...] = ()
     ethics: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
+    soundness: Soundness | None = None
 
     def rationale_of(self, family: str) -> tuple[RationaleLine, ...]:
         """The entries that explain a gate family: its own and its thresholds'."""
@@ -486,6 +488,9 @@ def build_content(
     for f in families:
         for p in f.plots:
             plots.setdefault(p.name, p)
+    sound = soundness(r)
+    for p in sound.plots:
+        plots.setdefault(p.name, p)
     balance = class_balance(r)
     advisory = [g.row.gate for g in lines if g.tone == "warn" and g.override is None]
     limits = limitations(r, balance, advisory)
@@ -526,4 +531,5 @@ def build_content(
         factors=factors(r),
         ethics=ethical_considerations(r),
         caveats=caveats(r, limits),
+        soundness=sound,
     )

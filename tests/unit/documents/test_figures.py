@@ -13,6 +13,7 @@ from riskops.documents.evidence import Curve, Histogram
 from riskops.documents.figures import (
     PNG_SIGNATURE,
     calibration_figure,
+    dependence_figure,
     fairness_figure,
     importance_figure,
     monotonicity_figure,
@@ -35,6 +36,20 @@ def test_every_plot_is_a_png() -> None:
         importance_figure([("age", 0.2), ("amount", -0.4)], unit="mean |SHAP|"),
         monotonicity_figure(
             Curve((1.0, 2.0), (0.2, 0.3)), feature="duration", direction="increasing"
+        ),
+        dependence_figure(
+            [6.0, 12.0, 24.0],
+            [0.2, 0.3, 0.4],
+            ([0.1, 0.2, 0.2], [0.3, 0.5, 0.6]),
+            feature="duration",
+            monotone="increasing",
+        ),
+        dependence_figure(
+            [0.0, 1.0],
+            [0.4, 0.2],
+            ([0.3, 0.1], [0.6, 0.3]),
+            feature="housing",
+            labels=["rent", "a category name far longer than a plot's margin allows"],
         ),
     ]
     groups = [

@@ -10,6 +10,7 @@ import base64
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,8 +24,10 @@ from riskops.audit import list_events
 from riskops.context import Context, open_context
 from riskops.documents.card import monitoring_plan
 from riskops.documents.figures import PNG_SIGNATURE
-from riskops.documents.records import AuditRow
-from riskops.documents.render import number, render_documents
+from riskops.documents.records import AuditRow, gather_records
+from riskops.documents.render import _context, number, render_documents, template_environment
+from riskops.documents.sections import build_content
+from riskops.documents.soundness import NOT_STATED as SOUNDNESS_NOT_STATED
 from riskops.errors import InputError, MissingExtraError, NotFoundError
 from riskops.registry.versions import ModelRef
 from riskops.spec import load_spec
@@ -392,3 +395,57 @@ def test_the_report_and_the_card_show_fairness_by_group_as_recorded(
             assert f"**{e['attribute']}** proxies: {e['note']}." in card_section
     # One table per attribute, however many results share its evidence.
     assert md_section.count("### age_in_years") == 1
+
+
+def test_the_report_argues_conceptual_soundness_from_its_records(
+    shared: Shared, tmp_path: Path
+) -> None:
+    ctx, deployed = shared
+    render_documents(ctx, deployed, tmp_path, formats=("html", "md"))
+    html = (tmp_path / "credit-scoring-v1-validation-report.html").read_text()
+    markdown = (tmp_path / "credit-scoring-v1-validation-report.md").read_text()
+    gates = {g.gate: g for g in _gates(ctx, deployed)}
+    benchmark = gates["benchmark.auc_lift"].evidence
+    gap = gates["performance.generalisation_gap"].evidence
+    for text, shown in ((html, lambda t: t.replace("'", "&#39;")), (markdown, str)):
+        for heading in ("Conceptual soundness", "Benchmark challenger", "Train–validation gap"):
+            assert heading in text
+        assert shown(benchmark["reading"]) in text
+        assert shown(gap["reading"]) in text
+    for row in benchmark["comparison"]:
+        assert (
+            f"| {row['metric']} | {number(row['candidate'])} | {number(row['benchmark'])} | "
+            f"{'+' if row['difference'] > 0 else ''}{number(row['difference'])} |" in markdown
+        )
+    params = load_spec(SPEC).spec.trainer.params
+    for name in params:
+        assert f"| `{name}` |" in markdown
+    assert SOUNDNESS_NOT_STATED in markdown  # the reference spec does not say where they came from
+    curves = gates["explainability.partial_dependence"].evidence["curves"]
+    assert curves
+    for curve in curves:
+        figure = (
+            tmp_path
+            / "credit-scoring-v1-figures"
+            / (f"soundness-dependence-{curve['feature'].lower()}.png")
+        )
+        assert figure.read_bytes().startswith(PNG_SIGNATURE)
+        assert f"Partial dependence of the score on {curve['feature']}" in html
+
+
+def test_a_stated_source_of_the_params_replaces_the_flag(shared: Shared) -> None:
+    ctx, deployed = shared
+    records = gather_records(ctx, deployed)
+    assert records.spec is not None
+    trainer = records.spec.trainer.model_copy(
+        update={"params_source": "5-fold cross-validation on the training rows"}
+    )
+    stated = replace(records, spec=records.spec.model_copy(update={"trainer": trainer}))
+    content = build_content(stated, rendered_at=datetime(2026, 1, 5, tzinfo=UTC))
+    page = (
+        template_environment()
+        .get_template("validation_report.md")
+        .render(_context(content, "x", "validation-report", plot_src=lambda p: p.name))
+    )
+    assert "5-fold cross-validation on the training rows" in page
+    assert SOUNDNESS_NOT_STATED not in page

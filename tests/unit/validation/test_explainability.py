@@ -183,7 +183,17 @@ def test_a_feature_without_a_real_reason_text_fails_and_is_named(
 def test_validation_stores_the_importance_with_the_results(ctx: Context) -> None:
     outcome = validate(ctx, train(ctx, SPEC, actor="alice").ref, actor="victor")
     results = {r.gate: r for r in outcome.results if r.gate.startswith("explainability.")}
-    assert set(results) == {"explainability.reason_texts", "explainability.importance_recorded"}
+    assert set(results) == {
+        "explainability.reason_texts",
+        "explainability.importance_recorded",
+        "explainability.partial_dependence",
+    }
+    dependence = results["explainability.partial_dependence"]
+    assert dependence.kind == "riskops.gate/dependence@1"
+    assert dependence.status == "reported"
+    assert [c["feature"] for c in dependence.evidence["curves"]] == results[
+        "explainability.importance_recorded"
+    ].evidence["top_features"][:4]
     recorded = results["explainability.importance_recorded"]
     assert recorded.kind == "riskops.gate/explainability@1"
     assert recorded.evidence["method"] == "treeshap"

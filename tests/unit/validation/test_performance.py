@@ -173,15 +173,24 @@ def test_the_reference_model_with_out_of_time_rows(
         f"performance.{prefix}{metric}"
         for prefix in ("", "out_of_time.")
         for metric in ("auc", "ks", "gini", "pr_auc", "brier", "log_loss")
-    }
+    } | {"performance.generalisation_gap"}
     assert all(r.passed for r in gates.values())
+    assert gates["performance.generalisation_gap"].evidence["sample"] == "out_of_time"
     late = gates["performance.out_of_time.auc"].evidence
     assert (late["sample"], late["rows"]) == ("out_of_time", 250)
     assert gates["performance.auc"].evidence["rows"] == len(reference_split().test)
     low, high = late["ci"]["auc"]
     assert low < late["values"]["auc"] < high
     # Every family's evidence is strict JSON (no NaN or infinity), as PostgreSQL's JSON needs.
-    families = ("performance.", "calibration.", "stability.", "champion.", "data_quality.")
+    families = (
+        "performance.",
+        "calibration.",
+        "stability.",
+        "champion.",
+        "data_quality.",
+        "benchmark.",
+        "explainability.",
+    )
     for result in outcome.results:
         if result.gate.startswith(families):
             json.dumps(result.evidence, allow_nan=False)

@@ -26,6 +26,7 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     families = {"performance", "calibration", "stability", "champion", "data_quality"}
     assert {g for g in gates if g.split(".")[0] in families} == {
         *(f"performance.{m}" for m in ("auc", "ks", "gini", "pr_auc", "brier", "log_loss")),
+        "performance.generalisation_gap",
         *(
             f"calibration.{m}"
             for m in ("ece", "slope_min", "slope_max", "intercept", "hosmer_lemeshow_p")
@@ -53,6 +54,7 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
         "robustness",
         "monotonicity",
         "explainability",
+        "benchmark",
     }
     auc = gates["performance.auc"]
     assert auc.threshold == 0.70
