@@ -24,7 +24,7 @@ from riskops.serving.service import ScoringService, ServerSettings
 from riskops.spec import load_spec
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import REPO
+from tests.conftest import OPINION, REPO
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,7 +45,7 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
     results = {r.gate: r for r in run.results}
     assert run.passed, [name for name, r in results.items() if r.blocks]
     assert results["performance.auc"].value > 0.8  # on the later 30%: out of time
-    approve(ctx, ref, actor="victor")
+    approve(ctx, ref, actor="victor", opinion=OPINION)
     approve(ctx, ref, actor="rita")
     deploy(ctx, ref, environment="production", actor="oscar")
 
