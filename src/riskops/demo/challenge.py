@@ -27,13 +27,18 @@ Step = Callable[[str, str, str, str], None]
 
 
 def _describe(result: GateResult) -> str:
-    measured = "not computed" if result.value is None else f"{result.metric} {result.value:.3f}"
+    if result.value is None:
+        limit = "" if result.threshold is None else f" (threshold {result.threshold:g})"
+        return (
+            f"The {result.severity} gate {result.gate} failed: it could not be computed on the "
+            f"validation data{limit}, so the property it checks is not evidenced."
+        )
     limit = (
         ""
         if result.threshold is None
         else f" against the threshold {result.comparison} {result.threshold:g}"
     )
-    return f"The {result.severity} gate {result.gate} failed: {measured}{limit}."
+    return f"The {result.severity} gate {result.gate} failed: {result.metric} {result.value:.3f}{limit}."
 
 
 def challenge_and_approve(
@@ -85,7 +90,8 @@ def challenge_and_approve(
         "sign off (validator)",
         str(ref),
         VALIDATOR,
-        f"opinion given, {len(raised)} finding(s), condition: monitoring live before production",
+        (f"opinion given, {len(raised)} finding(s)" if raised else "no gate failed")
+        + "; condition: monitoring live before production",
     )
     approve(ctx, ref, actor=RISK_OFFICER, note=approval_note)
     step("approve (risk officer)", str(ref), RISK_OFFICER, "approved")
