@@ -22,10 +22,13 @@ Actor = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 findings_app = typer.Typer(
-    help="The validator's findings log: severity, owner, due date, status.", no_args_is_help=True
+    help="The validator's findings log: severity, owner, due date, status.\n\n"
+    "Example: riskops findings list credit-scoring@1",
+    no_args_is_help=True,
 )
 condition_app = typer.Typer(
-    help="Conditions of approval; a blocking one stops deployment to production until met.",
+    help="Conditions of approval; a blocking one stops deployment to production until met.\n\n"
+    "Example: riskops condition list credit-scoring@1",
     no_args_is_help=True,
 )
 

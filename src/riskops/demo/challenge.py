@@ -30,15 +30,15 @@ def _describe(result: GateResult) -> str:
     if result.value is None:
         limit = "" if result.threshold is None else f" (threshold {result.threshold:g})"
         return (
-            f"The {result.severity} gate {result.gate} failed: it could not be computed on the "
-            f"validation data{limit}, so the property it checks is not evidenced."
+            f"Failed ({result.severity}): not computable on the validation data{limit}, so "
+            "the property it checks is not evidenced."
         )
     limit = (
         ""
         if result.threshold is None
         else f" against the threshold {result.comparison} {result.threshold:g}"
     )
-    return f"The {result.severity} gate {result.gate} failed: {result.metric} {result.value:.3f}{limit}."
+    return f"Failed ({result.severity}): {result.metric} {result.value:.3f}{limit}."
 
 
 def challenge_and_approve(
