@@ -24,6 +24,8 @@ remediated   closed, or open (not sufficient)     a validator
 accepted     closed                               a validator
 ===========  ===================================  =====================================
 
+The owner never accepts or closes their own finding, whatever roles they hold.
+
 Example::
 
     raised = raise_finding(ctx, ModelRef("credit-scoring", 3), severity="medium", owner="alice",
@@ -254,6 +256,14 @@ def update_finding(
             role_name = require_role(
                 ctx.settings, who, allowed, doing=f"move finding #{finding_id} to {status}"
             ).value
+            if who == row.owner and status in ("closed", "accepted"):
+                raise PermissionDeniedError(
+                    f"{who} owns finding #{finding_id}, so cannot also mark it {status} "
+                    "(separation of duties: the owner remediates, someone else judges it).",
+                    actor=who,
+                    hint=f'riskops findings update {finding_id} --status {status} --note "..." '
+                    "--as <another validator or risk officer>",
+                )
         now = ctx.clock()
         previous = row.status
         row.status = status

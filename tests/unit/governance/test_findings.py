@@ -156,6 +156,14 @@ def test_findings_are_refused_when_malformed_or_raised_by_the_wrong_person(
         lambda: update_finding(ctx, 99, status="closed", note="x", actor="victor"),
     )
     done = add()()
+    own = add(owner="vera")()  # vera is a validator and a risk officer
+    update_finding(ctx, own.id, status="remediated", note="Split documented.", actor="vera")
+    refused(
+        ctx,
+        PermissionDeniedError,
+        f"vera owns finding #{own.id}, so cannot also mark it closed",
+        lambda: update_finding(ctx, own.id, status="closed", note="Fine.", actor="vera"),
+    )
     refused(
         ctx,
         InputError,
