@@ -108,11 +108,17 @@ def test_demo_then_every_command_works_on_what_it_made(tmp_path: Path) -> None:
 
     assert f"audit chain verified: {events} events" in run("audit", "verify", home=home).stdout
     log = json.loads(run("audit", "log", "--model", "credit-scoring@2", "--json", home=home).stdout)
+    # One finding per failed gate, the condition "monitoring live before production" set at the
+    # validator's sign-off and met when the version was deployed.
+    failed = [g["gate"] for g in one["gates"] if g["status"] == "failed"]
     assert [e["action"] for e in log] == [
         "version.registered",
         "validation.completed",
+        *["finding.raised"] * len(failed),
         "version.signed_off",
+        "condition.set",
         "version.approved",
+        "condition.satisfied",
         "deployment.deployed",
     ]
     rollbacks = json.loads(

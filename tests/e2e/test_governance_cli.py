@@ -1,5 +1,6 @@
-"""The governance commands as users run them: reproduce, inventory, approve with findings and
-conditions, reject and override, through the installed console script in its own process."""
+"""The governance commands as users run them: reproduce, inventory, approve with findings,
+opinion and conditions, reject and override, the findings log and conditions of approval
+enforced at deployment, through the installed console script in its own process."""
 
 from __future__ import annotations
 
@@ -113,11 +114,20 @@ def test_reproduce_inventory_signoff_reject_and_refusals(tmp_path: Path) -> None
         says="it is 'validated' (no blocking gate stops it)",
     )
 
+    refused(
+        "approve",
+        "credit-scoring@3",
+        "--as",
+        "victor",
+        says="victor's sign-off of credit-scoring@3 needs a written opinion",
+    )
     run(
         "approve",
         "credit-scoring@3",
         "--as",
         "victor",
+        "--opinion",
+        "Fit for use; the failed advisory gates are tracked as findings.",
         "--findings",
         "Same params as v1; gates reviewed.",
         "--condition",
@@ -157,10 +167,149 @@ def test_reproduce_inventory_signoff_reject_and_refusals(tmp_path: Path) -> None
         says="A person's rejection cannot be overridden",
     )
     log = json.loads(run("audit", "log", "--model", "credit-scoring@3", "--json", home=home).stdout)
-    assert [e["action"] for e in log][-2:] == ["version.signed_off", "version.rejected"]
-    # 14 from the demo (its key, its one decision's sealed batch and its batch job included)
-    assert "audit chain verified: 20 events" in run("audit", "verify", home=home).stdout
+    assert [e["action"] for e in log][-4:] == [
+        "version.signed_off",
+        "condition.set",  # each condition is a record, free text ones too (not blocking)
+        "condition.set",
+        "version.rejected",
+    ]
+    events = len(json.loads(run("audit", "log", "--json", home=home).stdout))
+    assert f"audit chain verified: {events} events" in run("audit", "verify", home=home).stdout
 
-    for command in ("reject", "override", "inventory", "reproduce"):
+    for command in ("reject", "override", "inventory", "reproduce", "findings", "condition"):
         assert command in run("--help", home=home).stdout
         assert "Example: riskops" in run(command, "--help", home=home).stdout
+
+
+def test_findings_log_and_conditions_of_approval_enforced_at_deployment(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    run("demo", "--spec", "models/credit_scoring/model.yaml", home=home)
+
+    # The demo's validator raised one finding per failed gate of v1, owned by alice, and met
+    # its condition "monitoring live before production" before v1 was deployed.
+    shown = json.loads(run("show", "credit-scoring@1", "--json", home=home).stdout)
+    failed = [g["gate"] for g in shown["gates"] if g["status"] == "failed"]
+    assert failed
+    listed = json.loads(run("findings", "list", "credit-scoring@1", "--json", home=home).stdout)
+    assert [(f["gate"], f["owner"], f["status"]) for f in listed["findings"]] == [
+        (gate, "alice", "open") for gate in failed
+    ]
+    assert [f["gate"] for f in shown["findings_log"]] == failed
+    [validator, _] = shown["approvals"]
+    assert all(gate in validator["opinion"] for gate in failed)
+    [live] = shown["conditions"]
+    assert (live["kind"], live["blocking"], live["status"]) == (
+        "monitoring_live",
+        True,
+        "satisfied",
+    )
+    first = listed["findings"][0]["id"]
+    denied = run(
+        "findings",
+        "update",
+        str(first),
+        "--status",
+        "remediated",
+        "--note",
+        "x",
+        "--as",
+        "oscar",
+        home=home,
+        check=2,
+    )
+    assert "Only the owner of finding" in denied.stderr
+    run(
+        "findings",
+        "update",
+        str(first),
+        "--status",
+        "remediated",
+        "--note",
+        "Reweighted.",
+        "--as",
+        "alice",
+        home=home,
+    )
+    added = json.loads(
+        run(
+            "findings",
+            "add",
+            "credit-scoring@1",
+            "--severity",
+            "low",
+            "--owner",
+            "alice",
+            "--due",
+            "2027-06-30",
+            "--text",
+            "Document the split.",
+            "--as",
+            "victor",
+            "--json",
+            home=home,
+        ).stdout
+    )
+    assert (added["severity"], added["status"], added["gate"]) == ("low", "open", None)
+    table = run("findings", "list", "credit-scoring", home=home).stdout
+    assert "remediated" in table
+    assert "Document the split." in table
+    inventory = json.loads(run("inventory", "--json", home=home).stdout)
+    assert inventory["models"][0]["open_findings"] == len(failed) + 1
+
+    run("train", "models/credit_scoring/model.yaml", "--as", "alice", home=home)
+    run("validate", "credit-scoring@3", "--as", "victor", home=home)
+    run(
+        "approve",
+        "credit-scoring@3",
+        "--as",
+        "victor",
+        "--opinion",
+        "Fit for use once the refer band is reviewed and monitoring runs.",
+        "--require",
+        "monitoring_live",
+        "--blocking-condition",
+        "Refer band reviewed by the credit committee",
+        "--condition",
+        "monitor PSI monthly",
+        home=home,
+    )
+    run("approve", "credit-scoring@3", "--as", "rita", home=home)
+    conditions = json.loads(
+        run("condition", "list", "credit-scoring@3", "--json", home=home).stdout
+    )["conditions"]
+    assert [(c["kind"], c["blocking"], c["status"]) for c in conditions] == [
+        ("manual", False, "open"),
+        ("manual", True, "open"),
+        ("monitoring_live", True, "open"),
+    ]
+    manual = conditions[1]["id"]
+    deploy = ("deploy", "credit-scoring@3", "--env", "production", "--as", "oscar")
+    blocked = run(*deploy, home=home, check=2)
+    assert "2 blocking condition(s) of its approval still open" in blocked.stderr
+    assert "riskops monitor run credit-scoring --env production" in blocked.stderr
+    run("monitor", "run", "credit-scoring", "--env", "production", home=home)
+    blocked = run(*deploy, home=home, check=2)
+    assert "1 blocking condition(s) of its approval still open" in blocked.stderr
+    assert f"riskops condition close {manual}" in blocked.stderr
+    closed = run(
+        "condition",
+        "close",
+        str(manual),
+        "--evidence",
+        "Credit committee minutes 2026-14, item 3.",
+        "--as",
+        "rita",
+        home=home,
+    )
+    assert "is satisfied" in closed.stdout
+    run(*deploy, home=home)
+    after = json.loads(run("condition", "list", "credit-scoring@3", "--json", home=home).stdout)
+    assert [c["status"] for c in after["conditions"]] == ["open", "satisfied", "satisfied"]
+    log = json.loads(run("audit", "log", "--model", "credit-scoring@3", "--json", home=home).stdout)
+    assert [e["action"] for e in log if e["action"].startswith("condition.")] == [
+        "condition.set",
+        "condition.set",
+        "condition.set",
+        "condition.satisfied",
+        "condition.satisfied",
+    ]

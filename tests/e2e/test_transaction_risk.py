@@ -25,7 +25,7 @@ from riskops.serving.service import ScoringService, ServerSettings
 from riskops.spec import load_spec
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import REPO
+from tests.conftest import OPINION, REPO
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,7 +62,7 @@ def test_reference_model_trains_passes_its_gates_and_serves_with_history(
     assert "### Out-of-time back-test" in report
     for p in periods:
         assert f"| {p['period']} | {p['rows']} | {p['events']} |" in report
-    approve(ctx, ref, actor="victor")
+    approve(ctx, ref, actor="victor", opinion=OPINION)
     approve(ctx, ref, actor="rita")
     deploy(ctx, ref, environment="production", actor="oscar")
 

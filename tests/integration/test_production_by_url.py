@@ -34,6 +34,7 @@ from riskops.registry.versions import ModelRef
 from riskops.training.pipeline import TrainResult, train
 from riskops.validation.run import validate
 from riskops.workspace import DEMO_PEOPLE, init_workspace
+from tests.conftest import OPINION
 
 if TYPE_CHECKING:
     from conftest import S3Server  # tests/integration/conftest.py
@@ -149,7 +150,7 @@ def _release(ctx: Context, trained: TrainResult, champion: ModelRef | None) -> N
     assert outcome.passed, [r.as_dict() for r in outcome.results if not r.passed]
     assert outcome.state == State.VALIDATED
     assert outcome.champion == champion
-    signed = approve(ctx, ref, actor="victor", note="Gates reviewed.")
+    signed = approve(ctx, ref, actor="victor", opinion=OPINION, note="Gates reviewed.")
     assert signed.state == State.VALIDATED
     approved = approve(ctx, ref, actor="rita", note="Approved for production.")
     assert approved.state == State.APPROVED

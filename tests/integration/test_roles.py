@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from sqlalchemy.exc import ProgrammingError
 from riskops.audit import verify
 from riskops.context import open_context
 from riskops.decisions.sealing import verify_decisions
+from riskops.governance.findings import raise_finding, update_finding
+from riskops.registry.versions import ModelRef
 from riskops.serving.auth import create_key
 from riskops.training.pipeline import train
 from riskops.workspace import init_workspace
@@ -173,6 +176,20 @@ def test_the_runtime_role_serves_but_cannot_alter_or_drop(
         assert read.returncode == 0, read.stderr
         assert _cli(runtime_env, "audit", "verify").returncode == 0
         assert verify(runtime_ctx.store).ok
+        # The everyday CLI's governance writes, as the runtime role: a finding and its steps.
+        raised = raise_finding(
+            runtime_ctx,
+            ModelRef("credit-scoring", 1),
+            severity="low",
+            owner="alice",
+            due=date(2027, 6, 30),
+            text="Written by the runtime role.",
+            actor="victor",
+        )
+        moved = update_finding(
+            runtime_ctx, raised.id, status="remediated", note="Done.", actor="alice"
+        )
+        assert [s.status for s in moved.history] == ["open", "remediated"]
         assert verify_decisions(runtime_ctx.store).ok
     finally:
         runtime_ctx.close()

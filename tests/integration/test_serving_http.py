@@ -33,7 +33,7 @@ from riskops.spec import load_spec
 from riskops.store.tables import DecisionRecord
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import SPEC, approve_and_deploy
+from tests.conftest import OPINION, SPEC, approve_and_deploy
 from tests.unit.conftest import as_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -174,7 +174,7 @@ def _wait_until(check: Callable[[], bool], what: str, timeout: float = SWITCH_TI
 
 def _approve(ctx: Context, ref: ModelRef) -> None:
     assert validate(ctx, ref, actor="victor").passed
-    approve(ctx, ref, actor="victor")
+    approve(ctx, ref, actor="victor", opinion=OPINION)
     approve(ctx, ref, actor="rita")
 
 

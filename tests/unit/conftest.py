@@ -23,7 +23,7 @@ from riskops.spec import ModelSpec, load_spec
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
 from riskops.workspace import init_workspace
-from tests.conftest import DATA, PEOPLE, SPEC, approve_and_deploy
+from tests.conftest import DATA, OPINION, PEOPLE, SPEC, approve_and_deploy
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def canary_workspace(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[
     approve_and_deploy(ctx, train(ctx, SPEC, actor="alice").ref)
     second = train(ctx, SPEC, actor="alice").ref
     assert validate(ctx, second, actor="victor").passed
-    approve(ctx, second, actor="victor")
+    approve(ctx, second, actor="victor", opinion=OPINION)
     approve(ctx, second, actor="rita")
     deploy(ctx, second, environment="production", actor="oscar", mode="canary", share=0.1)
     yield ctx

@@ -24,6 +24,7 @@ from riskops.cli import (
     db,
     decisions,
     documents,
+    findings,
     flows,
     governance,
     history,
@@ -82,6 +83,7 @@ def root(
 workspace.register(app)
 lifecycle.register(app)
 governance.register(app)
+findings.register(app)
 models.register(app)
 documents.register(app)
 serving.register(app)

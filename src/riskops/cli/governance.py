@@ -120,6 +120,8 @@ def inventory(ctx: typer.Context, as_json: Json = False) -> None:
         "last validation",
         "next review",
         "status",
+        "open findings",
+        "open conditions",
     ):
         table.add_column(column)
     for e in result.entries:
@@ -138,6 +140,9 @@ def inventory(ctx: typer.Context, as_json: Json = False) -> None:
             f"{e.last_validation:%Y-%m-%d}" if e.last_validation else "-",
             f"{e.next_review:%Y-%m-%d}" if e.next_review else "-",
             status,
+            f"{e.open_findings}"
+            + (f" ({e.overdue_findings} overdue)" if e.overdue_findings else ""),
+            str(e.open_conditions),
             style="bold red" if e.overdue else None,
         )
     console.print(table)

@@ -148,28 +148,64 @@ def approve(
         list[str] | None,
         typer.Option(
             "--condition",
-            help='A condition of the approval, e.g. "monitor PSI monthly" (repeatable).',
+            help='A condition of the approval, e.g. "monitor PSI monthly" (repeatable; '
+            "recorded, not enforced).",
         ),
     ] = None,
+    blocking_condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--blocking-condition",
+            help="A condition that blocks deployment to production until a validator or risk "
+            "officer closes it with evidence (repeatable).",
+        ),
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--require",
+            help="A condition checked by the platform, blocking production until met: "
+            "monitoring_live (a monitoring run of the model in production).",
+        ),
+    ] = None,
+    opinion: Annotated[
+        str,
+        typer.Option(
+            "--opinion",
+            help="The validator's written opinion; required when a gate failed or was overridden.",
+        ),
+    ] = "",
     as_json: Json = False,
 ) -> None:
     """Sign off a validated version: first its validator, then a risk officer.
 
     To reject instead: riskops reject MODEL@VERSION --reason TEXT --as NAME
 
-    Example: riskops approve credit-scoring@1 --as victor --findings "AUC stable" --condition "monitor PSI monthly"
+    Example: riskops approve credit-scoring@1 --as victor --opinion "Fit for use; fairness findings 1-2 tracked" --require monitoring_live --condition "monitor PSI monthly"
     """
     from riskops.governance.approvals import approve as approve_version
+    from riskops.governance.conditions import KINDS, Condition
     from riskops.registry.versions import parse_ref
 
     state: State = ctx.obj
+    stated: list[str | Condition] = [*(condition or [])]
+    stated += [Condition(text, blocking=True) for text in blocking_condition or []]
+    for kind in require or []:
+        if kind != "monitoring_live":
+            raise InputError(
+                f"--require {kind!r} is not a condition the platform checks; it checks: "
+                f"{', '.join(k for k in KINDS if k != 'manual')}.",
+                hint="For a condition a person closes: --blocking-condition TEXT",
+            )
+        stated.append(Condition.monitoring_live())
     signed = approve_version(
         state.context(),
         parse_ref(ref),
         actor=actor,
         note=note,
         findings=findings,
-        conditions=condition or [],
+        conditions=stated,
+        opinion=opinion,
     )
     if as_json:
         print_json(signed.as_dict())

@@ -1,5 +1,7 @@
 """The end-to-end demo on the embedded defaults: two versions of the credit-scoring model go
-through training, validation, two sign-offs, deployment and a rollback; the fraud-detection and
+through training, validation, the validator's findings and opinion, two sign-offs with the
+condition "monitoring live before production" (met by starting monitoring first), deployment
+and a rollback; the fraud-detection and
 transaction-risk models are trained, validated, signed off and deployed beside it; a real
 ``riskops serve`` answers one decision of each kind over HTTP (the transaction's history looked
 up in the online store, backfilled from its training data); one batch job scores a file; and the
@@ -22,12 +24,12 @@ from typing import Any
 from riskops.audit.verification import AuditReport, verify_audit
 from riskops.config import Settings, load_settings
 from riskops.context import Context, open_context
+from riskops.demo.challenge import challenge_and_approve
 from riskops.demo.drift import DriftSummary, drift_walk
 from riskops.demo.serving import serve_one_of_each
 from riskops.documents.monitoring import write_monitoring_report
 from riskops.documents.render import render_documents
 from riskops.errors import ConflictError, InputError
-from riskops.governance.approvals import approve
 from riskops.governance.deployments import deploy, rollback
 from riskops.monitoring.runs import MONITOR_ACTOR
 from riskops.registry.versions import ModelRef
@@ -217,10 +219,14 @@ def _walk(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Progres
         )
         if not outcome.passed:
             raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")
-        approve(ctx, ref, actor="victor", note="Gates reviewed; conceptually sound for the demo.")
-        step("sign off (validator)", str(ref), "victor", "validator sign-off recorded")
-        approve(ctx, ref, actor="rita", note="Approved for production within the refer band.")
-        step("approve (risk officer)", str(ref), "rita", "approved")
+        challenge_and_approve(
+            ctx,
+            ref,
+            outcome.results,
+            step,
+            validator_note="Gates reviewed; conceptually sound for the demo.",
+            approval_note="Approved for production within the refer band.",
+        )
         deployed = deploy(ctx, ref, environment="production", actor="oscar", reason="demo release")
         summary.production_history.append((deployed.at, ref.version))
         step("deploy", str(ref), "oscar", "production (MLflow alias 'champion')")
@@ -273,10 +279,14 @@ def _walk_one(ctx: Context, spec_path: Path, summary: DemoSummary, progress: Pro
     )
     if not outcome.passed:
         raise ConflictError(f"The demo's {ref} failed its gates: {', '.join(failed)}")
-    approve(ctx, ref, actor="victor", note="Gates reviewed for the demo.")
-    step("sign off (validator)", str(ref), "victor", "validator sign-off recorded")
-    approve(ctx, ref, actor="rita", note="Approved for production within the review band.")
-    step("approve (risk officer)", str(ref), "rita", "approved")
+    challenge_and_approve(
+        ctx,
+        ref,
+        outcome.results,
+        step,
+        validator_note="Gates reviewed for the demo.",
+        approval_note="Approved for production within the review band.",
+    )
     deploy(ctx, ref, environment="production", actor="oscar", reason="demo release")
     step("deploy", str(ref), "oscar", "production (MLflow alias 'champion')")
     return ref.name

@@ -2,7 +2,8 @@
 
 The documents read only this record: the model and its version history (through
 :func:`riskops.governance.inventory.describe_model`), the version's row with its recorded spec,
-its validation runs and the gate results of the latest one, its sign-offs, the deployment history,
+its validation runs and the gate results of the latest one, its sign-offs (with the validator's
+opinion), the validator's findings log and the conditions of approval, the deployment history,
 the audit events about it and the signed checkpoints that cover them. Each item keeps its table
 and id, so a document can name the record behind every number ("gate_results #7").
 
@@ -31,7 +32,9 @@ from riskops.context import Context
 from riskops.documents.checkpoints import VersionCheckpoints, version_checkpoints
 from riskops.errors import SpecError
 from riskops.governance.approvals import approvals_of
+from riskops.governance.conditions import ConditionState, conditions_of
 from riskops.governance.deployments import history
+from riskops.governance.findings import Finding, findings_of
 from riskops.governance.inventory import ModelView, describe_model
 from riskops.registry.versions import ModelRef, get_version
 from riskops.spec import ModelSpec, parse_spec
@@ -167,6 +170,7 @@ class ApprovalRow:
     findings: Any = None
     conditions: Any = None
     decision: str | None = None
+    opinion: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -283,6 +287,8 @@ class DocumentRecords:
     previous: PreviousVersion | None = None
     decision_counts: Mapping[str, int] = field(default_factory=dict)
     sealed_batches: int = 0
+    findings: tuple[Finding, ...] = ()
+    conditions: tuple[ConditionState, ...] = ()
     kind: str = KIND
 
     @property
@@ -353,6 +359,7 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
                 findings=getattr(a, "findings", None),
                 conditions=getattr(a, "conditions", None),
                 decision=getattr(a, "decision", None),
+                opinion=getattr(a, "opinion", "") or "",
                 extra=_extra(a, _APPROVAL_COLUMNS),
             )
             for a in approvals_of(session, ref)
@@ -380,6 +387,8 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         checkpoints = version_checkpoints(session, registered)
         previous = _previous(session, ref)
         decision_counts, sealed_batches = _decision_log(session, ref)
+        findings = tuple(findings_of(session, ref.name, ref.version))
+        conditions = tuple(ConditionState.of(c) for c in conditions_of(session, ref))
     spec: ModelSpec | None = None
     problem: str | None = None
     try:
@@ -402,6 +411,8 @@ def gather_records(ctx: Context, ref: ModelRef) -> DocumentRecords:
         monitoring_runs=monitoring_runs,
         open_alerts=open_alerts,
         checkpoints=checkpoints,
+        findings=findings,
+        conditions=conditions,
         previous=previous,
         decision_counts=decision_counts,
         sealed_batches=sealed_batches,

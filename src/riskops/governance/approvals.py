@@ -5,6 +5,12 @@ conditions attached to an approval (e.g. "monitor PSI monthly"). A validator rej
 sign-off; a risk officer may reject a validated version at any point before it is approved.
 A person's rejection is final: train and validate a new version.
 
+Effective challenge: the validator's sign-off needs a written ``opinion`` when a gate of the
+version's latest validation run failed (advisory ones included) or was overridden. Conditions
+may be free text (recorded, not enforced) or :class:`~riskops.governance.conditions.Condition`
+with a kind; a blocking one stops deployment to production until it is met
+(:mod:`riskops.governance.conditions`).
+
 Separation of duties (SR 26-2 / SR 11-7 effective challenge, PRA SS1/23): whoever trained a
 version cannot sign it off, and the validator who signed it off cannot also give the final
 approval. Each sign-off is a stored record and an audit event in one transaction.
@@ -12,7 +18,8 @@ approval. Each sign-off is a stored record and an audit event in one transaction
 Example::
 
     approve(ctx, ref, actor="victor", findings="AUC stable out of time",
-            conditions=["monitor PSI monthly"])
+            opinion="Fit for use; the two fairness failures are tracked as findings 1 and 2.",
+            conditions=["monitor PSI monthly", Condition.monitoring_live()])
     approve(ctx, ref, actor="rita")          # approved
     reject(ctx, other, actor="rita", reason="Reason codes are not specific enough.")
 """
@@ -30,10 +37,17 @@ from riskops.audit import record
 from riskops.config import Role
 from riskops.context import Context
 from riskops.errors import ConflictError, InputError, PermissionDeniedError
+from riskops.governance.conditions import Condition, add_conditions, clean
 from riskops.governance.lifecycle import State, move
 from riskops.governance.roles import require_actor, require_role
 from riskops.registry.versions import ModelRef, get_version
-from riskops.store.tables import ApprovalRecord, ModelVersionRecord, ValidationRunRecord
+from riskops.store.tables import (
+    ApprovalRecord,
+    GateOverrideRecord,
+    GateResultRecord,
+    ModelVersionRecord,
+    ValidationRunRecord,
+)
 
 Decision = Literal["approve", "reject"]
 DECISIONS: tuple[Decision, ...] = ("approve", "reject")
@@ -51,6 +65,7 @@ class SignOff:
     decision: Decision = "approve"
     findings: str = ""
     conditions: tuple[str, ...] = field(default_factory=tuple)
+    opinion: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -60,6 +75,7 @@ class SignOff:
             "decision": self.decision,
             "findings": self.findings,
             "conditions": list(self.conditions),
+            "opinion": self.opinion,
             "state": self.state.value,
             "next_step": self.next_step,
         }
@@ -88,10 +104,14 @@ def approve(
     actor: str | None,
     note: str = "",
     findings: str = "",
-    conditions: Sequence[str] = (),
+    conditions: Sequence[str | Condition] = (),
     decision: Decision = "approve",
+    opinion: str = "",
 ) -> SignOff:
     """Record the next sign-off that ``ref`` needs, by ``actor``.
+
+    The validator's sign-off needs ``opinion`` when a gate failed or was overridden
+    (:func:`challenged_gates`).
 
     With ``decision="reject"`` the signer rejects instead (``findings`` say why); see
     :func:`reject`.
@@ -109,7 +129,8 @@ def approve(
                 hint=f'riskops reject {ref} --reason "what is wrong" --as {who}',
             )
         return reject(ctx, ref, actor=who, reason=note.strip() or findings, findings=findings)
-    cleaned = _clean_conditions(conditions)
+    cleaned = clean(conditions)
+    opinion = opinion.strip()
     with ctx.store.transaction() as session:
         version = get_version(session, ref, for_update=True)
         _require_validated(session, version, ref, doing="approve")
@@ -126,6 +147,14 @@ def approve(
                 )
             role = require_role(ctx.settings, who, Role.VALIDATOR, doing=f"sign off {ref}")
             _not_trainer(who, version.trained_by, ref, doing="sign it off")
+            challenged = challenged_gates(session, ref)
+            if challenged and not opinion:
+                raise InputError(
+                    f"{who}'s sign-off of {ref} needs a written opinion: its validation has "
+                    f"{len(challenged)} gate(s) failed or overridden ({', '.join(challenged)}).",
+                    hint=f'riskops approve {ref} --opinion "why the model is fit for use '
+                    'despite them, and what must follow" --as ' + who,
+                )
             next_step: str | None = f"riskops approve {ref} --as <risk officer>"
             action = "version.signed_off"
         else:
@@ -173,6 +202,7 @@ def approve(
             note=note,
             findings=findings,
             conditions=cleaned,
+            opinion=opinion,
         )
         return SignOff(
             ref=ref,
@@ -182,7 +212,8 @@ def approve(
             next_step=next_step,
             decision="approve",
             findings=findings,
-            conditions=cleaned,
+            conditions=tuple(c.text for c in cleaned),
+            opinion=opinion,
         )
 
 
@@ -257,22 +288,24 @@ def _write(
     decision: Decision,
     note: str,
     findings: str,
-    conditions: tuple[str, ...],
+    conditions: tuple[Condition, ...],
+    opinion: str = "",
 ) -> None:
     now = ctx.clock()
-    session.add(
-        ApprovalRecord(
-            model_name=ref.name,
-            version=ref.version,
-            actor=actor,
-            role=role.value,
-            note=note,
-            findings=findings,
-            conditions=list(conditions),
-            decision=decision,
-            created_at=now,
-        )
+    approval = ApprovalRecord(
+        model_name=ref.name,
+        version=ref.version,
+        actor=actor,
+        role=role.value,
+        note=note,
+        findings=findings,
+        conditions=[c.text for c in conditions],
+        decision=decision,
+        opinion=opinion,
+        created_at=now,
     )
+    session.add(approval)
+    session.flush()
     version.updated_at = now
     record(
         session,
@@ -285,12 +318,48 @@ def _write(
             "decision": decision,
             "note": note,
             "findings": findings,
-            "conditions": list(conditions),
+            "conditions": [c.text for c in conditions],
+            "opinion": opinion,
             "state": version.state,
             "digest": version.digest,
         },
         at=now,
     )
+    add_conditions(session, ref, approval.id, conditions, actor=actor, role=role, at=now)
+
+
+def challenged_gates(session: Session, ref: ModelRef) -> list[str]:
+    """The gates of ``ref``'s latest validation run that failed (advisory ones included) or
+    were overridden: what a validator's opinion must address."""
+    run_id = session.execute(
+        select(ValidationRunRecord.id)
+        .where(
+            ValidationRunRecord.model_name == ref.name,
+            ValidationRunRecord.version == ref.version,
+        )
+        .order_by(ValidationRunRecord.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if run_id is None:
+        return []
+    results = session.execute(
+        select(GateResultRecord)
+        .where(GateResultRecord.validation_run_id == run_id)
+        .order_by(GateResultRecord.id)
+    ).scalars()
+    # The status recorded in the evidence (riskops.validation.gate.settle); a result stored
+    # before statuses were recorded failed when it did not pass.
+    failed = [
+        r.gate
+        for r in results
+        if (r.evidence or {}).get("status", "passed" if r.passed else "failed") == "failed"
+    ]
+    overridden = set(
+        session.execute(
+            select(GateOverrideRecord.gate).where(GateOverrideRecord.validation_run_id == run_id)
+        ).scalars()
+    )
+    return [f"{g} (overridden)" if g in overridden else g for g in failed]
 
 
 def _validator_signoff(existing: list[ApprovalRecord]) -> ApprovalRecord | None:
@@ -342,18 +411,6 @@ def _require_validated(
         model_ref=str(ref),
         hint="Only a validated version can be signed off; train and validate a new one.",
     )
-
-
-def _clean_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(conditions, str):
-        conditions = [conditions]
-    cleaned = tuple(c.strip() for c in conditions)
-    if any(not c for c in cleaned):
-        raise InputError(
-            "A sign-off condition is empty.",
-            hint='Give each condition as text, e.g. --condition "monitor PSI monthly".',
-        )
-    return cleaned
 
 
 def _not_trainer(actor: str, trained_by: str, ref: ModelRef, *, doing: str) -> None:

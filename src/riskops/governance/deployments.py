@@ -19,6 +19,7 @@ from riskops.audit import record
 from riskops.config import Role
 from riskops.context import Context
 from riskops.errors import ConflictError, InputError, NotFoundError
+from riskops.governance.conditions import require_met
 from riskops.governance.lifecycle import State
 from riskops.governance.roles import require_actor, require_role
 from riskops.governance.serving import lanes_of
@@ -101,6 +102,8 @@ def deploy(
     """Make the approved ``ref`` the serving version of ``environment`` (``mode="full"``), or
     run it beside the champion as a ``canary`` answering ``share`` (0 < share < 1) of subjects,
     or in ``shadow``. Promoting a canary is deploying its version with ``mode="full"``.
+    Deploying to production is refused while a blocking condition of the approval is open
+    (:func:`riskops.governance.conditions.require_met`).
     ``evidence`` (e.g. a canary analysis's hash and numbers) is recorded in the audit event."""
     who = require_actor(actor)
     _check_environment(ctx, environment)
@@ -125,6 +128,7 @@ def deploy(
                 model_ref=str(ref),
                 hint=needs,
             )
+        require_met(session, ref, environment, actor=who, role=role, at=ctx.clock())
         current = serving_at(session, ref.name, environment)
         if current is not None and current.version == ref.version:
             raise ConflictError(

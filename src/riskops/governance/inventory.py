@@ -1,6 +1,7 @@
 """Read views over the store: every model with its versions, and one model in depth
-(versions with state, metrics, sign-offs with findings and conditions, gate results, gate
-overrides, lineage, and deployment history), optionally as of a past moment."""
+(versions with state, metrics, sign-offs with findings, opinion and conditions, the findings
+log and the conditions of approval with their status, gate results, gate overrides, lineage,
+and deployment history), optionally as of a past moment."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from sqlalchemy import select
 
 from riskops.context import Context
 from riskops.governance.approvals import approvals_of
+from riskops.governance.conditions import ConditionState, conditions_of
 from riskops.governance.deployments import history, serving_at
+from riskops.governance.findings import findings_of
 from riskops.governance.overrides import overrides_of
 from riskops.registry.versions import ModelRef, get_model, list_versions
 from riskops.store.tables import GateResultRecord, ModelRecord, ValidationRunRecord
@@ -32,6 +35,8 @@ class VersionView:
     created_at: datetime
     overrides: tuple[dict[str, Any], ...] = ()
     fairness: tuple[dict[str, Any], ...] = ()
+    findings_log: tuple[dict[str, Any], ...] = ()
+    conditions: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +50,8 @@ class VersionView:
             "gates": list(self.gates),
             "overrides": list(self.overrides),
             "fairness": list(self.fairness),
+            "findings_log": list(self.findings_log),
+            "conditions": list(self.conditions),
             "lineage": self.lineage,
             "trained_by": self.trained_by,
             "created_at": self.created_at.isoformat(),
@@ -182,6 +189,7 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                             "note": a.note,
                             "findings": a.findings,
                             "conditions": list(a.conditions),
+                            "opinion": a.opinion,
                             "at": a.created_at.isoformat(),
                         }
                         for a in approvals_of(session, ref)
@@ -195,6 +203,10 @@ def describe_model(ctx: Context, name: str, *, at: datetime | None = None) -> Mo
                             "at": o.created_at.isoformat(),
                         }
                         for o in overrides_of(session, ref)
+                    ),
+                    findings_log=tuple(f.as_dict() for f in findings_of(session, name, v.version)),
+                    conditions=tuple(
+                        ConditionState.of(c).as_dict() for c in conditions_of(session, ref)
                     ),
                     gates=gates,
                     fairness=fairness,

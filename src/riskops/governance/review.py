@@ -9,6 +9,8 @@ serves. Its last validation is the time of its latest validation run, and
 with the months per tier from ``[review_months]`` in riskops.toml (defaults high 12, medium
 24, low 36). SR 11-7 and its successor SR 26-2 ask for a model inventory and a periodic review
 whose frequency follows the model's risk; PRA SS1/23 principle 1 asks the same by tier.
+Each entry also counts the reviewed version's findings still open (open or remediated, not yet
+closed or accepted; overdue ones apart) and its open blocking conditions of approval.
 
 Example::
 
@@ -26,7 +28,9 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from riskops.context import Context
+from riskops.governance.conditions import conditions_of
 from riskops.governance.deployments import serving_at
+from riskops.governance.findings import findings_of
 from riskops.registry.versions import ModelRef, get_version, latest_version
 from riskops.store.tables import ModelRecord, ValidationRunRecord
 
@@ -56,6 +60,9 @@ class ReviewEntry:
     next_review: date | None
     overdue: bool
     days_to_review: int | None
+    open_findings: int = 0
+    overdue_findings: int = 0
+    open_conditions: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,9 @@ class ReviewEntry:
             "next_review": self.next_review.isoformat() if self.next_review else None,
             "days_to_review": self.days_to_review,
             "overdue": self.overdue,
+            "open_findings": self.open_findings,
+            "overdue_findings": self.overdue_findings,
+            "open_blocking_conditions": self.open_conditions,
         }
 
 
@@ -110,7 +120,19 @@ def review_inventory(ctx: Context) -> ReviewInventory:
             reviewed = production if production is not None else latest_version(session, model.name)
             state = None
             last_run = None
+            pending = []
+            open_conditions = 0
             if reviewed:
+                pending = [
+                    f
+                    for f in findings_of(session, model.name, reviewed)
+                    if f.status in ("open", "remediated")
+                ]
+                open_conditions = sum(
+                    1
+                    for c in conditions_of(session, ModelRef(model.name, reviewed))
+                    if c.blocking and c.status == "open"
+                )
                 state = get_version(session, ModelRef(model.name, reviewed)).state
                 last_run = session.execute(
                     select(ValidationRunRecord.created_at)
@@ -137,6 +159,9 @@ def review_inventory(ctx: Context) -> ReviewInventory:
                     next_review=next_review,
                     overdue=days is not None and days < 0,
                     days_to_review=days,
+                    open_findings=len(pending),
+                    overdue_findings=sum(1 for f in pending if f.overdue(today)),
+                    open_conditions=open_conditions,
                 )
             )
     return ReviewInventory(at=now, entries=tuple(entries))

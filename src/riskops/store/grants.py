@@ -15,20 +15,22 @@ superuser      installs the event trigger that refuses DDL on the audit tables, 
 
 The runtime role's rights beyond SELECT:
 
-=================  ======================================================================
-table              granted
-=================  ======================================================================
-audit_events       nothing more (``append_events()`` appends, with the server's time)
-audit_head         nothing more (``append_events()`` moves it)
-models             INSERT, UPDATE (training refreshes the model's tier, owner and use)
-model_versions     INSERT, UPDATE (lifecycle state, ``updated_at``)
-api_keys           INSERT, UPDATE (revocation)
-decision_batches   INSERT, UPDATE (a sealed batch is given the sequence number of its event;
-                   a trigger allows nothing else)
-subject_keys       INSERT, DELETE (erasure deletes a subject's key, GDPR Art. 17)
-alembic_version    nothing more (the schema check)
-other tables       INSERT
-=================  ======================================================================
+===================  ======================================================================
+table                granted
+===================  ======================================================================
+audit_events         nothing more (``append_events()`` appends, with the server's time)
+audit_head           nothing more (``append_events()`` moves it)
+models               INSERT, UPDATE (training refreshes the model's tier, owner and use)
+model_versions       INSERT, UPDATE (lifecycle state, ``updated_at``)
+api_keys             INSERT, UPDATE (revocation)
+findings             INSERT, UPDATE (status; each change adds a ``finding_updates`` row)
+approval_conditions  INSERT, UPDATE (an open condition is closed)
+decision_batches     INSERT, UPDATE (a sealed batch is given the sequence number of its event;
+                     a trigger allows nothing else)
+subject_keys         INSERT, DELETE (erasure deletes a subject's key, GDPR Art. 17)
+alembic_version      nothing more (the schema check)
+other tables         INSERT
+===================  ======================================================================
 
 plus CONNECT on the database, USAGE on the schema and on the id sequences. The runtime role
 owns nothing, so it cannot ALTER, DROP or TRUNCATE a table. The owner could, but the event
@@ -78,6 +80,8 @@ UPDATES: dict[str, tuple[str, ...]] = {
     "decision_batches": ("UPDATE",),
     "subject_keys": ("DELETE",),
     "monitoring_alerts": ("UPDATE",),  # an open alert is refreshed, then resolved
+    "findings": ("UPDATE",),  # a finding's status moves; its history is finding_updates
+    "approval_conditions": ("UPDATE",),  # an open condition is closed once
 }
 
 

@@ -43,6 +43,7 @@ GUARDED_TABLES = (
     "audit_checkpoints",
     "decisions",
     "decision_batches",
+    "finding_updates",
 )
 # The row-trigger functions (0001, 0008), the append function and the event trigger's own.
 GUARD_SCHEMA = "riskops_guard"  # the superuser's: holds the event trigger functions

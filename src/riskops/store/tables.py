@@ -145,6 +145,66 @@ class ApprovalRecord(Base):
     findings: Mapped[str] = mapped_column(Text, default="", server_default="")
     conditions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     decision: Mapped[str] = mapped_column(String(10), default="approve", server_default="approve")
+    # The validator's written opinion; required when a gate of the version failed or was
+    # overridden (``riskops.governance.approvals``).
+    opinion: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime]
+
+
+class ApprovalConditionRecord(Base):
+    """A condition attached to a sign-off. A blocking one stops deployment to production while
+    it is open; ``kind`` says how it is met (``monitoring_live``: a monitoring run of the model
+    in production; ``manual``: a person closes it with evidence)."""
+
+    __tablename__ = "approval_conditions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"))
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    blocking: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))  # open | satisfied
+    set_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    evidence: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+
+
+class FindingRecord(Base):
+    """A validator's finding on a version: what is wrong, how severe, who owns the fix and by
+    when, and where it stands. Each change of status adds a :class:`FindingUpdateRecord`."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    gate: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(100))
+    due: Mapped[str] = mapped_column(String(10))  # ISO date, YYYY-MM-DD
+    status: Mapped[str] = mapped_column(String(20))
+    raised_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FindingUpdateRecord(Base):
+    """One step of a finding's history (raised, remediated, accepted, closed, reopened), with
+    who took it and their note. Append-only: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "finding_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
 
 

@@ -32,7 +32,15 @@ from riskops.store.tables import ApiKeyRecord, table_of
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
 from riskops.workspace import init_workspace
-from tests.conftest import DATA, PEOPLE, SPEC, admin_engine, approve_and_deploy, drop_store_schema
+from tests.conftest import (
+    DATA,
+    OPINION,
+    PEOPLE,
+    SPEC,
+    admin_engine,
+    approve_and_deploy,
+    drop_store_schema,
+)
 
 JUSTIFICATION = "Judged against the bank's own policy minimum, documented in the model file."
 
@@ -54,7 +62,14 @@ def _walk_the_lifecycle(ctx: Context, folder: Path) -> None:
     approve_and_deploy(ctx, first)
     second = train(ctx, SPEC, actor="alice").ref
     assert validate(ctx, second, actor="victor").passed
-    approve(ctx, second, actor="victor", findings="stable", conditions=["monitor PSI monthly"])
+    approve(
+        ctx,
+        second,
+        actor="victor",
+        opinion=OPINION,
+        findings="stable",
+        conditions=["monitor PSI monthly"],
+    )
     approve(ctx, second, actor="rita")
     deploy(ctx, second, environment="production", actor="oscar", mode="canary", share=0.1)
     end_challenger(ctx, "credit-scoring", environment="production", actor="oscar", reason="ok")

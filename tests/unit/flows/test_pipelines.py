@@ -24,7 +24,7 @@ from riskops.flows.pipelines import (
 from riskops.governance.pipeline_runs import failures
 from riskops.registry.versions import ModelRef, get_version
 from riskops.store.tables import ModelVersionRecord, ValidationRunRecord
-from tests.conftest import SPEC
+from tests.conftest import OPINION, SPEC
 
 FAST = {"retries": 1, "retry_delay_seconds": 0}
 
@@ -164,7 +164,7 @@ def test_a_validation_that_fails_after_training_leaves_an_unapproved_candidate_a
         from riskops.governance.approvals import approve
 
         with pytest.raises(ConflictError, match="candidate"):
-            approve(ctx, ref, actor="victor")
+            approve(ctx, ref, actor="victor", opinion=OPINION)
     finally:
         ctx.close()
 

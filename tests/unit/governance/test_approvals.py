@@ -9,7 +9,7 @@ from riskops.governance.approvals import approve
 from riskops.registry.versions import ModelRef
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import SPEC, store_snapshot
+from tests.conftest import OPINION, SPEC, store_snapshot
 
 
 @pytest.fixture
@@ -24,12 +24,12 @@ def refused(
 ) -> None:
     before = store_snapshot(ctx)
     with pytest.raises(error, match=match):
-        approve(ctx, ref, actor=actor)
+        approve(ctx, ref, actor=actor, opinion=OPINION)
     assert store_snapshot(ctx) == before
 
 
 def test_validator_then_risk_officer_approve(ctx: Context, validated: ModelRef) -> None:
-    first = approve(ctx, validated, actor="victor", note="sound")
+    first = approve(ctx, validated, actor="victor", opinion=OPINION, note="sound")
     assert first.state == "validated"
     assert first.role == "validator"
     assert first.next_step == "riskops approve credit-scoring@1 --as <risk officer>"
@@ -52,7 +52,7 @@ def test_a_developer_cannot_approve_their_own_model(ctx: Context, validated: Mod
 
 
 def test_the_validator_cannot_also_give_final_approval(ctx: Context, validated: ModelRef) -> None:
-    approve(ctx, validated, actor="vera")
+    approve(ctx, validated, actor="vera", opinion=OPINION)
     refused(
         ctx,
         PermissionDeniedError,
@@ -71,7 +71,7 @@ def test_the_risk_officer_waits_for_the_validator(ctx: Context, validated: Model
 
 def test_roles_are_enforced(ctx: Context, validated: ModelRef) -> None:
     refused(ctx, PermissionDeniedError, r"oscar \(operator\) cannot sign off", validated, "oscar")
-    approve(ctx, validated, actor="victor")
+    approve(ctx, validated, actor="victor", opinion=OPINION)
     refused(ctx, PermissionDeniedError, "needs the role risk_officer", validated, "alice")
     refused(ctx, InputError, "needs the name of who does it", validated, None)
 
@@ -84,6 +84,6 @@ def test_a_candidate_cannot_be_approved(ctx: Context) -> None:
 def test_whoever_ran_the_gates_cannot_give_final_approval(ctx: Context) -> None:
     ref = train(ctx, SPEC, actor="alice").ref
     validate(ctx, ref, actor="vera")
-    approve(ctx, ref, actor="victor")
+    approve(ctx, ref, actor="victor", opinion=OPINION)
     refused(ctx, PermissionDeniedError, "vera ran the validation of credit-scoring@1", ref, "vera")
     assert approve(ctx, ref, actor="rita").state == "approved"

@@ -68,6 +68,9 @@ def test_next_review_is_the_last_validation_plus_the_tiers_months(
         "next_review": "2027-01-31",
         "days_to_review": 0,
         "overdue": False,
+        "open_findings": 0,
+        "overdue_findings": 0,
+        "open_blocking_conditions": 0,
     }
     card = on_the_day["card-limits"]
     assert (card.production_version, card.reviewed_version, card.state) == (None, 1, "validated")

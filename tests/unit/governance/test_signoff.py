@@ -20,7 +20,7 @@ from riskops.registry.versions import ModelRef, get_version
 from riskops.store.tables import ModelVersionRecord
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import SPEC, store_snapshot
+from tests.conftest import OPINION, SPEC, store_snapshot
 
 GOOD_REASON = "AUC 0.77 on the out-of-time window; the 95% CI covers the minimum."
 
@@ -69,6 +69,7 @@ def test_findings_and_conditions_are_stored_audited_and_shown(
         ctx,
         validated,
         actor="victor",
+        opinion=OPINION,
         note="Independent review done.",
         findings="Discrimination holds out of sample; the refer band is narrow.",
         conditions=["monitor PSI monthly", " revalidate if the approval rate moves 5 points "],
@@ -107,7 +108,7 @@ def test_an_empty_condition_is_refused(ctx: Context, validated: ModelRef) -> Non
 def test_a_risk_officer_rejects_a_validated_version_for_good(
     ctx: Context, validated: ModelRef
 ) -> None:
-    approve(ctx, validated, actor="victor")
+    approve(ctx, validated, actor="victor", opinion=OPINION)
     done = reject(ctx, validated, actor="rita", reason="Reason codes are not specific enough.")
     assert (done.state, done.role, done.decision) == ("rejected", "risk_officer", "reject")
     assert state_of(ctx, validated) == "rejected"
@@ -150,7 +151,7 @@ def test_a_rejection_needs_a_reason_and_the_right_person(ctx: Context, validated
         "dana trained credit-scoring@1, so cannot reject it",
         lambda: reject(ctx, validated, actor="dana", reason="my own model is flawed"),
     )
-    approve(ctx, validated, actor="victor")
+    approve(ctx, validated, actor="victor", opinion=OPINION)
     approve(ctx, validated, actor="rita")
     refused(
         ctx,
@@ -183,7 +184,7 @@ def test_a_validator_rejects_at_their_signoff(ctx: Context, validated: ModelRef)
 def test_after_the_validator_signed_off_only_a_risk_officer_rejects(
     ctx: Context, validated: ModelRef
 ) -> None:
-    approve(ctx, validated, actor="victor")
+    approve(ctx, validated, actor="victor", opinion=OPINION)
     refused(
         ctx,
         PermissionDeniedError,
@@ -304,7 +305,13 @@ def test_overriding_every_failed_blocking_gate_validates_then_signoffs_and_deplo
         "still needs an independent validator's sign-off",
         lambda: approve(ctx, gate_rejected, actor="rita"),
     )
-    approve(ctx, gate_rejected, actor="vera", findings="Overrides reviewed and accepted.")
+    approve(
+        ctx,
+        gate_rejected,
+        actor="vera",
+        opinion=OPINION,
+        findings="Overrides reviewed and accepted.",
+    )
     refused(
         ctx,
         PermissionDeniedError,

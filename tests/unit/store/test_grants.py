@@ -78,6 +78,10 @@ def test_postgresql_grants_change_rows_only_where_the_code_does(pg_schema_url: s
     assert grants[("api_keys", "rt_role")] == "GRANT SELECT, INSERT, UPDATE"
     assert grants[("subject_keys", "rt_role")] == "GRANT SELECT, INSERT, DELETE"
     assert grants[("alembic_version", "rt_role")] == "GRANT SELECT"
+    # A finding's status and a condition's closure move; a finding's history is only added to.
+    assert grants[("findings", "rt_role")] == "GRANT SELECT, INSERT, UPDATE"
+    assert grants[("approval_conditions", "rt_role")] == "GRANT SELECT, INSERT, UPDATE"
+    assert grants[("finding_updates", "rt_role")] == "GRANT SELECT, INSERT"
     assert "GRANT USAGE ON SEQUENCE" in script
     # The owner never logs in and owns the append function; the readers only read.
     assert 'CREATE ROLE "own_role" NOLOGIN' in script
