@@ -109,7 +109,8 @@ def release(cli: Cli, spec_path: Path, name: str, version: int) -> dict[str, Any
     for gate in failed:
         cli("override", ref, "--gate", gate, "--as", "rita", "--justification",
             f"{gate} reviewed with the validator: accepted for this use")  # fmt: skip
-    cli("approve", ref, "--as", "victor", "--findings", "gate results reviewed")
+    cli("approve", ref, "--as", "victor", "--findings", "gate results reviewed",
+        "--opinion", "Fit for the intended use; the failed gates are overridden or advisory.")  # fmt: skip
     cli("approve", ref, "--as", "rita", "--note", "approved within the intended use")
     cli("deploy", ref, "--env", "production", "--as", "oscar", "--reason", f"release v{version}")
     return outcome
