@@ -4,7 +4,6 @@ the validation report, and the layout of every document at a desktop and a table
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from riskops.documents.render import render_documents
 from riskops.training.pipeline import train
 from riskops.workspace import init_workspace
 from tests.conftest import _WORKSPACE_VARS, PEOPLE, SPEC, approve_and_deploy, unavailable
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.unit.documents.browser import CHROMIUM, chromium
 
 pytestmark = pytest.mark.slow
 
@@ -30,28 +28,6 @@ document.body.insertAdjacentHTML('beforeend', '<pre id="probe">' + nav.scrollWid
   nav.clientWidth + ' ' + root.scrollWidth + ' ' + root.clientWidth + ' | ' + ids + '</pre>');
 </script>"""
 PROBED = re.compile(r'<pre id="probe">(\d+) (\d+) (\d+) (\d+) \| ([^<]*)</pre>')
-
-
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +51,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_the_validation_report_renders_in_a_browser(pages: dict[str, Path], tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
-    _chromium(
+    chromium(
         tmp_path,
         f"--screenshot={shot}",
         "--window-size=1200,2000",
@@ -97,7 +73,7 @@ def test_the_navigation_bar_and_the_page_fit_the_window(
         pages[slug].read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
         encoding="utf-8",
     )
-    done = _chromium(tmp_path, f"--window-size={width},1000", "--dump-dom", probed.as_uri())
+    done = chromium(tmp_path, f"--window-size={width},1000", "--dump-dom", probed.as_uri())
     found = PROBED.search(done.stdout)
     assert found is not None, f"no layout read back from chromium: {done.stderr[-500:]}"
     nav_scroll, nav_client, page_scroll, page_client = map(int, found.groups()[:4])

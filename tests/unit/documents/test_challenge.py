@@ -5,7 +5,6 @@ the report shows them in Chromium."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ from riskops.governance.findings import update_finding
 from riskops.registry.versions import ModelRef
 from riskops.training.pipeline import train
 from riskops.validation.run import validate
-from tests.conftest import SPEC, unavailable
-from tests.unit.documents.test_browser import CHROMIUM
+from tests.conftest import SPEC
+from tests.unit.documents.browser import dom as browser_dom
 
 
 @pytest.fixture
@@ -78,34 +77,13 @@ def test_the_report_and_card_show_findings_opinion_and_conditions(
 def test_chromium_shows_the_findings_log(
     ctx: Context, challenged: tuple[ModelRef, list[str]], tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        unavailable("chromium not installed (Debian package chromium)")
     ref, failed = challenged
     [report] = [
         p
         for p in render_documents(ctx, ref, tmp_path / "docs", formats=("html",))
         if p.name.endswith("validation-report.html")
     ]
-    dom = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            report.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
+    dom = browser_dom(tmp_path, report)
     assert '<h2 id="challenge">Findings, opinion and conditions</h2>' in dom
     for gate in failed:
         assert f"<td><code>{gate}</code></td>" in dom

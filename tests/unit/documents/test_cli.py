@@ -9,11 +9,13 @@ import os
 import re
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.unit.documents.browser import dom as browser_dom
 
 RISKOPS = str(Path(sys.executable).parent / "riskops")
 
@@ -155,3 +157,62 @@ def test_no_document_of_the_demo_holds_a_local_path(demo_home: Path, tmp_path: P
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text())
         for needle in (str(demo_home), str(tmp_path), str(REPO), str(Path.home()) + "/", "/tmp/"):
             assert needle not in text, f"{path.name} holds {needle}"
+
+
+def test_the_demo_documents_show_their_sections_in_chromium(
+    demo_home: Path, tmp_path: Path
+) -> None:
+    """The documents of the demo's production version, regenerated and laid out by Chromium:
+    every section the records call for is on the page, the report names each failed advisory
+    fairness check and the validator's findings about them, the pack names them as risks."""
+    out = tmp_path / "reports"
+    assert run("docs", "credit-scoring@2", "--out", str(out), home=demo_home).returncode == 0
+    shown = run("show", "credit-scoring", "--json", home=demo_home)
+    [version] = [v for v in json.loads(shown.stdout)["versions"] if v["version"] == 2]
+    failed = [
+        g["gate"]
+        for g in version["gates"]
+        if g["status"] == "failed" and g["gate"].startswith("fairness.")
+    ]
+    assert failed, "the reference model fails advisory fairness checks the documents must name"
+    assert all(g["severity"] == "advisory" for g in version["gates"] if g["gate"] in failed)
+    findings = version["findings_log"]
+    assert {f["gate"] for f in findings} >= set(failed)
+
+    def laid_out(slug: str) -> tuple[set[str], str]:
+        page = browser_dom(tmp_path, out / f"credit-scoring-v2-{slug}.html")
+        return set(re.findall(r'\bid="([^"]+)"', page)), page
+
+    ids, report = laid_out("validation-report")
+    assert {
+        "summary",
+        "gates",
+        "decision-bands",
+        "fairness-by-group",
+        "test-partition",
+        "soundness",
+        "benchmark-challenger",
+        "dependence",
+        "challenge",
+        "definitions",
+    } <= ids
+    summary = report.split('id="summary"', 1)[1].split('id="gates"', 1)[0]
+    challenge = report.split('id="challenge"', 1)[1]
+    for gate in failed:
+        assert gate in summary
+        assert f"<td><code>{gate}</code></td>" in challenge
+    for finding in findings:
+        assert str(escape(finding["text"])) in challenge
+    opinion = next(a["opinion"] for a in version["approvals"] if a.get("opinion"))
+    assert str(escape(opinion)) in challenge
+
+    ids, card = laid_out("model-card")
+    assert {"factors", "ethics", "caveats", "rationale", "definitions"} <= ids
+    ethics = card.split('id="ethics"', 1)[1]
+    for gate in failed:
+        assert gate in ethics
+    ids, pack = laid_out("annex-iv")
+    assert {"crosswalk", "risks", "changes", "attachments", "derogations"} <= ids
+    risks = pack.split('id="risks"', 1)[1]
+    for gate in failed:
+        assert gate in risks
