@@ -225,6 +225,9 @@ def assert_validation_depth(cli: Cli, shown: dict[str, Any], name: str, out: Pat
     assert "1 other version(s) were already evaluated on the same test rows" in report
     for gate in failed:
         assert f"`{gate}`" in report.split("## Findings, opinion and conditions")[1]
+    # who changes outcome against the champion; robustness moved by each feature's own step
+    assert "*swap_set*" in report
+    assert "*feature_steps*" in report
     card = (out / f"{name}-v2-model-card.md").read_text(encoding="utf-8")
     for heading in ("## Factors", "## Ethical considerations", "## Caveats and recommendations"):
         assert heading in card, heading
