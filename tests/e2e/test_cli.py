@@ -135,14 +135,19 @@ def test_editing_one_audit_row_by_hand_is_named_by_verify(tmp_path: Path) -> Non
     home = tmp_path / "ws"
     run("demo", "--spec", "models/credit_scoring/model.yaml", home=home)
     anchor = run("audit", "head", home=home).stdout.split()
-    # 11 lifecycle events, the demo client's key, its decision's sealed batch, the batch job
-    assert anchor[0] == "14"
+    # the lifecycle events (findings and conditions included), the demo client's key, its
+    # decision's sealed batch, the batch job: the head is the last of them
+    events = json.loads(run("audit", "log", "--json", home=home).stdout)
+    assert anchor[0] == str(len(events))
+    assert {"finding.raised", "condition.set", "condition.satisfied"} <= {
+        e["action"] for e in events
+    }
     run("audit", "verify", "--expect-head", anchor[1], home=home)
     rewritten = run("audit", "verify", "--expect-head", "ab" * 32, home=home, check=1)
     assert "no longer in the chain" in rewritten.stdout
     exported = tmp_path / "audit.jsonl"
     run("audit", "export", "--out", str(exported), home=home)
-    assert len(exported.read_text(encoding="utf-8").splitlines()) == 15
+    assert len(exported.read_text(encoding="utf-8").splitlines()) == len(events) + 1
     with sqlite3.connect(home / "riskops.db") as db:
         # What a tamperer with file access would do: drop the guard, then edit one row.
         db.execute("DROP TRIGGER audit_events_no_update")

@@ -109,6 +109,11 @@ def release(cli: Cli, spec_path: Path, name: str, version: int) -> dict[str, Any
     for gate in failed:
         cli("override", ref, "--gate", gate, "--as", "rita", "--justification",
             f"{gate} reviewed with the validator: accepted for this use")  # fmt: skip
+    # the validator's findings: one per failed check, owned by the developer
+    for gate in [g["gate"] for g in outcome["gates"] if g["status"] == "failed"]:
+        cli("findings", "add", ref, "--gate", gate, "--severity", "medium", "--owner", "alice",
+            "--due", "2027-06-30", "--text", f"{gate} failed on the test partition",
+            "--as", "victor")  # fmt: skip
     cli("approve", ref, "--as", "victor", "--findings", "gate results reviewed",
         "--opinion", "Fit for the intended use; the failed gates are overridden or advisory.")  # fmt: skip
     cli("approve", ref, "--as", "rita", "--note", "approved within the intended use")
@@ -186,6 +191,7 @@ def test_spec_init_on_the_shipped_credit_data_then_the_whole_lifecycle(
     features = {k: int(v) if v.isdigit() else v for k, v in row.items()}
     shown = walk(cli, spec_path, "german-draft", features)
     assert_fairness_by_group(shown, {"age_in_years", "personal_status_and_sex", "foreign_worker"})
+    assert_validation_depth(cli, shown, "german-draft", tmp_path / "docs")
     # foreign_worker has too few non-foreign rows to compare: drafted as not applicable
     for version in shown["versions"]:
         statuses = {g["gate"]: g["status"] for g in version["gates"]}
@@ -195,6 +201,40 @@ def test_spec_init_on_the_shipped_credit_data_then_the_whole_lifecycle(
             g["gate"] for g in version["gates"] if g["severity"] == "blocking"
         }
         assert {o["gate"] for o in version["overrides"]} == failed
+
+
+def assert_validation_depth(cli: Cli, shown: dict[str, Any], name: str, out: Path) -> None:
+    """The second version's documents carry the validation depth the records call for, on
+    whatever data: the test partition with its reuse, the benchmark, the gap and dependence,
+    decision bands, fairness by group, the findings with the opinion, and the pack's
+    crosswalk and changes since the first version."""
+    second = next(v for v in shown["versions"] if v["version"] == 2)
+    status = {g["gate"]: g["status"] for g in second["gates"]}
+    for reported in ("partitions.test_reuse", "benchmark.auc_lift",
+                     "performance.generalisation_gap", "explainability.partial_dependence",
+                     "decisions.review_share"):  # fmt: skip
+        assert status[reported] == "reported", reported
+    failed = sorted(g for g, s in status.items() if s == "failed")
+    assert sorted(f["gate"] for f in second["findings_log"]) == failed
+    cli("docs", f"{name}@2", "--out", str(out), "--format", "md")
+    report = (out / f"{name}-v2-validation-report.md").read_text(encoding="utf-8")
+    for heading in ("## Decision bands", "## Fairness by group", "## Test partition and back-test",
+                    "## Conceptual soundness", "### Benchmark challenger",
+                    "## Findings, opinion and conditions"):  # fmt: skip
+        assert heading in report, heading
+    assert "1 other version(s) were already evaluated on the same test rows" in report
+    for gate in failed:
+        assert f"`{gate}`" in report.split("## Findings, opinion and conditions")[1]
+    # who changes outcome against the champion; robustness moved by each feature's own step
+    assert "*swap_set*" in report
+    assert "*feature_steps*" in report
+    card = (out / f"{name}-v2-model-card.md").read_text(encoding="utf-8")
+    for heading in ("## Factors", "## Ethical considerations", "## Caveats and recommendations"):
+        assert heading in card, heading
+    pack = (out / f"{name}-v2-annex-iv.md").read_text(encoding="utf-8")
+    assert "## Requirements of Arts. 9–15 and the records that answer them" in pack
+    changes = pack.split("## Changes since the previous version")[1]
+    assert "difference(s) from v1" in changes.split("\n## ")[0]
 
 
 def coded_credit_data(path: Path, rows: int = 4000) -> Path:
@@ -241,5 +281,6 @@ def test_spec_init_on_integer_coded_data_with_a_yes_no_label(
                 "BILL_AMT1": 30_000}  # fmt: skip
     shown = walk(cli, spec_path, "card-default", features)
     assert_fairness_by_group(shown, {"SEX", "AGE"})
+    assert_validation_depth(cli, shown, "card-default", tmp_path / "docs")
     # the default owes nothing to sex or age here: every blocking check passes as drafted
     assert [v["overrides"] for v in shown["versions"]] == [[], []]

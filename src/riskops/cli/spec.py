@@ -12,7 +12,6 @@ import typer
 
 from riskops.cli.output import console, print_json
 from riskops.spec import load_spec
-from riskops.training.scaffold import PLACEHOLDER, draft_spec, placeholders, write_scaffold
 
 app = typer.Typer(help="Draft and check model specs.", no_args_is_help=True)
 
@@ -55,6 +54,8 @@ def check(
         + (f"; its data matches ({rows} rows)" if rows is not None else "")
     )
     console.print(f"trainer {loaded.spec.trainer.entrypoint}: imports, takes (X, y, params)")
+    from riskops.training.scaffold import PLACEHOLDER, placeholders  # pandas: only when run
+
     todo = placeholders(loaded.text)
     if todo:
         lines = ", ".join(str(n) for n in todo[:8]) + (" …" if len(todo) > 8 else "")
@@ -92,6 +93,8 @@ def init(
     model = name or re.sub(r"[^a-z0-9]+", "-", data.stem.lower()).strip("-")
     folder = out or Path(model)
     reference = os.path.relpath(data.resolve(), folder.resolve())
+    from riskops.training.scaffold import PLACEHOLDER, draft_spec, write_scaffold
+
     draft = draft_spec(
         data,
         label=label,

@@ -152,6 +152,13 @@ def _set(path: str, value: Callable[[Any], Any]) -> Callable[[dict[str, Any]], N
     return edit
 
 
+def _swapped_index(r: dict[str, Any]) -> None:
+    """Another leaf of the same batch: the neighbour, or the one before the last leaf when
+    the decision is the last of an odd-sized batch (its neighbour would be out of range)."""
+    index, count = r["batch"]["index"], r["batch"]["count"]
+    r["batch"]["index"] = index ^ 1 if index ^ 1 < count else index - 1
+
+
 FORGERIES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "edited decision_json": (_edited_decision, "decision_json does not hash to decision_sha256"),
     "edited and rehashed decision": (_edited_and_rehashed, "the decision is not leaf"),
@@ -168,7 +175,7 @@ FORGERIES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "the event is not leaf",
     ),
     "flipped batch root": (_set("batch.root", _flip), "the decision is not leaf"),
-    "swapped batch index": (_set("batch.index", lambda i: i ^ 1), "the decision is not leaf"),
+    "swapped batch index": (_swapped_index, "the decision is not leaf"),
     "batch index out of range": (
         _set("batch.index", lambda i: 99),
         "index 99 is outside a tree",

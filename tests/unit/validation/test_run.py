@@ -91,7 +91,12 @@ def test_a_good_candidate_becomes_validated_with_its_evidence(ctx: Context) -> N
     assert "no subject key" in duplicates.evidence["not_applicable"]
     assert gates["decisions.review_share"].status == "reported"
     counts = event.payload["counts"]
-    assert counts["not_applicable"] == 3
+    # and foreign_worker's three comparisons, which the spec declares cannot be made here
+    for metric in ("approval_rate_ratio", "equal_opportunity_difference", "calibration_difference"):
+        gate = f"fairness.foreign_worker.{metric}"
+        assert gates[gate].status == "not_applicable"
+        assert "8 of the 250 test rows" in gates[gate].evidence["not_applicable"]
+    assert counts["not_applicable"] == 6
     assert sum(counts.values()) == len(outcome.results)
     assert event.payload["gates"]["data_quality.duplicate_subjects"]["status"] == "not_applicable"
 
