@@ -19,16 +19,16 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 GENESIS_HASH = "0" * 64
 
 
-@dataclass(frozen=True, slots=True)
-class ChainEvent:
-    """One event as stored: the fields that are hashed, plus its hash."""
+class ChainEvent(NamedTuple):
+    """One event as stored: the fields that are hashed, plus its hash (a tuple in the stored
+    column order, so a driver's row becomes one without copying field by field)."""
 
     seq: int
     occurred_at: str

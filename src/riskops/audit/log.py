@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,16 +49,16 @@ from riskops.audit.note import Checkpoint, Signer, Verifier, load_signer, sign_n
 from riskops.config import AuditSettings
 from riskops.errors import ConfigError
 from riskops.store import Store
+from riskops.store.rows import insert_rows, placeholder, stream_rows
 from riskops.store.tables import (
     AuditCheckpointRecord,
-    AuditEventRecord,
     AuditHeadRecord,
     AuditTreeNode,
-    table_of,
 )
 
 log = logging.getLogger(__name__)
 
+_dumps = orjson.dumps
 _LOCK_KEY = 0x7269736B6F7073  # PostgreSQL advisory lock: one checkpointer at a time
 _BATCH = 5000
 # Actions after which a checkpoint is made at once.
@@ -94,14 +94,21 @@ def event_leaf(event: ChainEvent) -> bytes:
 
 def events_between(session: Session, after: int, upto: int) -> Iterator[ChainEvent]:
     """Events ``after < seq <= upto`` in order, streamed."""
-    table = table_of(AuditEventRecord)
-    query = (
-        select(*(table.c[name] for name in ENTRY_FIELDS))
-        .where(table.c.seq > after, table.c.seq <= upto)
-        .order_by(table.c.seq)
-    )
-    for row in session.execute(query.execution_options(yield_per=_BATCH)):
+    for row in event_rows(session, after, upto):
         yield ChainEvent(*row)
+
+
+def event_rows(session: Session, after: int, upto: int) -> Iterator[tuple[Any, ...]]:
+    """:func:`events_between` as plain tuples in ``ENTRY_FIELDS`` order, straight from the
+    driver (the checkpointer's and the verifier's path: no per-value processing)."""
+    mark = placeholder(session)
+    return stream_rows(
+        session,
+        f"SELECT {', '.join(ENTRY_FIELDS)} FROM audit_events "  # noqa: S608
+        f"WHERE seq > {mark} AND seq <= {mark} ORDER BY seq",
+        (after, upto),
+        batch=_BATCH,
+    )
 
 
 def entry_line(event: ChainEvent) -> bytes:
@@ -283,10 +290,10 @@ class Checkpointer:
         compact = CompactRange(start, [bytes.fromhex(h) for h in last.frontier] if last else [])
         new_nodes: dict[tuple[int, int], bytes] = {}
         entries = bytearray()
-        for event in events_between(session, start, size):
-            for level, index, node in compact.append(leaf_hash(event_leaf(event))):
+        for row in event_rows(session, start, size):
+            for level, index, node in compact.append(leaf_hash(record_bytes(*row[:9]))):
                 new_nodes[level, index] = node
-            entries += entry_line(event)
+            entries += _dumps(dict(zip(ENTRY_FIELDS, row, strict=True))) + b"\n"
         if compact.size != size:
             raise RuntimeError(
                 f"the audit head says {size} events but {compact.size} are stored: run "
@@ -326,11 +333,12 @@ class Checkpointer:
                     entries=publication.entries,
                     consistency=publication.consistency,
                 )
-        if new_nodes:
-            session.execute(
-                insert(table_of(AuditTreeNode)),
-                [{"level": lv, "idx": ix, "hash": h} for (lv, ix), h in new_nodes.items()],
-            )
+        insert_rows(
+            session,
+            "audit_tree",
+            ("level", "idx", "hash"),
+            [(level, index, node) for (level, index), node in new_nodes.items()],
+        )
         session.add(
             AuditCheckpointRecord(
                 origin=self.origin,
@@ -395,6 +403,7 @@ __all__ = [
     "entry_line",
     "event_inclusion",
     "event_leaf",
+    "event_rows",
     "events_between",
     "install_checkpointing",
     "make_checkpointer",

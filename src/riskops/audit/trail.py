@@ -15,20 +15,27 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from riskops.audit.chain import ChainEvent, VerifyReport, canonical_json, seal, verify_events
+from riskops.audit.chain import (
+    ChainEvent,
+    VerifyReport,
+    canonical_json,
+    record_bytes,
+    verify_events,
+)
 from riskops.store import Store
 from riskops.store.database import AUDIT_ACTIONS
-from riskops.store.tables import AuditEventRecord, AuditHeadRecord, table_of
+from riskops.store.rows import insert_rows
+from riskops.store.tables import AuditEventRecord, AuditHeadRecord
 
 _VERIFY_BATCH = 5000
 
@@ -91,27 +98,42 @@ def record_many(session: Session, entries: Sequence[Entry], *, at: datetime) -> 
         )
         if last is not None and last > occurred_at:
             occurred_at = last
-    events = []
+    sha256 = hashlib.sha256
+    rows = []
     prev, seq = head.hash, head.seq
     for entry in entries:
         seq += 1
-        event = seal(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor=entry.actor,
-            role=entry.role,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=entry.object_id,
-            payload=canonical_json(dict(entry.payload)),
-            prev_hash=prev,
+        payload = canonical_json(dict(entry.payload))
+        digest = sha256(
+            record_bytes(
+                seq,
+                occurred_at,
+                entry.actor,
+                entry.role,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                payload,
+                prev,
+            )
+        ).hexdigest()
+        rows.append(
+            (
+                seq,
+                occurred_at,
+                entry.actor,
+                entry.role,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                payload,
+                prev,
+                digest,
+            )
         )
-        events.append(event)
-        prev = event.hash
-    session.execute(
-        insert(table_of(AuditEventRecord)),
-        [{name: getattr(e, name) for name in _COLUMNS} for e in events],
-    )
+        prev = digest
+    insert_rows(session, "audit_events", _COLUMNS, rows)
+    events = [ChainEvent(*row) for row in rows]
     head.seq = seq
     head.hash = prev
     session.flush()
@@ -148,7 +170,7 @@ def _append_on_server(session: Session, entries: Sequence[Entry]) -> list[ChainE
     return events
 
 
-_COLUMNS = [f.name for f in dataclasses.fields(ChainEvent)]
+_COLUMNS = ChainEvent._fields
 
 
 def stored_events(session: Session) -> Iterator[ChainEvent]:

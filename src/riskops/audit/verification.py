@@ -30,6 +30,7 @@ from riskops.audit.log import ENTRY_FIELDS, anchors_of, verifiers_of
 from riskops.audit.note import Checkpoint, NoteError, Verifier, open_note
 from riskops.config import AuditSettings
 from riskops.store import Store
+from riskops.store.rows import stream_rows
 from riskops.store.tables import AuditHeadRecord
 
 _BATCH = 10000
@@ -388,16 +389,8 @@ def _parse_time(text: str) -> datetime:
 def _stored_rows(session: Any) -> Iterable[Any]:
     """Every event as a plain tuple in chain order, streamed from the driver's own cursor (a
     named, server-side one on PostgreSQL): the ORM's rows cost more than the hashing."""
-    columns = ", ".join(ENTRY_FIELDS)
-    dbapi = session.connection().connection.dbapi_connection
-    if session.get_bind().dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="riskops_audit_verify")
-        cursor.itersize = _BATCH
-    else:
-        cursor = dbapi.cursor()
-    try:
-        cursor.execute(f"SELECT {columns} FROM audit_events ORDER BY seq")  # noqa: S608
-        while rows := cursor.fetchmany(_BATCH):
-            yield from rows
-    finally:
-        cursor.close()
+    return stream_rows(
+        session,
+        f"SELECT {', '.join(ENTRY_FIELDS)} FROM audit_events ORDER BY seq",  # noqa: S608
+        batch=_BATCH,
+    )

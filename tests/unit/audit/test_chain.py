@@ -3,7 +3,6 @@ detected, at the first event it breaks."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
@@ -82,7 +81,7 @@ def test_an_edited_event_is_named(chain: list[ChainEvent], data: st.DataObject) 
     original = getattr(chain[index], field)
     replacement = data.draw(st.text(min_size=1, max_size=70).filter(lambda t: t != original))
     tampered = list(chain)
-    tampered[index] = dataclasses.replace(chain[index], **{field: replacement})
+    tampered[index] = chain[index]._replace(**{field: replacement})
     report = verify_events(tampered, head_seq=chain[-1].seq, head_hash=chain[-1].hash)
     assert not report.ok
     assert report.first_broken_seq == chain[index].seq

@@ -175,7 +175,12 @@ FORGERIES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "the event is not leaf",
     ),
     "flipped batch root": (_set("batch.root", _flip), "the decision is not leaf"),
-    "swapped batch index": (_swapped_index, "the decision is not leaf"),
+    # The flusher decides how many decisions a batch seals; in an unbalanced tree another index
+    # can need a proof of another length, which is refused before any hashing.
+    "swapped batch index": (
+        _swapped_index,
+        "the decision is not leaf|the proof is (shorter than the tree needs|longer than the tree allows)",
+    ),
     "batch index out of range": (
         _set("batch.index", lambda i: 99),
         "index 99 is outside a tree",
