@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
+
 from riskops.audit.chain import GENESIS_HASH, record_bytes
 from riskops.audit.log import ENTRY_FIELDS, anchors_of, verifiers_of
 from riskops.audit.note import Checkpoint, NoteError, Verifier, open_note
+from riskops.audit.parallel import PARALLEL_MIN_EVENTS, parallel_walk
 from riskops.config import AuditSettings
 from riskops.store import Store
 from riskops.store.rows import stream_rows
@@ -75,6 +78,7 @@ class AuditReport:
     anchor_errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stored: int = 0  # events in the store
+    processes: int = 1  # processes that walked the events (riskops.audit.parallel)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +105,7 @@ class AuditReport:
             "unanchored_tail": self.unanchored_tail,
             "anchor_errors": self.anchor_errors,
             "notes": self.notes,
+            "processes": self.processes,
         }
 
 
@@ -117,6 +122,7 @@ class _Walk:
     times: dict[int, str] = field(default_factory=dict)
     tail_first_time: str | None = None
     intact: int | None = None  # events that verify before the first broken one
+    processes: int = 1
 
 
 def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
@@ -174,6 +180,29 @@ def _walk(events: Iterable[Any], sizes: set[int], anchored_size: int) -> _Walk:
     walk.count = size
     walk.prev = prev_ok
     return walk
+
+
+def _walk_in_parallel(
+    store: Store, session: Any, head: Any, sizes: set[int], anchored_size: int
+) -> _Walk | None:
+    """:func:`riskops.audit.parallel.parallel_walk` when the store holds exactly the events
+    its head names (else, or when it finds anything, None: the one-process walk names it)."""
+    if head is None or head.seq < PARALLEL_MIN_EVENTS:
+        return None
+    count, newest = session.execute(text("SELECT count(*), max(seq) FROM audit_events")).one()
+    if count != head.seq or newest != head.seq:
+        return None
+    walked = parallel_walk(store.read_engine, head.seq, head.hash, sizes, anchored_size)
+    if walked is None:
+        return None
+    return _Walk(
+        count=walked.count,
+        prev=walked.prev,
+        roots=walked.roots,
+        times=walked.times,
+        tail_first_time=walked.tail_first_time,
+        processes=walked.processes,
+    )
 
 
 def _check_link(walk: _Walk, seq: int, occurred_at: str, prev: str, expected: int) -> None:
@@ -275,7 +304,9 @@ def verify_audit(
     anchored_size = max(sizes, default=0)
     with store.reading() as session:
         head = session.get(AuditHeadRecord, 1)
-        walk = _walk(_stored_rows(session), sizes, anchored_size)
+        walk = _walk_in_parallel(store, session, head, sizes, anchored_size) or _walk(
+            _stored_rows(session), sizes, anchored_size
+        )
         lifecycle = lifecycle_problems(session)
     report = AuditReport(
         status=STATUS_BROKEN,
@@ -286,6 +317,7 @@ def verify_audit(
         anchored_size=anchored_size,
         anchor_errors=errors,
         stored=walk.count,
+        processes=walk.processes,
     )
     report.problems += walk.problems
     report.first_broken_seq = walk.broken_at
