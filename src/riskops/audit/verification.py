@@ -289,8 +289,10 @@ def verify_audit(
     settings: AuditSettings | None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    parallel: bool = True,
 ) -> AuditReport:
-    """Every check of the module docstring except decisions; see :class:`AuditReport`."""
+    """Every check of the module docstring except decisions; see :class:`AuditReport`.
+    ``parallel`` False keeps the walk in this process (:mod:`riskops.audit.parallel`)."""
     from riskops.audit.lifecycle import lifecycle_problems
 
     anchored_cfg = settings is not None and settings.anchored
@@ -304,9 +306,9 @@ def verify_audit(
     anchored_size = max(sizes, default=0)
     with store.reading() as session:
         head = session.get(AuditHeadRecord, 1)
-        walk = _walk_in_parallel(store, session, head, sizes, anchored_size) or _walk(
-            _stored_rows(session), sizes, anchored_size
-        )
+        walk = (
+            parallel and _walk_in_parallel(store, session, head, sizes, anchored_size)
+        ) or _walk(_stored_rows(session), sizes, anchored_size)
         lifecycle = lifecycle_problems(session)
     report = AuditReport(
         status=STATUS_BROKEN,
