@@ -34,7 +34,7 @@ from riskops.audit.chain import (
 )
 from riskops.store import Store
 from riskops.store.database import AUDIT_ACTIONS
-from riskops.store.rows import insert_rows
+from riskops.store.rows import insert_rows, stream_rows
 from riskops.store.tables import AuditEventRecord, AuditHeadRecord
 
 _VERIFY_BATCH = 5000
@@ -174,11 +174,9 @@ _COLUMNS = ChainEvent._fields
 
 
 def stored_events(session: Session) -> Iterator[ChainEvent]:
-    """Every stored event in chain order, streamed in batches."""
-    table = AuditEventRecord.__table__
-    query = select(*(table.c[name] for name in _COLUMNS)).order_by(table.c.seq)
-    result = session.execute(query.execution_options(yield_per=_VERIFY_BATCH))
-    for row in result:
+    """Every stored event in chain order, streamed in batches straight from the driver."""
+    statement = f"SELECT {', '.join(_COLUMNS)} FROM audit_events ORDER BY seq"  # noqa: S608
+    for row in stream_rows(session, statement, batch=_VERIFY_BATCH):
         yield ChainEvent(*row)
 
 
